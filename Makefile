@@ -1,0 +1,46 @@
+# vyperp — two commands for a new user: `make demo` and `make test`.
+# Each target installs what it needs (Python venv with pinned versions,
+# anvil from npm) idempotently, then runs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: install demo test test-fast lint fuzz bench clean
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(PY) scripts/simulate.py
+
+test: install lint
+	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(BIN)/ape test tests/ape -q
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check keeper scripts tests bench
+	$(PY) -m keeper.artifacts --check-warnings
+
+fuzz: install
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q tests/fuzz
+
+bench: install
+	$(PY) bench/gas.py
+
+clean:
+	rm -rf .build build out .pytest_cache .hypothesis

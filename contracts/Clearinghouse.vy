@@ -1,0 +1,518 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+"""
+@title Clearinghouse
+@license MIT
+@notice The vault of vyperp (PROTOCOL.md §1-3, §7, §13): custody of the
+        collateral token, accounts as (owner, subaccount id), operators,
+        cash in 18-decimal fixed point, cross-margin across every market of
+        a subaccount, and the router for orders: markets never hold cash,
+        they return the cash deltas of each trade and the clearinghouse
+        books them, then checks the taker's initial margin.
+@custom:security Token amounts convert at the edge only, rounding against
+        the account. Withdrawable = max(0, min(cash, equity - IM)):
+        unrealized profit is never withdrawable. Pauses never block
+        withdrawing free collateral, cancels or reducing risk. Fee-on-transfer
+        and rebasing collateral tokens are not supported.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+
+from snekmate.auth import ownable
+from snekmate.auth import ownable_2step
+
+from .interfaces import IClearinghouse
+from .interfaces import IPerpMarket
+
+implements: IClearinghouse
+
+initializes: ownable
+initializes: ownable_2step[ownable := ownable]
+
+exports: (
+    # two-step ownership
+    ownable_2step.owner,
+    ownable_2step.pending_owner,
+    ownable_2step.transfer_ownership,
+    ownable_2step.accept_ownership,
+)
+
+
+struct MarketPosition:
+    market: address
+    size: int256
+    entry_price: uint256
+    mark: uint256
+    unrealized_pnl: int256
+    funding_owed: int256
+    open_orders: uint256
+
+
+struct AccountSummary:
+    account: uint256
+    cash: int256
+    equity: int256
+    initial_margin: uint256
+    maintenance_margin: uint256
+    withdrawable: uint256
+    positions: DynArray[MarketPosition, MAX_MARKETS]
+
+
+struct AccountHealth:
+    account: uint256
+    equity: int256
+    initial_margin: uint256
+    maintenance_margin: uint256
+    liquidatable: bool
+
+
+struct PositionView:
+    size: int256
+    open_notional: int256
+    entry_price: uint256
+    mark: uint256
+    unrealized_pnl: int256
+    funding_owed: int256
+    open_orders: uint256
+
+
+interface IPositionView:
+    def position(account: uint256) -> PositionView: view
+    def CLEARINGHOUSE() -> address: view
+    def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
+
+
+WAD: constant(uint256) = 10**18
+MAX_MARKETS: constant(uint256) = 16
+MAX_HEALTH_PAGE: constant(uint256) = 500
+MAX_CANCELS: constant(uint256) = 200
+
+PAUSE_DEPOSIT: constant(uint256) = 1
+PAUSE_TRADE: constant(uint256) = 2        # risk-increasing orders only
+PAUSE_ALL: constant(uint256) = 3
+
+COLLATERAL: public(immutable(address))
+# token units -> WAD: amount x PRECISION
+PRECISION: public(immutable(uint256))
+
+account_of: public(HashMap[address, HashMap[uint256, uint256]])
+# account id -> owner (160 bits) | subaccount (96 bits)
+_account_key: HashMap[uint256, uint256]
+account_count: public(uint256)
+cash: public(HashMap[uint256, int256])
+is_operator: public(HashMap[uint256, HashMap[address, bool]])
+# bit i set: the account may have a position or orders in markets[i]
+active_markets: public(HashMap[uint256, uint256])
+
+markets: public(DynArray[address, MAX_MARKETS])
+market_index: public(HashMap[address, uint256])   # index + 1
+
+insurance_fund: public(immutable(address))
+insurance_account: public(immutable(uint256))
+treasury: public(immutable(address))
+treasury_account: public(immutable(uint256))
+insurance_fee_share: public(uint256)
+paused_ops: public(uint256)
+
+
+@deploy
+def __init__(collateral_: address, insurance_fund_: address, treasury_: address, insurance_fee_share_: uint256):
+    """
+    @notice Deploy the vault for one collateral token.
+    @param collateral_ The collateral token (2..18 decimals).
+    @param insurance_fund_ Receives the insurance share of fees and the
+           funding residue (as the cash of its subaccount 0).
+    @param treasury_ Receives the rest of the fees (its subaccount 0).
+    @param insurance_fee_share_ WAD fraction of fees to the insurance fund.
+    """
+    assert collateral_ != empty(address), "zero address"
+    assert insurance_fund_ != empty(address) and treasury_ != empty(address), "zero address"
+    assert insurance_fund_ != treasury_, "insurance fund is the treasury"
+    dec: uint8 = staticcall IERC20Detailed(collateral_).decimals()
+    assert dec >= 2 and dec <= 18, "collateral decimals out of range"
+    ownable.__init__()
+    ownable_2step.__init__()
+    COLLATERAL = collateral_
+    PRECISION = 10 ** convert(18 - dec, uint256)
+    insurance_fund = insurance_fund_
+    insurance_account = self._create_account(insurance_fund_, 0)
+    treasury = treasury_
+    treasury_account = self._create_account(treasury_, 0)
+    self._set_insurance_fee_share(insurance_fee_share_)
+
+
+# ================================================================ collateral
+
+@external
+def deposit(subaccount: uint256, amount: uint256, owner: address = msg.sender):
+    """
+    @notice Deposit `amount` token units into `owner`'s subaccount (created
+            on first use). Anyone may top up anyone's account.
+    """
+    assert self.paused_ops & PAUSE_DEPOSIT == 0, "deposits paused"
+    assert amount > 0, "zero amount"
+    assert owner != empty(address), "zero address"
+    account: uint256 = self.account_of[owner][subaccount]
+    if account == 0:
+        account = self._create_account(owner, subaccount)
+    assert extcall IERC20(COLLATERAL).transferFrom(msg.sender, self, amount, default_return_value=True), "transfer failed"
+    new_cash: int256 = self.cash[account] + convert(amount * PRECISION, int256)
+    self.cash[account] = new_cash
+    log IClearinghouse.Deposit(sender=msg.sender, owner=owner, account=account, amount=amount, cash=new_cash)
+
+
+@external
+def withdraw(subaccount: uint256, amount: uint256, to: address = msg.sender):
+    """
+    @notice Withdraw `amount` token units from the caller's subaccount. Only
+            the owner withdraws (never an operator). Funding is settled
+            first; the account must keep equity >= initial margin and cannot
+            withdraw unrealized profit. Never paused.
+    """
+    assert amount > 0, "zero amount"
+    assert to != empty(address), "zero address"
+    account: uint256 = self.account_of[msg.sender][subaccount]
+    assert account != 0, "no such account"
+    self._settle_all_funding(account)
+    wad: uint256 = amount * PRECISION
+    self._check_withdraw(account, wad)
+    new_cash: int256 = self.cash[account] - convert(wad, int256)
+    self.cash[account] = new_cash
+    assert extcall IERC20(COLLATERAL).transfer(to, amount, default_return_value=True), "transfer failed"
+    log IClearinghouse.Withdraw(owner=msg.sender, to=to, account=account, amount=amount, cash=new_cash)
+
+
+@external
+def set_operator(subaccount: uint256, operator: address, allowed: bool):
+    """
+    @notice Let `operator` trade and cancel for the caller's subaccount (or
+            revoke it). Operators can never withdraw.
+    """
+    assert operator != empty(address), "zero address"
+    account: uint256 = self.account_of[msg.sender][subaccount]
+    if account == 0:
+        account = self._create_account(msg.sender, subaccount)
+    self.is_operator[account][operator] = allowed
+    log IClearinghouse.OperatorSet(owner=msg.sender, operator=operator, account=account, allowed=allowed)
+
+
+@external
+def settle_funding(owner: address, subaccount: uint256):
+    """
+    @notice Apply an account's funding owed in every market to its cash
+            (permissionless: it only books what is due).
+    """
+    account: uint256 = self.account_of[owner][subaccount]
+    assert account != 0, "no such account"
+    self._settle_all_funding(account)
+
+
+# ================================================================ trading
+
+@external
+def place_order(
+    owner: address,
+    subaccount: uint256,
+    market: address,
+    is_buy: bool,
+    size: uint256,
+    price: uint256,
+    order_type: uint8,
+    reduce_only: bool,
+    hint: uint256,
+) -> uint256:
+    """
+    @notice Place an order for (owner, subaccount) in `market`, as the owner
+            or an operator. Orders that add risk need equity >= initial
+            margin afterwards; orders that only reduce risk always pass.
+    @param size Base units, WAD (a whole number of lots).
+    @param price Limit price, quote WAD per base unit (bounds slippage of IOC).
+    @param order_type 0 limit (GTC), 1 post-only, 2 IOC / market.
+    @param hint Price tick of an existing level at or better than `price` on
+           the same side, or 0 (see PerpMarket.find_hint).
+    @return The resting order id, 0 when nothing rests.
+    """
+    account: uint256 = self._authorized(owner, subaccount)
+    idx: uint256 = self.market_index[market]
+    assert idx != 0, "unknown market"
+    r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
+        account, is_buy, size, price, order_type, reduce_only, hint
+    )
+    if r.risk_increased:
+        assert self.paused_ops & PAUSE_TRADE == 0, "trading paused"
+    # book the cash of every party
+    self.cash[account] += r.taker_delta
+    for d: IPerpMarket.CashDelta in r.maker_deltas:
+        self.cash[d.account] += d.amount
+    if r.fees > 0 or r.funding_residue > 0:
+        to_insurance: uint256 = r.fees * self.insurance_fee_share // WAD
+        self.cash[insurance_account] += convert(to_insurance + r.funding_residue, int256)
+        self.cash[treasury_account] += convert(r.fees - to_insurance, int256)
+    bit: uint256 = 1 << (idx - 1)
+    mask: uint256 = self.active_markets[account]
+    if r.taker_active and mask & bit == 0:
+        self.active_markets[account] = mask | bit
+    elif not r.taker_active and mask & bit != 0:
+        self.active_markets[account] = mask ^ bit
+    if r.risk_increased:
+        equity: int256 = 0
+        im: uint256 = 0
+        mm: uint256 = 0
+        equity, im, mm = self._margin(account)
+        assert equity >= convert(im, int256), "below initial margin"
+    return r.order_id
+
+
+@external
+def cancel_order(owner: address, subaccount: uint256, market: address, order_id: uint256):
+    """
+    @notice Cancel one resting order, as the owner or an operator. Works
+            whatever the index or pause state.
+    """
+    account: uint256 = self._authorized(owner, subaccount)
+    idx: uint256 = self.market_index[market]
+    assert idx != 0, "unknown market"
+    active: bool = extcall IPerpMarket(market).cancel_order(account, order_id)
+    if not active:
+        self.active_markets[account] &= ~(1 << (idx - 1))
+
+
+@external
+def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: DynArray[uint256, MAX_CANCELS]):
+    """
+    @notice Cancel all resting orders of the account in `market`. The caller
+            lists them (from OrderPlaced events or PerpMarket.orders_of);
+            the call reverts unless none remains afterwards.
+    """
+    account: uint256 = self._authorized(owner, subaccount)
+    idx: uint256 = self.market_index[market]
+    assert idx != 0, "unknown market"
+    active: bool = True
+    for oid: uint256 in order_ids:
+        active = extcall IPerpMarket(market).cancel_order(account, oid)
+    count: uint256 = 0
+    a: uint256 = 0
+    b: uint256 = 0
+    count, a, b = staticcall IPositionView(market).open_order_stats(account)
+    assert count == 0, "cancel-all: orders missing from the list"
+    if not active:
+        self.active_markets[account] &= ~(1 << (idx - 1))
+
+
+# ================================================================ views
+
+@external
+@view
+def margin(account: uint256) -> (int256, uint256, uint256, uint256):
+    """
+    @notice (equity, initial margin, maintenance margin, withdrawable), WAD.
+    """
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    return (equity, im, mm, self._withdrawable(self.cash[account], equity, im))
+
+
+@external
+@view
+def account_summary(owner: address, subaccount: uint256) -> AccountSummary:
+    """
+    @notice Everything about one account: cash, equity, IM, MM, withdrawable
+            (WAD) and each position with entry, mark, unrealized PnL,
+            funding owed and resting orders.
+    """
+    account: uint256 = self.account_of[owner][subaccount]
+    s: AccountSummary = empty(AccountSummary)
+    if account == 0:
+        return s
+    s.account = account
+    s.cash = self.cash[account]
+    s.equity, s.initial_margin, s.maintenance_margin = self._margin(account)
+    s.withdrawable = self._withdrawable(s.cash, s.equity, s.initial_margin)
+    mask: uint256 = self.active_markets[account]
+    for i: uint256 in range(MAX_MARKETS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            v: PositionView = staticcall IPositionView(self.markets[i]).position(account)
+            s.positions.append(MarketPosition(
+                market=self.markets[i], size=v.size, entry_price=v.entry_price, mark=v.mark,
+                unrealized_pnl=v.unrealized_pnl, funding_owed=v.funding_owed, open_orders=v.open_orders
+            ))
+        mask >>= 1
+    return s
+
+
+@external
+@view
+def health(from_account: uint256, count: uint256) -> DynArray[AccountHealth, MAX_HEALTH_PAGE]:
+    """
+    @notice Health of accounts [from_account, from_account + count), for
+            keepers (count <= 500; ids start at 1, see account_count).
+            Liquidatable iff equity < maintenance margin.
+    """
+    out: DynArray[AccountHealth, MAX_HEALTH_PAGE] = []
+    n: uint256 = self.account_count
+    for i: uint256 in range(count, bound=MAX_HEALTH_PAGE):
+        account: uint256 = from_account + i
+        if account == 0:
+            continue
+        if account > n:
+            break
+        h: AccountHealth = AccountHealth(account=account, equity=0, initial_margin=0, maintenance_margin=0, liquidatable=False)
+        h.equity, h.initial_margin, h.maintenance_margin = self._margin(account)
+        h.liquidatable = h.equity < convert(h.maintenance_margin, int256)
+        out.append(h)
+    return out
+
+
+@external
+@view
+def account_key(account: uint256) -> (address, uint256):
+    """
+    @notice (owner, subaccount) of an account id.
+    """
+    key: uint256 = self._account_key[account]
+    return (convert(convert(key >> 96, uint160), address), key & (2**96 - 1))
+
+
+@external
+@view
+def market_count() -> uint256:
+    """
+    @notice Number of markets.
+    """
+    return len(self.markets)
+
+
+# ================================================================ admin
+
+@external
+def add_market(market: address):
+    """
+    @notice List a market (owner). It must point at this clearinghouse.
+    """
+    ownable._check_owner()
+    assert self.market_index[market] == 0, "market already listed"
+    assert len(self.markets) < MAX_MARKETS, "too many markets"
+    assert staticcall IPositionView(market).CLEARINGHOUSE() == self, "market of another clearinghouse"
+    self.markets.append(market)
+    self.market_index[market] = len(self.markets)
+    log IClearinghouse.MarketAdded(market=market, market_index=len(self.markets) - 1)
+
+
+@external
+def set_paused(paused_ops_: uint256):
+    """
+    @notice Pause operations (owner): bit 1 deposits, bit 2 risk-increasing
+            orders. Withdrawals of free collateral, cancels and risk-reducing
+            orders are never paused.
+    """
+    ownable._check_owner()
+    assert paused_ops_ <= PAUSE_ALL, "unknown pause bits"
+    self.paused_ops = paused_ops_
+    log IClearinghouse.PauseSet(paused_ops=paused_ops_)
+
+
+@external
+def set_insurance_fee_share(share: uint256):
+    """
+    @notice WAD fraction of trading fees paid to the insurance fund (owner; <= 1).
+    """
+    ownable._check_owner()
+    self._set_insurance_fee_share(share)
+
+
+# ================================================================ internals
+
+@internal
+def _create_account(owner: address, subaccount: uint256) -> uint256:
+    assert subaccount < 2**96, "subaccount too large"
+    account: uint256 = self.account_count + 1
+    self.account_count = account
+    self.account_of[owner][subaccount] = account
+    self._account_key[account] = (convert(convert(owner, uint160), uint256) << 96) | subaccount
+    log IClearinghouse.AccountCreated(owner=owner, account=account, subaccount=subaccount)
+    return account
+
+
+@internal
+@view
+def _authorized(owner: address, subaccount: uint256) -> uint256:
+    account: uint256 = self.account_of[owner][subaccount]
+    assert account != 0, "no such account"
+    assert msg.sender == owner or self.is_operator[account][msg.sender], "not owner or operator"
+    return account
+
+
+@internal
+@view
+def _margin(account: uint256) -> (int256, uint256, uint256):
+    """
+    @dev Cross-margin over the account's markets: (equity, IM, MM).
+         equity = cash + sum(unrealized PnL - unsettled funding).
+    """
+    equity: int256 = self.cash[account]
+    im: uint256 = 0
+    mm: uint256 = 0
+    mask: uint256 = self.active_markets[account]
+    for i: uint256 in range(MAX_MARKETS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            m: IPerpMarket.AccountMargin = staticcall IPerpMarket(self.markets[i]).account_margin(account)
+            equity += m.pnl
+            im += m.im
+            mm += m.mm
+        mask >>= 1
+    return (equity, im, mm)
+
+
+@internal
+@pure
+def _withdrawable(cash: int256, equity: int256, im: uint256) -> uint256:
+    free: int256 = min(cash, equity - convert(im, int256))
+    if free <= 0:
+        return 0
+    return convert(free, uint256)
+
+
+@internal
+@view
+def _check_withdraw(account: uint256, wad: uint256):
+    """
+    @dev The one margin check of every withdrawal (PROTOCOL.md §7).
+    """
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    amount: int256 = convert(wad, int256)
+    assert equity - amount >= convert(im, int256), "below initial margin"
+    assert self.cash[account] >= amount, "unrealized profit not withdrawable"
+
+
+@internal
+def _settle_all_funding(account: uint256):
+    mask: uint256 = self.active_markets[account]
+    for i: uint256 in range(MAX_MARKETS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            paid: int256 = 0
+            residue: uint256 = 0
+            paid, residue = extcall IPerpMarket(self.markets[i]).settle_funding(account)
+            if paid != 0:
+                self.cash[account] -= paid
+            if residue != 0:
+                self.cash[insurance_account] += convert(residue, int256)
+        mask >>= 1
+
+
+@internal
+def _set_insurance_fee_share(share: uint256):
+    assert share <= WAD, "insurance fee share above 1"
+    self.insurance_fee_share = share
+    log IClearinghouse.InsuranceFeeShareSet(share=share)

@@ -1,0 +1,963 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+"""
+@title PerpMarket
+@license MIT
+@notice One perpetual-futures market (PROTOCOL.md §5-8): a price-time
+        priority limit order book, signed positions with average entry
+        price, open interest, fees, the mark price and the funding
+        accumulator. Cash lives in the Clearinghouse: every mutating call
+        comes from it, and returns the cash deltas it must book.
+@custom:security Gas per call is bounded whatever the depth of the book:
+        insertion is O(1) given a hint (a level at or better than the new
+        price, verified on-chain; a walk of at most MAX_WALK levels
+        otherwise), cancel is O(1), a taker walks at most `max_fills`
+        maker orders. Sizes are whole lots, prices whole ticks.
+"""
+
+from snekmate.auth import ownable
+from snekmate.auth import ownable_2step
+
+from .interfaces import IPerpMarket
+from .interfaces import IIndexOracle
+
+implements: IPerpMarket
+
+initializes: ownable
+initializes: ownable_2step[ownable := ownable]
+
+exports: (
+    # two-step ownership (parameters)
+    ownable_2step.owner,
+    ownable_2step.pending_owner,
+    ownable_2step.transfer_ownership,
+    ownable_2step.accept_ownership,
+)
+
+
+struct MarketParams:
+    imr: uint256                    # initial margin rate, WAD
+    mmr: uint256                    # maintenance margin rate, WAD
+    taker_fee: uint256              # WAD fraction of fill notional
+    maker_fee: uint256              # WAD fraction of fill notional
+    mark_band: uint256              # mark clamped to index x (1 +- band), WAD
+    min_order_notional: uint256     # quote WAD
+    max_open_orders: uint256        # per account
+    max_fills: uint256              # maker orders a taker may walk
+    max_open_interest: uint256      # base WAD, per side
+
+
+struct Level:
+    price: uint256
+    size: uint256
+    orders: uint256
+
+
+struct MarketSummary:
+    index: uint256
+    index_valid: bool
+    mark: uint256
+    best_bid: uint256
+    best_ask: uint256
+    last_trade: uint256
+    open_interest: uint256
+    bids: DynArray[Level, MAX_DEPTH]
+    asks: DynArray[Level, MAX_DEPTH]
+
+
+struct PositionView:
+    size: int256
+    open_notional: int256
+    entry_price: uint256
+    mark: uint256
+    unrealized_pnl: int256
+    funding_owed: int256
+    open_orders: uint256
+
+
+WAD: constant(uint256) = 10**18
+SWAD: constant(int256) = 10**18
+MAX_FILLS: constant(uint256) = 64
+MAX_WALK: constant(uint256) = 32
+MAX_DEPTH: constant(uint256) = 50
+MAX_SCAN: constant(uint256) = 10_000
+
+GTC: constant(uint8) = 0
+POST_ONLY: constant(uint8) = 1
+IOC: constant(uint8) = 2
+
+REMOVED_CANCELLED: constant(uint8) = 1
+REMOVED_FILLED: constant(uint8) = 2
+REMOVED_SELF_TRADE: constant(uint8) = 3
+REMOVED_REDUCE_ONLY_VOID: constant(uint8) = 4
+
+# order word: next (40) | prev (40) | tick (56) | lots (64) | account (48) | is_buy (1) | reduce_only (1)
+O_NEXT: constant(uint256) = 0
+O_PREV: constant(uint256) = 40
+O_TICK: constant(uint256) = 80
+O_LOTS: constant(uint256) = 136
+O_ACCT: constant(uint256) = 200
+O_BUY: constant(uint256) = 248
+O_RO: constant(uint256) = 249
+# level word (key tick * 2 + is_bid): next worse (56) | prev better (56) | head (40) | tail (40) | lots (64)
+L_NEXT: constant(uint256) = 0
+L_PREV: constant(uint256) = 56
+L_HEAD: constant(uint256) = 112
+L_TAIL: constant(uint256) = 152
+L_LOTS: constant(uint256) = 192
+# book word: best bid (56) | best ask (56) | last trade (56) | next order id (40)
+B_BID: constant(uint256) = 0
+B_ASK: constant(uint256) = 56
+B_LAST: constant(uint256) = 112
+B_NEXT_ID: constant(uint256) = 168
+# account order word: count (16) | bid tick-lots (120) | ask tick-lots (120)
+A_COUNT: constant(uint256) = 0
+A_BIDS: constant(uint256) = 16
+A_ASKS: constant(uint256) = 136
+# position word: size + 2**127 (128) | open_notional + 2**127 (128)
+P_OFFSET: constant(int256) = 2**127
+MASK128: constant(uint256) = 2**128 - 1
+
+# hard bounds on parameters
+MAX_IMR: constant(uint256) = WAD                # 1x
+MIN_MMR: constant(uint256) = WAD // 1_000        # 0.1%  (at most 1000x)
+MAX_FEE: constant(uint256) = WAD // 100          # 1%
+MIN_BAND: constant(uint256) = WAD // 1_000       # 0.1%
+MAX_BAND: constant(uint256) = WAD // 2           # 50%
+MAX_OPEN_ORDERS: constant(uint256) = 1_000
+
+SYMBOL: public(immutable(String[16]))
+CLEARINGHOUSE: public(immutable(address))
+ORACLE: public(immutable(IIndexOracle))
+TICK_SIZE: public(immutable(uint256))
+LOT_SIZE: public(immutable(uint256))
+# quote wei per (tick x lot): fill notional = ticks x lots x UNIT, exactly
+UNIT: immutable(uint256)
+
+params: public(MarketParams)
+_book: uint256
+_levels: HashMap[uint256, uint256]
+_orders: HashMap[uint256, uint256]
+_account_orders: HashMap[uint256, uint256]
+_positions: HashMap[uint256, uint256]
+funding_snapshot: public(HashMap[uint256, int256])
+cumulative_funding: public(int256)
+# rounding residue of funding in 1e-18 wei, swept whole to the insurance fund
+_funding_dust: uint256
+# open interest: long side (128) | short side (128), base WAD
+_open_interest: uint256
+# index read once per transaction
+_index_cache: transient(uint256)
+
+
+@deploy
+def __init__(
+    symbol_: String[16],
+    clearinghouse_: address,
+    oracle_: address,
+    tick_size_: uint256,
+    lot_size_: uint256,
+    params_: MarketParams,
+):
+    """
+    @notice Deploy a market.
+    @param symbol_ e.g. "BTC-PERP".
+    @param clearinghouse_ The Clearinghouse that owns cash and routes orders.
+    @param oracle_ The market's IndexOracle.
+    @param tick_size_ Price grid, quote WAD per base unit.
+    @param lot_size_ Size grid, base WAD. tick x lot must be a whole wei.
+    @param params_ Initial parameters, within the hard bounds.
+    """
+    assert clearinghouse_ != empty(address) and oracle_ != empty(address), "market: zero address"
+    assert tick_size_ > 0 and lot_size_ > 0, "market: zero tick or lot"
+    assert (tick_size_ * lot_size_) % WAD == 0, "market: tick x lot not a whole wei"
+    ownable.__init__()
+    ownable_2step.__init__()
+    SYMBOL = symbol_
+    CLEARINGHOUSE = clearinghouse_
+    ORACLE = IIndexOracle(oracle_)
+    TICK_SIZE = tick_size_
+    LOT_SIZE = lot_size_
+    UNIT = tick_size_ * lot_size_ // WAD
+    self._set_params(params_)
+    self._book = 1 << B_NEXT_ID
+
+
+# ================================================================ trading
+
+@external
+def place_order(
+    account: uint256, is_buy: bool, size: uint256, price: uint256, order_type: uint8, reduce_only: bool, hint: uint256
+) -> IPerpMarket.TradeResult:
+    """
+    @notice Match and/or rest an order for `account` (clearinghouse only).
+    @param size Base WAD, a whole number of lots.
+    @param price Limit price, quote WAD per base unit, on the tick grid.
+    @param order_type 0 limit (GTC), 1 post-only, 2 IOC (market with a limit).
+    @param reduce_only Only ever reduces the position.
+    @param hint A bid (ask) level tick at or above (below) the price, or 0.
+    @return The cash deltas for the clearinghouse to book.
+    """
+    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    assert size > 0, "zero size"
+    assert price > 0, "zero price"
+    assert order_type <= IOC, "bad order type"
+    assert size % LOT_SIZE == 0, "size off lot"
+    assert price % TICK_SIZE == 0, "price off tick"
+    lots: uint256 = size // LOT_SIZE
+    tick: uint256 = price // TICK_SIZE
+    assert lots < 2**64 and tick < 2**56, "size or price too large"
+    self._index_cache = staticcall ORACLE.index()
+    p: MarketParams = self.params
+
+    size0: int256 = self._size(self._positions[account])
+    if reduce_only:
+        assert size0 != 0 and (size0 > 0) != is_buy and size <= convert(abs(size0), uint256), "reduce-only would increase position"
+    if not (reduce_only and order_type == IOC):
+        assert lots * tick * UNIT >= p.min_order_notional, "order below min notional"
+
+    book: uint256 = self._book
+    best: uint256 = self._bits(book, B_ASK, 56) if is_buy else self._bits(book, B_BID, 56)
+    crosses: bool = best != 0 and ((is_buy and tick >= best) or (not is_buy and tick <= best))
+    if order_type == POST_ONLY:
+        assert not crosses, "post-only would cross"
+
+    result: IPerpMarket.TradeResult = empty(IPerpMarket.TradeResult)
+    cum: int256 = self.cumulative_funding
+    remaining: uint256 = lots
+    filled: uint256 = 0
+    filled_value: uint256 = 0
+    residue: uint256 = 0
+    # ---- match against the opposite side, at most max_fills maker orders
+    if crosses:
+        maker_bid: uint256 = 0 if is_buy else 1
+        for i: uint256 in range(MAX_FILLS):
+            if remaining == 0 or i >= p.max_fills:
+                break
+            best = self._bits(book, B_ASK, 56) if is_buy else self._bits(book, B_BID, 56)
+            if best == 0 or (is_buy and best > tick) or (not is_buy and best < tick):
+                break
+            lkey: uint256 = best * 2 + maker_bid
+            oid: uint256 = self._bits(self._levels[lkey], L_HEAD, 40)
+            order: uint256 = self._orders[oid]
+            maker: uint256 = self._bits(order, O_ACCT, 48)
+            if maker == account:
+                # self-trade prevention: the resting order is cancelled
+                book = self._remove_order(oid, order, book, REMOVED_SELF_TRADE)
+                continue
+            take: uint256 = min(remaining, self._bits(order, O_LOTS, 64))
+            if self._bits(order, O_RO, 1) == 1:
+                # a reduce-only maker order never increases its position
+                msize: int256 = self._size(self._positions[maker])
+                reducible: uint256 = 0
+                if (maker_bid == 1 and msize < 0) or (maker_bid == 0 and msize > 0):
+                    reducible = convert(abs(msize), uint256) // LOT_SIZE
+                if reducible == 0:
+                    book = self._remove_order(oid, order, book, REMOVED_REDUCE_ONLY_VOID)
+                    continue
+                take = min(take, reducible)
+            fill_value: uint256 = take * best * UNIT
+            mdelta: int256 = convert(take * LOT_SIZE, int256)
+            if is_buy:
+                mdelta = -mdelta
+            mfee: uint256 = self._fee(fill_value, p.maker_fee)
+            realized: int256 = 0
+            fpaid: int256 = 0
+            res: uint256 = 0
+            realized, fpaid, res = self._apply_trade(maker, mdelta, fill_value, cum, mfee)
+            residue += res
+            result.fees += mfee
+            result.maker_deltas.append(IPerpMarket.CashDelta(account=maker, amount=realized - fpaid - convert(mfee, int256)))
+            log IPerpMarket.Fill(
+                maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
+                taker_is_buy=is_buy, maker_fee=mfee
+            )
+            if take == self._bits(order, O_LOTS, 64):
+                book = self._remove_order(oid, order, book, REMOVED_FILLED)
+            else:
+                self._reduce_order(oid, order, lkey, take)
+            remaining -= take
+            filled += take
+            filled_value += fill_value
+            book = self._with(book, B_LAST, 56, best)
+
+    # ---- the taker's fills, applied as one trade at the volume-weighted price
+    size1: int256 = size0
+    if filled > 0:
+        tdelta: int256 = convert(filled * LOT_SIZE, int256)
+        if not is_buy:
+            tdelta = -tdelta
+        tfee: uint256 = self._fee(filled_value, p.taker_fee)
+        realized: int256 = 0
+        fpaid: int256 = 0
+        res: uint256 = 0
+        realized, fpaid, res = self._apply_trade(account, tdelta, filled_value, cum, tfee)
+        residue += res
+        result.fees += tfee
+        result.taker_delta = realized - fpaid - convert(tfee, int256)
+        size1 = size0 + tdelta
+
+    # ---- rest the remainder (limit and post-only)
+    rested: bool = False
+    if remaining > 0 and order_type != IOC:
+        if reduce_only:
+            assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
+        assert self._bits(self._account_orders[account], A_COUNT, 16) < p.max_open_orders, "too many open orders"
+        oid: uint256 = 0
+        oid, book = self._insert_order(account, is_buy, tick, remaining, reduce_only, hint, book)
+        result.order_id = oid
+        rested = True
+
+    self._book = book
+    if residue > 0:
+        result.funding_residue = residue
+    if filled > 0:
+        oi: uint256 = self._open_interest
+        assert oi & MASK128 <= p.max_open_interest or convert(abs(size1), uint256) <= convert(abs(size0), uint256), "open interest cap"
+    grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
+    result.risk_increased = grew or (rested and not reduce_only)
+    result.taker_active = size1 != 0 or self._bits(self._account_orders[account], A_COUNT, 16) > 0
+    return result
+
+
+@external
+def cancel_order(account: uint256, order_id: uint256) -> bool:
+    """
+    @notice Cancel one resting order of `account` (clearinghouse only).
+    @return Whether the account still has a position or orders here.
+    """
+    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    order: uint256 = self._orders[order_id]
+    assert order != 0, "no such order"
+    assert self._bits(order, O_ACCT, 48) == account, "not your order"
+    self._book = self._remove_order(order_id, order, self._book, REMOVED_CANCELLED)
+    return self._positions[account] != 0 or self._bits(self._account_orders[account], A_COUNT, 16) > 0
+
+
+@external
+def settle_funding(account: uint256) -> (int256, uint256):
+    """
+    @notice Apply the account's funding owed since its snapshot (clearinghouse
+            only). Returns (funding paid: + paid / - received, residue).
+    """
+    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    word: uint256 = self._positions[account]
+    if word == 0:
+        return (0, 0)
+    cum: int256 = self.cumulative_funding
+    paid: int256 = 0
+    residue: uint256 = 0
+    paid, residue = self._settle_funding(account, self._size(word), cum)
+    return (paid, residue)
+
+
+# ================================================================ views
+
+@external
+@view
+def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
+    """
+    @notice The account's contribution to its cross-margin: unrealized PnL
+            minus unsettled funding, initial and maintenance margin.
+            Rounded against the account. Reverts on an invalid index when the
+            account has exposure here.
+    """
+    word: uint256 = self._positions[account]
+    orders: uint256 = self._account_orders[account]
+    if word == 0 and orders == 0:
+        return empty(IPerpMarket.AccountMargin)
+    p: MarketParams = self.params
+    mark: uint256 = self._mark(self._index())
+    size: int256 = self._size(word)
+    notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
+    worst: uint256 = max(self._bits(orders, A_BIDS, 120), self._bits(orders, A_ASKS, 120)) * UNIT
+    return IPerpMarket.AccountMargin(
+        pnl=self._upnl(word, mark) - self._funding_owed(account, size),
+        im=self._ceil_div((notional + worst) * p.imr, WAD),
+        mm=self._ceil_div(notional * p.mmr, WAD),
+    )
+
+
+@external
+@view
+def has_exposure(account: uint256) -> bool:
+    """
+    @notice Whether the account has a position or resting orders here.
+    """
+    return self._positions[account] != 0 or self._bits(self._account_orders[account], A_COUNT, 16) > 0
+
+
+@external
+@view
+def position(account: uint256) -> PositionView:
+    """
+    @notice The account's position: size (base WAD, long > 0), open notional,
+            average entry price, mark, unrealized PnL, funding owed, and the
+            number of its resting orders. Needs a valid index when open.
+    """
+    word: uint256 = self._positions[account]
+    size: int256 = self._size(word)
+    count: uint256 = self._bits(self._account_orders[account], A_COUNT, 16)
+    if size == 0:
+        return PositionView(size=0, open_notional=0, entry_price=0, mark=0, unrealized_pnl=0, funding_owed=0, open_orders=count)
+    mark: uint256 = self._mark(self._index())
+    on: int256 = self._notional(word)
+    return PositionView(
+        size=size,
+        open_notional=on,
+        entry_price=convert(abs(on) * SWAD // abs(size), uint256),
+        mark=mark,
+        unrealized_pnl=self._upnl(word, mark),
+        funding_owed=self._funding_owed(account, size),
+        open_orders=count,
+    )
+
+
+@external
+@view
+def open_order_stats(account: uint256) -> (uint256, uint256, uint256):
+    """
+    @notice (resting orders, bid notional, ask notional) of the account, quote WAD.
+    """
+    w: uint256 = self._account_orders[account]
+    return (self._bits(w, A_COUNT, 16), self._bits(w, A_BIDS, 120) * UNIT, self._bits(w, A_ASKS, 120) * UNIT)
+
+
+@external
+@view
+def order(order_id: uint256) -> (uint256, bool, uint256, uint256, bool):
+    """
+    @notice A resting order: (account, is_buy, price, remaining size, reduce_only);
+            account 0 when the order does not rest (filled, cancelled, unknown).
+    """
+    o: uint256 = self._orders[order_id]
+    return (
+        self._bits(o, O_ACCT, 48),
+        self._bits(o, O_BUY, 1) == 1,
+        self._bits(o, O_TICK, 56) * TICK_SIZE,
+        self._bits(o, O_LOTS, 64) * LOT_SIZE,
+        self._bits(o, O_RO, 1) == 1,
+    )
+
+
+@external
+@view
+def orders_of(account: uint256, from_id: uint256, count: uint256) -> DynArray[uint256, 1000]:
+    """
+    @notice Resting order ids of `account` among ids [from_id, from_id + count)
+            (off-chain helper for cancel-all; count <= 1000).
+    """
+    out: DynArray[uint256, 1000] = []
+    for i: uint256 in range(count, bound=1000):
+        o: uint256 = self._orders[from_id + i]
+        if o != 0 and self._bits(o, O_ACCT, 48) == account:
+            out.append(from_id + i)
+    return out
+
+
+@external
+@view
+def next_order_id() -> uint256:
+    """
+    @notice The id the next resting order will get (ids start at 1).
+    """
+    return self._bits(self._book, B_NEXT_ID, 40)
+
+
+@external
+@view
+def mark_price() -> uint256:
+    """
+    @notice median(best bid, best ask, last trade), a missing value replaced
+            by the index, clamped to index x (1 +- mark_band). Quote WAD.
+    """
+    return self._mark(self._index())
+
+
+@external
+@view
+def index_price() -> uint256:
+    """
+    @notice The oracle's index (reverts when invalid).
+    """
+    return self._index()
+
+
+@external
+@view
+def best_bid() -> uint256:
+    """
+    @notice Best bid price, 0 when the side is empty.
+    """
+    return self._bits(self._book, B_BID, 56) * TICK_SIZE
+
+
+@external
+@view
+def best_ask() -> uint256:
+    """
+    @notice Best ask price, 0 when the side is empty.
+    """
+    return self._bits(self._book, B_ASK, 56) * TICK_SIZE
+
+
+@external
+@view
+def last_trade_price() -> uint256:
+    """
+    @notice Price of the last fill, 0 before the first.
+    """
+    return self._bits(self._book, B_LAST, 56) * TICK_SIZE
+
+
+@external
+@view
+def open_interest() -> uint256:
+    """
+    @notice Open interest, base WAD: the sum of long sizes.
+    """
+    return self._open_interest & MASK128
+
+
+@external
+@view
+def open_interest_sides() -> (uint256, uint256):
+    """
+    @notice (sum of long sizes, sum of short sizes); always equal.
+    """
+    oi: uint256 = self._open_interest
+    return (oi & MASK128, oi >> 128)
+
+
+@external
+@view
+def market_summary(depth: uint256) -> MarketSummary:
+    """
+    @notice Best bid/ask, depth by level (up to `depth` <= 50 per side),
+            mark, index (index_valid False and mark 0 when invalid), last
+            trade and open interest.
+    """
+    s: MarketSummary = empty(MarketSummary)
+    valid: bool = False
+    idx: uint256 = 0
+    fresh: uint256 = 0
+    valid, idx, fresh = staticcall ORACLE.index_status()
+    s.index = idx
+    s.index_valid = valid
+    if valid:
+        s.mark = self._mark(idx)
+    book: uint256 = self._book
+    s.best_bid = self._bits(book, B_BID, 56) * TICK_SIZE
+    s.best_ask = self._bits(book, B_ASK, 56) * TICK_SIZE
+    s.last_trade = self._bits(book, B_LAST, 56) * TICK_SIZE
+    s.open_interest = self._open_interest & MASK128
+    s.bids = self._depth(self._bits(book, B_BID, 56), 1, depth)
+    s.asks = self._depth(self._bits(book, B_ASK, 56), 0, depth)
+    return s
+
+
+@external
+@view
+def find_hint(is_buy: bool, price: uint256) -> uint256:
+    """
+    @notice Off-chain helper: the best hint for an order at `price`, i.e. the
+            nearest existing level on the same side at or better than it.
+    """
+    tick: uint256 = price // TICK_SIZE
+    side: uint256 = 1 if is_buy else 0
+    cur: uint256 = self._bits(self._book, B_BID, 56) if is_buy else self._bits(self._book, B_ASK, 56)
+    if cur == 0 or not self._at_or_better(cur, tick, is_buy):
+        return 0
+    for _i: uint256 in range(MAX_SCAN):
+        nxt: uint256 = self._bits(self._levels[cur * 2 + side], L_NEXT, 56)
+        if nxt == 0 or not self._at_or_better(nxt, tick, is_buy):
+            break
+        cur = nxt
+    return cur
+
+
+# ================================================================ admin
+
+@external
+def set_params(params_: MarketParams):
+    """
+    @notice Set every parameter at once (owner), within the hard bounds:
+            0.1% <= mmr < imr <= 100%, fees <= 1%, 0.1% <= mark_band <= 50%,
+            min_order_notional > 0, 1 <= max_open_orders <= 1000,
+            1 <= max_fills <= 64, max_open_interest > 0.
+    """
+    ownable._check_owner()
+    self._set_params(params_)
+
+
+# ================================================================ internals: book
+
+@internal
+def _insert_order(
+    account: uint256, is_buy: bool, tick: uint256, lots: uint256, reduce_only: bool, hint: uint256, book_: uint256
+) -> (uint256, uint256):
+    book: uint256 = book_
+    oid: uint256 = self._bits(book, B_NEXT_ID, 40)
+    book = self._with(book, B_NEXT_ID, 40, oid + 1)
+    side: uint256 = 1 if is_buy else 0
+    lkey: uint256 = tick * 2 + side
+    level: uint256 = self._levels[lkey]
+    prev_oid: uint256 = 0
+    if level == 0:
+        # a new price level: link it between its better and worse neighbours
+        best_shift: uint256 = B_BID if is_buy else B_ASK
+        best: uint256 = self._bits(book, best_shift, 56)
+        better: uint256 = 0
+        worse: uint256 = 0
+        if best == 0 or self._at_or_better(tick, best, is_buy):
+            worse = best
+            book = self._with(book, best_shift, 56, tick)
+        else:
+            better = best
+            if hint != 0:
+                assert self._levels[hint * 2 + side] != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
+                better = hint
+            walked: bool = False
+            for _i: uint256 in range(MAX_WALK):
+                worse = self._bits(self._levels[better * 2 + side], L_NEXT, 56)
+                if worse == 0 or self._at_or_better(tick, worse, is_buy):
+                    walked = True
+                    break
+                better = worse
+            assert walked, "book: hint too far"
+            bkey: uint256 = better * 2 + side
+            self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, tick)
+        if worse != 0:
+            wkey: uint256 = worse * 2 + side
+            self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, tick)
+        level = (worse << L_NEXT) | (better << L_PREV) | (oid << L_HEAD) | (oid << L_TAIL) | (lots << L_LOTS)
+    else:
+        prev_oid = self._bits(level, L_TAIL, 40)
+        self._orders[prev_oid] = self._with(self._orders[prev_oid], O_NEXT, 40, oid)
+        level = self._with(self._with(level, L_TAIL, 40, oid), L_LOTS, 64, self._bits(level, L_LOTS, 64) + lots)
+    self._levels[lkey] = level
+    ro: uint256 = 1 if reduce_only else 0
+    self._orders[oid] = (
+        (prev_oid << O_PREV) | (tick << O_TICK) | (lots << O_LOTS) | (account << O_ACCT) | (side << O_BUY) | (ro << O_RO)
+    )
+    # reduce-only orders never add risk, so they reserve no margin
+    a: uint256 = self._account_orders[account]
+    a = a + 1
+    if not reduce_only:
+        sh: uint256 = A_BIDS if is_buy else A_ASKS
+        a = self._with(a, sh, 120, self._bits(a, sh, 120) + lots * tick)
+    self._account_orders[account] = a
+    log IPerpMarket.OrderPlaced(
+        account=account, order_id=oid, is_buy=is_buy, price=tick * TICK_SIZE, size=lots * LOT_SIZE, reduce_only=reduce_only
+    )
+    return (oid, book)
+
+
+@internal
+def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -> uint256:
+    """
+    @dev Unlink a resting order from its level (and the level from the side
+         when it empties), release its margin reservation. O(1).
+    """
+    book: uint256 = book_
+    is_buy: bool = self._bits(order, O_BUY, 1) == 1
+    side: uint256 = 1 if is_buy else 0
+    tick: uint256 = self._bits(order, O_TICK, 56)
+    lots: uint256 = self._bits(order, O_LOTS, 64)
+    account: uint256 = self._bits(order, O_ACCT, 48)
+    prev_oid: uint256 = self._bits(order, O_PREV, 40)
+    next_oid: uint256 = self._bits(order, O_NEXT, 40)
+    lkey: uint256 = tick * 2 + side
+    level: uint256 = self._levels[lkey]
+    left: uint256 = self._bits(level, L_LOTS, 64) - lots
+    if left == 0:
+        # the level empties: unlink it from its neighbours
+        better: uint256 = self._bits(level, L_PREV, 56)
+        worse: uint256 = self._bits(level, L_NEXT, 56)
+        if better != 0:
+            bkey: uint256 = better * 2 + side
+            self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, worse)
+        else:
+            book = self._with(book, B_BID if is_buy else B_ASK, 56, worse)
+        if worse != 0:
+            wkey: uint256 = worse * 2 + side
+            self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, better)
+        self._levels[lkey] = 0
+    else:
+        if prev_oid != 0:
+            self._orders[prev_oid] = self._with(self._orders[prev_oid], O_NEXT, 40, next_oid)
+        else:
+            level = self._with(level, L_HEAD, 40, next_oid)
+        if next_oid != 0:
+            self._orders[next_oid] = self._with(self._orders[next_oid], O_PREV, 40, prev_oid)
+        else:
+            level = self._with(level, L_TAIL, 40, prev_oid)
+        self._levels[lkey] = self._with(level, L_LOTS, 64, left)
+    self._orders[oid] = 0
+    a: uint256 = self._account_orders[account] - 1
+    if self._bits(order, O_RO, 1) == 0:
+        sh: uint256 = A_BIDS if is_buy else A_ASKS
+        a = self._with(a, sh, 120, self._bits(a, sh, 120) - lots * tick)
+    self._account_orders[account] = a
+    log IPerpMarket.OrderRemoved(account=account, order_id=oid, remaining=lots * LOT_SIZE, reason=reason)
+    return book
+
+
+@internal
+def _reduce_order(oid: uint256, order: uint256, lkey: uint256, lots: uint256):
+    """
+    @dev A partial fill of a resting order: it keeps its place in the queue.
+    """
+    self._orders[oid] = self._with(order, O_LOTS, 64, self._bits(order, O_LOTS, 64) - lots)
+    level: uint256 = self._levels[lkey]
+    self._levels[lkey] = self._with(level, L_LOTS, 64, self._bits(level, L_LOTS, 64) - lots)
+    if self._bits(order, O_RO, 1) == 0:
+        account: uint256 = self._bits(order, O_ACCT, 48)
+        a: uint256 = self._account_orders[account]
+        sh: uint256 = A_BIDS if self._bits(order, O_BUY, 1) == 1 else A_ASKS
+        self._account_orders[account] = self._with(a, sh, 120, self._bits(a, sh, 120) - lots * self._bits(order, O_TICK, 56))
+
+
+@internal
+@view
+def _depth(start: uint256, side: uint256, depth: uint256) -> DynArray[Level, MAX_DEPTH]:
+    out: DynArray[Level, MAX_DEPTH] = []
+    cur: uint256 = start
+    for _i: uint256 in range(MAX_DEPTH):
+        if cur == 0 or len(out) >= depth:
+            break
+        level: uint256 = self._levels[cur * 2 + side]
+        n: uint256 = 0
+        oid: uint256 = self._bits(level, L_HEAD, 40)
+        for _j: uint256 in range(MAX_SCAN):
+            if oid == 0:
+                break
+            n += 1
+            oid = self._bits(self._orders[oid], O_NEXT, 40)
+        out.append(Level(price=cur * TICK_SIZE, size=self._bits(level, L_LOTS, 64) * LOT_SIZE, orders=n))
+        cur = self._bits(level, L_NEXT, 56)
+    return out
+
+
+@internal
+@pure
+def _at_or_better(a: uint256, b: uint256, is_buy: bool) -> bool:
+    """
+    @dev Price tick `a` is at or better than `b` for the side (bids: higher).
+    """
+    if is_buy:
+        return a >= b
+    return a <= b
+
+
+# ================================================================ internals: positions
+
+@internal
+def _apply_trade(account: uint256, delta: int256, trade_value: uint256, cum: int256, fee: uint256) -> (int256, int256, uint256):
+    """
+    @dev Change a position by `delta` (base WAD, signed) for `value` (quote
+         WAD, the fill notional). Settles funding first. Realized PnL uses
+         the average entry price; open interest follows. Returns (realized
+         PnL, funding paid, funding residue).
+    """
+    word: uint256 = self._positions[account]
+    size: int256 = self._size(word)
+    on: int256 = self._notional(word)
+    fpaid: int256 = 0
+    residue: uint256 = 0
+    fpaid, residue = self._settle_funding(account, size, cum)
+    signed_value: int256 = convert(trade_value, int256)
+    if delta < 0:
+        signed_value = -signed_value
+    realized: int256 = 0
+    new_size: int256 = size + delta
+    if size == 0 or (size > 0) == (delta > 0):
+        on += signed_value
+    elif abs(delta) <= abs(size):
+        # reduce or close: the closed part's cost basis, rounded up (against the account)
+        removed: int256 = on
+        if abs(delta) < abs(size):
+            removed = self._ceil_div_signed(on * abs(delta), abs(size))
+        realized = -signed_value - removed
+        on -= removed
+    else:
+        # flip: close all at the pro-rata value, open the rest
+        close_value: int256 = signed_value * abs(size) // abs(delta)
+        realized = -close_value - on
+        on = signed_value - close_value
+    assert abs(new_size) < P_OFFSET and abs(on) < P_OFFSET, "position too large"
+    self._positions[account] = self._pack_position(new_size, on)
+    # open interest: long side | short side
+    oi: uint256 = self._open_interest
+    longs: uint256 = oi & MASK128
+    shorts: uint256 = oi >> 128
+    if size > 0:
+        longs -= convert(size, uint256)
+    elif size < 0:
+        shorts -= convert(-size, uint256)
+    if new_size > 0:
+        longs += convert(new_size, uint256)
+    elif new_size < 0:
+        shorts += convert(-new_size, uint256)
+    self._open_interest = (shorts << 128) | longs
+    log IPerpMarket.PositionChanged(
+        account=account, size=new_size, open_notional=on, realized_pnl=realized, funding_paid=fpaid,
+        fee_paid=fee, open_interest=longs
+    )
+    return (realized, fpaid, residue)
+
+
+@internal
+def _settle_funding(account: uint256, size: int256, cum: int256) -> (int256, uint256):
+    """
+    @dev Funding owed since the snapshot, payer rounded up, receiver down;
+         the rounding residue (in 1e-18 wei) accrues and is swept whole.
+    """
+    snap: int256 = self.funding_snapshot[account]
+    if snap == cum:
+        return (0, 0)
+    self.funding_snapshot[account] = cum
+    if size == 0:
+        return (0, 0)
+    exact: int256 = size * (cum - snap)
+    paid: int256 = self._ceil_div_signed(exact, SWAD)
+    dust: uint256 = self._funding_dust + convert(paid * SWAD - exact, uint256)
+    self._funding_dust = dust % WAD
+    return (paid, dust // WAD)
+
+
+@internal
+@view
+def _funding_owed(account: uint256, size: int256) -> int256:
+    if size == 0:
+        return 0
+    return self._ceil_div_signed(size * (self.cumulative_funding - self.funding_snapshot[account]), SWAD)
+
+
+@internal
+@view
+def _upnl(word: uint256, mark: uint256) -> int256:
+    """
+    @dev size x mark - open notional, rounded down (against the account).
+    """
+    size: int256 = self._size(word)
+    return self._floor_div_signed(size * convert(mark, int256), SWAD) - self._notional(word)
+
+
+@internal
+@view
+def _index() -> uint256:
+    cached: uint256 = self._index_cache
+    if cached != 0:
+        return cached
+    return staticcall ORACLE.index()
+
+
+@internal
+@view
+def _mark(index: uint256) -> uint256:
+    book: uint256 = self._book
+    bid: uint256 = self._bits(book, B_BID, 56) * TICK_SIZE
+    ask: uint256 = self._bits(book, B_ASK, 56) * TICK_SIZE
+    last: uint256 = self._bits(book, B_LAST, 56) * TICK_SIZE
+    if bid == 0:
+        bid = index
+    if ask == 0:
+        ask = index
+    if last == 0:
+        last = index
+    m: uint256 = max(min(bid, ask), min(max(bid, ask), last))
+    band: uint256 = index * self.params.mark_band // WAD
+    return min(max(m, index - band), index + band)
+
+
+@internal
+@pure
+def _fee(amount: uint256, rate: uint256) -> uint256:
+    return self._ceil_div(amount * rate, WAD)
+
+
+# ================================================================ internals: params
+
+@internal
+def _set_params(p: MarketParams):
+    assert p.mmr >= MIN_MMR and p.mmr < p.imr and p.imr <= MAX_IMR, "market: margin rates out of bounds"
+    assert p.taker_fee <= MAX_FEE and p.maker_fee <= MAX_FEE, "market: fee out of bounds"
+    assert p.mark_band >= MIN_BAND and p.mark_band <= MAX_BAND, "market: mark band out of bounds"
+    assert p.min_order_notional > 0, "market: min order notional is zero"
+    assert p.max_open_orders >= 1 and p.max_open_orders <= MAX_OPEN_ORDERS, "market: max open orders out of bounds"
+    assert p.max_fills >= 1 and p.max_fills <= MAX_FILLS, "market: max fills out of bounds"
+    assert p.max_open_interest > 0 and p.max_open_interest < 2**127, "market: open interest cap out of bounds"
+    self.params = p
+    log IPerpMarket.ParamsSet(
+        imr=p.imr, mmr=p.mmr, taker_fee=p.taker_fee, maker_fee=p.maker_fee, mark_band=p.mark_band,
+        min_order_notional=p.min_order_notional, max_open_orders=p.max_open_orders, max_fills=p.max_fills,
+        max_open_interest=p.max_open_interest
+    )
+
+
+# ================================================================ internals: bits and math
+
+@internal
+@pure
+def _bits(word: uint256, sh: uint256, nbits: uint256) -> uint256:
+    return (word >> sh) & ((1 << nbits) - 1)
+
+
+@internal
+@pure
+def _with(word: uint256, sh: uint256, nbits: uint256, v: uint256) -> uint256:
+    assert v < (1 << nbits)  # dev: packed field overflow
+    mask: uint256 = ((1 << nbits) - 1) << sh
+    return (word & ~mask) | (v << sh)
+
+
+@internal
+@pure
+def _size(word: uint256) -> int256:
+    if word == 0:
+        return 0
+    return convert(word & MASK128, int256) - P_OFFSET
+
+
+@internal
+@pure
+def _notional(word: uint256) -> int256:
+    if word == 0:
+        return 0
+    return convert(word >> 128, int256) - P_OFFSET
+
+
+@internal
+@pure
+def _pack_position(size: int256, on: int256) -> uint256:
+    if size == 0:
+        # dev: a flat position has no cost basis left (close removes it all)
+        return 0
+    return (convert(on + P_OFFSET, uint256) << 128) | convert(size + P_OFFSET, uint256)
+
+
+@internal
+@pure
+def _ceil_div(x: uint256, y: uint256) -> uint256:
+    return (x + y - 1) // y
+
+
+@internal
+@pure
+def _floor_div_signed(x: int256, y: int256) -> int256:
+    # dev: y > 0; Vyper's // truncates toward zero
+    q: int256 = x // y
+    if x < 0 and q * y != x:
+        q -= 1
+    return q
+
+
+@internal
+@pure
+def _ceil_div_signed(x: int256, y: int256) -> int256:
+    # dev: y > 0
+    q: int256 = x // y
+    if x > 0 and q * y != x:
+        q += 1
+    return q

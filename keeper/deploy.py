@@ -1,0 +1,323 @@
+"""The one deployer of vyperp, used by tests, scripts and the simulation.
+
+One plan (:func:`deploy_protocol`) and small backend adapters:
+
+* :class:`BoaBackend` — titanoboa, for contract tests;
+* :class:`Web3Backend` — web3.py against any JSON-RPC node (anvil), for keepers,
+  the scenario runner and the simulation;
+* ``scripts/deploy.py`` adapts ape accounts to the same interface.
+
+Every deploy returns a :class:`Deployment` whose ``manifest`` (chain id,
+addresses, block) is what keepers read; :func:`write_manifest` saves it as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from keeper import artifacts
+
+WAD = 10**18
+
+
+def to_wad(x: Decimal | str | int | float) -> int:
+    """Human decimal -> 18-decimal fixed point (exact for decimal strings)."""
+    return int(Decimal(str(x)) * WAD)
+
+
+def from_wad(x: int) -> Decimal:
+    return Decimal(x) / WAD
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass
+class MarketConfig:
+    """One market and its index oracle. Defaults are documented in docs/PROTOCOL.md."""
+
+    symbol: str
+    initial_price: Decimal
+    tick_size: Decimal = Decimal("0.01")
+    lot_size: Decimal = Decimal("0.001")
+    initial_margin: Decimal = Decimal("0.10")  # Zeta (seed 003): IM 10%
+    maintenance_margin: Decimal = Decimal("0.065")  # Zeta (seed 003): MM 6.5%
+    taker_fee: Decimal = Decimal("0.0005")
+    maker_fee: Decimal = Decimal("0.0002")
+    mark_band: Decimal = Decimal("0.02")
+    min_order_notional: Decimal = Decimal("10")
+    max_open_orders: int = 100
+    max_fills: int = 16
+    max_open_interest: Decimal = Decimal("1000000000")
+    oracle_sources: int = 3
+    oracle_quorum: int = 2
+    oracle_max_age: int = 60
+
+    def params(self) -> tuple:
+        """The PerpMarket.MarketParams tuple."""
+        return (
+            to_wad(self.initial_margin),
+            to_wad(self.maintenance_margin),
+            to_wad(self.taker_fee),
+            to_wad(self.maker_fee),
+            to_wad(self.mark_band),
+            to_wad(self.min_order_notional),
+            self.max_open_orders,
+            self.max_fills,
+            to_wad(self.max_open_interest),
+        )
+
+
+DEFAULT_MARKETS = (
+    MarketConfig("BTC-PERP", Decimal("100000"), tick_size=Decimal("1"), lot_size=Decimal("0.0001")),
+    MarketConfig("ETH-PERP", Decimal("4000"), tick_size=Decimal("0.1"), lot_size=Decimal("0.001")),
+    MarketConfig("SOL-PERP", Decimal("200"), tick_size=Decimal("0.01"), lot_size=Decimal("0.01")),
+)
+
+
+@dataclass
+class DeployConfig:
+    collateral_decimals: int = 6
+    collateral_symbol: str = "USDC"
+    collateral: str | None = None  # an existing token: no mock is deployed
+    insurance_fee_share: Decimal = Decimal("0.5")
+    markets: Sequence[MarketConfig] = DEFAULT_MARKETS
+    # addresses; None -> the deployer (treasury) / a derived distinct address
+    treasury: str | None = None
+    insurance_fund: str | None = None
+    # reporters[symbol] = reporter addresses, one per oracle source
+    reporters: dict[str, list[str]] = field(default_factory=dict)
+    push_initial_prices: bool = True
+
+
+# ---------------------------------------------------------------- backends
+
+
+class Backend(Protocol):
+    deployer: str
+
+    def deploy(self, name: str, *args: Any) -> Any: ...
+
+    def transact(self, contract: Any, fn: str, *args: Any, sender: str | None = None) -> Any: ...
+
+    def address(self, contract: Any) -> str: ...
+
+    def chain_id(self) -> int: ...
+
+    def block_number(self) -> int: ...
+
+    def timestamp(self) -> int: ...
+
+
+class BoaBackend:
+    """titanoboa: contracts compiled from the same sources as the artifacts."""
+
+    def __init__(self, deployer: str | None = None):
+        import boa
+
+        self.boa = boa
+        self.deployer = deployer or boa.env.generate_address("deployer")
+        boa.env.eoa = self.deployer
+
+    _deployers: dict[str, Any] = {}
+
+    def factory(self, name: str) -> Any:
+        """The compiled boa deployer for a contract, compiled once per process."""
+        if name not in self._deployers:
+            self._deployers[name] = self.boa.load_partial(str(artifacts.source_path(name)))
+        return self._deployers[name]
+
+    def deploy(self, name: str, *args: Any) -> Any:
+        with self.boa.env.prank(self.deployer):
+            return self.factory(name).deploy(*args)
+
+    def at(self, name: str, address: str) -> Any:
+        return self.factory(name).at(address)
+
+    def transact(self, contract: Any, fn: str, *args: Any, sender: str | None = None) -> Any:
+        with self.boa.env.prank(sender or self.deployer):
+            return getattr(contract, fn)(*args)
+
+    def address(self, contract: Any) -> str:
+        return str(contract.address)
+
+    def chain_id(self) -> int:
+        return self.boa.env.evm.patch.chain_id
+
+    def block_number(self) -> int:
+        return self.boa.env.evm.patch.block_number
+
+    def timestamp(self) -> int:
+        return self.boa.env.evm.patch.timestamp
+
+
+class Web3Backend:
+    """web3.py over JSON-RPC; each sender needs its private key."""
+
+    def __init__(self, w3: Any, keys: Sequence[str], receipt_timeout_s: float = 60):
+        from eth_account import Account
+
+        from keeper.chain import ChainClient
+
+        self.w3 = w3
+        self.clients: dict[str, ChainClient] = {}
+        for k in keys:
+            addr = Account.from_key(k).address
+            self.clients[addr] = ChainClient(w3, k, receipt_timeout_s=receipt_timeout_s)
+        self.deployer = next(iter(self.clients))
+
+    def client(self, sender: str | None = None):
+        from web3 import Web3
+
+        addr = Web3.to_checksum_address(sender or self.deployer)
+        if addr not in self.clients:
+            raise KeyError(f"no private key for sender {addr}")
+        return self.clients[addr]
+
+    def contract(self, name: str, address: str) -> Any:
+        return self.w3.eth.contract(address=address, abi=artifacts.abi(name))
+
+    def deploy(self, name: str, *args: Any) -> Any:
+        factory = self.w3.eth.contract(abi=artifacts.abi(name), bytecode=artifacts.bytecode(name))
+        receipt = self.client().deploy(factory.constructor(*args))
+        return self.contract(name, receipt["contractAddress"])
+
+    def transact(self, contract: Any, fn: str, *args: Any, sender: str | None = None) -> Any:
+        return self.client(sender).send(getattr(contract.functions, fn)(*args))
+
+    def address(self, contract: Any) -> str:
+        return contract.address
+
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
+
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
+
+    def timestamp(self) -> int:
+        return self.w3.eth.get_block("latest")["timestamp"]
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class MarketDeployment:
+    config: MarketConfig
+    oracle: Any
+    market: Any
+    reporters: list[str]
+
+
+@dataclass
+class Deployment:
+    backend: Any
+    config: DeployConfig
+    collateral: Any
+    clearinghouse: Any
+    markets: dict[str, MarketDeployment]
+    manifest: dict
+
+
+def _derived_address(tag: str) -> str:
+    from eth_utils import keccak, to_checksum_address
+
+    return to_checksum_address(keccak(text=f"vyperp:{tag}")[-20:])
+
+
+def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Deployment:
+    """Deploy the collateral (mock unless given), the clearinghouse, and per
+    market an index oracle and a perp market; list the markets; push initial
+    prices. Returns handles and the manifest."""
+    config = config or DeployConfig()
+    treasury = config.treasury or backend.deployer
+    insurance = config.insurance_fund or _derived_address("insurance-fund")
+    if config.collateral:
+        collateral = backend.at("MockStablecoin", config.collateral) if hasattr(backend, "at") else None
+        collateral_address = config.collateral
+    else:
+        collateral = backend.deploy(
+            "MockStablecoin",
+            f"{config.collateral_symbol} (mock)",
+            config.collateral_symbol,
+            config.collateral_decimals,
+        )
+        collateral_address = backend.address(collateral)
+    ch = backend.deploy(
+        "Clearinghouse", collateral_address, insurance, treasury, to_wad(config.insurance_fee_share)
+    )
+    ch_address = backend.address(ch)
+    markets: dict[str, MarketDeployment] = {}
+    for mc in config.markets:
+        reporters = list(config.reporters.get(mc.symbol, []))
+        if not reporters:
+            reporters = [backend.deployer]
+        oracle = backend.deploy(
+            "IndexOracle",
+            f"{mc.symbol} index"[:32],
+            reporters,
+            mc.oracle_max_age,
+            min(mc.oracle_quorum, len(reporters)),
+        )
+        market = backend.deploy(
+            "PerpMarket",
+            mc.symbol,
+            ch_address,
+            backend.address(oracle),
+            to_wad(mc.tick_size),
+            to_wad(mc.lot_size),
+            mc.params(),
+        )
+        backend.transact(ch, "add_market", backend.address(market))
+        markets[mc.symbol] = MarketDeployment(mc, oracle, market, reporters)
+    if config.push_initial_prices:
+        now = backend.timestamp()
+        for md in markets.values():
+            for r in md.reporters:
+                backend.transact(md.oracle, "report", to_wad(md.config.initial_price), now, sender=r)
+    manifest = {
+        "chain_id": backend.chain_id(),
+        "block": backend.block_number(),
+        "deployed_at": int(time.time()),
+        "deployer": backend.deployer,
+        "collateral": {
+            "address": collateral_address,
+            "decimals": config.collateral_decimals,
+            "symbol": config.collateral_symbol,
+        },
+        "clearinghouse": ch_address,
+        "insurance_fund": insurance,
+        "treasury": treasury,
+        "markets": {
+            s: {
+                "oracle": backend.address(md.oracle),
+                "market": backend.address(md.market),
+                "reporters": md.reporters,
+                "initial_price": str(md.config.initial_price),
+                "tick_size": str(md.config.tick_size),
+                "lot_size": str(md.config.lot_size),
+            }
+            for s, md in markets.items()
+        },
+    }
+    return Deployment(backend, config, collateral, ch, markets, manifest)
+
+
+def write_manifest(manifest: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"deployment manifest {path} not found: deploy first (scripts/deploy.py)")
+    return json.loads(path.read_text())
