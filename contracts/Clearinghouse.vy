@@ -105,8 +105,9 @@ is_operator: public(HashMap[uint256, HashMap[address, bool]])
 # bit i set: the account may have a position or orders in markets[i]
 active_markets: public(HashMap[uint256, uint256])
 
-markets: public(DynArray[address, MAX_MARKETS])
-market_index: public(HashMap[address, uint256])   # index + 1
+markets: public(HashMap[uint256, address])        # index -> market
+market_count: public(uint256)
+market_index: public(HashMap[address, uint256])   # market -> index + 1
 
 insurance_fund: public(immutable(address))
 insurance_account: public(immutable(uint256))
@@ -242,9 +243,11 @@ def place_order(
     if r.risk_increased:
         assert self.paused_ops & PAUSE_TRADE == 0, "trading paused"
     # book the cash of every party
-    self.cash[account] += r.taker_delta
+    if r.taker_delta != 0:
+        self.cash[account] += r.taker_delta
     for d: IPerpMarket.CashDelta in r.maker_deltas:
-        self.cash[d.account] += d.amount
+        if d.amount != 0:
+            self.cash[d.account] += d.amount
     if r.fees > 0 or r.funding_residue > 0:
         to_insurance: uint256 = r.fees * self.insurance_fee_share // WAD
         self.cash[insurance_account] += convert(to_insurance + r.funding_residue, int256)
@@ -268,14 +271,12 @@ def place_order(
 def cancel_order(owner: address, subaccount: uint256, market: address, order_id: uint256):
     """
     @notice Cancel one resting order, as the owner or an operator. Works
-            whatever the index or pause state.
+            whatever the index or pause state. (The market's bit in
+            active_markets stays set; a market without exposure adds nothing
+            to the margin.)
     """
     account: uint256 = self._authorized(owner, subaccount)
-    idx: uint256 = self.market_index[market]
-    assert idx != 0, "unknown market"
-    active: bool = extcall IPerpMarket(market).cancel_order(account, order_id)
-    if not active:
-        self.active_markets[account] &= ~(1 << (idx - 1))
+    extcall IPerpMarket(market).cancel_order(account, order_id)
 
 
 @external
@@ -286,18 +287,14 @@ def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: 
             the call reverts unless none remains afterwards.
     """
     account: uint256 = self._authorized(owner, subaccount)
-    idx: uint256 = self.market_index[market]
-    assert idx != 0, "unknown market"
-    active: bool = True
+    assert self.market_index[market] != 0, "unknown market"
     for oid: uint256 in order_ids:
-        active = extcall IPerpMarket(market).cancel_order(account, oid)
+        extcall IPerpMarket(market).cancel_order(account, oid)
     count: uint256 = 0
     a: uint256 = 0
     b: uint256 = 0
     count, a, b = staticcall IPositionView(market).open_order_stats(account)
     assert count == 0, "cancel-all: orders missing from the list"
-    if not active:
-        self.active_markets[account] &= ~(1 << (idx - 1))
 
 
 # ================================================================ views
@@ -378,15 +375,6 @@ def account_key(account: uint256) -> (address, uint256):
     return (convert(convert(key >> 96, uint160), address), key & (2**96 - 1))
 
 
-@external
-@view
-def market_count() -> uint256:
-    """
-    @notice Number of markets.
-    """
-    return len(self.markets)
-
-
 # ================================================================ admin
 
 @external
@@ -396,11 +384,13 @@ def add_market(market: address):
     """
     ownable._check_owner()
     assert self.market_index[market] == 0, "market already listed"
-    assert len(self.markets) < MAX_MARKETS, "too many markets"
+    n: uint256 = self.market_count
+    assert n < MAX_MARKETS, "too many markets"
     assert staticcall IPositionView(market).CLEARINGHOUSE() == self, "market of another clearinghouse"
-    self.markets.append(market)
-    self.market_index[market] = len(self.markets)
-    log IClearinghouse.MarketAdded(market=market, market_index=len(self.markets) - 1)
+    self.markets[n] = market
+    self.market_count = n + 1
+    self.market_index[market] = n + 1
+    log IClearinghouse.MarketAdded(market=market, market_index=n)
 
 
 @external

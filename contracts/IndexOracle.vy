@@ -54,6 +54,11 @@ description: public(String[32])
 _config: uint256
 _source_word: HashMap[uint256, uint256]
 _source_addr: HashMap[uint256, address]
+# the median computed at the last report: price (128) | expiry (64), where
+# expiry = oldest timestamp used + max_age; valid while now <= expiry. Only
+# kept when every source is a reporter (an aggregator can move without a
+# report); cleared by every admin change.
+_cache: uint256
 # reporter address -> source index + 1 (0: not a reporter)
 reporter_source: public(HashMap[address, uint256])
 
@@ -202,6 +207,7 @@ def report(price: uint256, timestamp: uint256):
     # keep kind and decimals (top 16 bits), replace price and timestamp
     self._source_word[i] = (word >> 192 << 192) | (price << TS_BITS) | timestamp
     log IIndexOracle.PriceReported(reporter=msg.sender, source=i, price=price, timestamp=timestamp)
+    self._refresh_cache()
 
 
 # ---------------------------------------------------------------- admin
@@ -248,6 +254,7 @@ def remove_source(i: uint256):
     self._source_word[last] = 0
     self._source_addr[last] = empty(address)
     self._config = (self._config >> 8 << 8) | last
+    self._cache = 0
     log IIndexOracle.SourceRemoved(addr=addr, source=i)
 
 
@@ -282,14 +289,34 @@ def _add_source(kind: uint8, addr: address, dec: uint8) -> uint256:
     self._source_word[n] = (convert(kind, uint256) << 248) | (convert(dec, uint256) << 240)
     self._source_addr[n] = addr
     self._config = (self._config >> 8 << 8) | (n + 1)
+    self._cache = 0
     log IIndexOracle.SourceAdded(addr=addr, source=n, kind=kind)
     return n
+
+
+@internal
+def _refresh_cache():
+    config: uint256 = self._config
+    n: uint256 = config & 255
+    for i: uint256 in range(n, bound=MAX_SOURCES):
+        if convert(self._source_word[i] >> 248, uint8) != KIND_REPORTER:
+            self._cache = 0
+            return
+    price: uint256 = 0
+    oldest: uint256 = 0
+    fresh: uint256 = 0
+    price, oldest, fresh = self._median_unchecked()
+    if fresh == 0 or fresh < (config >> 8) & 255:
+        self._cache = 0
+        return
+    self._cache = (price << TS_BITS) | (oldest + (config >> 16))
 
 
 @internal
 def _set_max_age(max_age_: uint256):
     assert max_age_ >= MIN_MAX_AGE and max_age_ <= MAX_MAX_AGE, "oracle: max_age out of bounds"
     self._config = (max_age_ << 16) | (self._config & 65535)
+    self._cache = 0
     log IIndexOracle.MaxAgeSet(max_age=max_age_)
 
 
@@ -297,6 +324,7 @@ def _set_max_age(max_age_: uint256):
 def _set_quorum(quorum_: uint256):
     assert quorum_ >= 1 and quorum_ <= self._config & 255, "oracle: quorum out of bounds"
     self._config = (self._config >> 16 << 16) | (quorum_ << 8) | (self._config & 255)
+    self._cache = 0
     log IIndexOracle.QuorumSet(quorum=quorum_)
 
 
@@ -331,8 +359,12 @@ def _read_aggregator(feed: address, dec: uint8) -> (uint256, uint256):
 @view
 def _median() -> (uint256, uint256, uint256):
     """
-    @dev `_median_unchecked`, reverting when the index is invalid.
+    @dev `_median_unchecked`, reverting when the index is invalid; served
+         from the cache (one storage read) while it has not expired.
     """
+    cache: uint256 = self._cache
+    if cache != 0 and block.timestamp <= cache & TS_MASK:
+        return (cache >> TS_BITS, (cache & TS_MASK) - (self._config >> 16), (self._config >> 8) & 255)
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0

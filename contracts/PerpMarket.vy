@@ -86,6 +86,12 @@ GTC: constant(uint8) = 0
 POST_ONLY: constant(uint8) = 1
 IOC: constant(uint8) = 2
 
+# an emptied level keeps a non-zero slot (no lots, no links): reopening a
+# price that was used before costs a warm rewrite, not a fresh slot
+LEVEL_TOMBSTONE: constant(uint256) = 1
+# _remove_order's book argument when the caller holds no copy of the book word
+BOOK_IN_STORAGE: constant(uint256) = max_value(uint256)
+
 REMOVED_CANCELLED: constant(uint8) = 1
 REMOVED_FILLED: constant(uint8) = 2
 REMOVED_SELF_TRADE: constant(uint8) = 3
@@ -134,7 +140,12 @@ LOT_SIZE: public(immutable(uint256))
 # quote wei per (tick x lot): fill notional = ticks x lots x UNIT, exactly
 UNIT: immutable(uint256)
 
-params: public(MarketParams)
+# parameters, packed in two words read once per call:
+#   A: imr (64) | mmr (64) | taker_fee (64) | maker_fee (64)
+#   B: mark_band (64) | min_order_notional (112) | max_open_orders (16) | max_fills (8)
+_params_a: uint256
+_params_b: uint256
+max_open_interest: public(uint256)
 _book: uint256
 _levels: HashMap[uint256, uint256]
 _orders: HashMap[uint256, uint256]
@@ -208,13 +219,14 @@ def place_order(
     tick: uint256 = price // TICK_SIZE
     assert lots < 2**64 and tick < 2**56, "size or price too large"
     self._index_cache = staticcall ORACLE.index()
-    p: MarketParams = self.params
+    pa: uint256 = self._params_a
+    pb: uint256 = self._params_b
 
     size0: int256 = self._size(self._positions[account])
     if reduce_only:
         assert size0 != 0 and (size0 > 0) != is_buy and size <= convert(abs(size0), uint256), "reduce-only would increase position"
     if not (reduce_only and order_type == IOC):
-        assert lots * tick * UNIT >= p.min_order_notional, "order below min notional"
+        assert lots * tick * UNIT >= self._bits(pb, 64, 112), "order below min notional"
 
     book: uint256 = self._book
     best: uint256 = self._bits(book, B_ASK, 56) if is_buy else self._bits(book, B_BID, 56)
@@ -223,7 +235,9 @@ def place_order(
         assert not crosses, "post-only would cross"
 
     result: IPerpMarket.TradeResult = empty(IPerpMarket.TradeResult)
-    cum: int256 = self.cumulative_funding
+    cum: int256 = 0
+    if crosses:
+        cum = self.cumulative_funding
     remaining: uint256 = lots
     filled: uint256 = 0
     filled_value: uint256 = 0
@@ -232,7 +246,7 @@ def place_order(
     if crosses:
         maker_bid: uint256 = 0 if is_buy else 1
         for i: uint256 in range(MAX_FILLS):
-            if remaining == 0 or i >= p.max_fills:
+            if remaining == 0 or i >= self._bits(pb, 248, 8):
                 break
             best = self._bits(book, B_ASK, 56) if is_buy else self._bits(book, B_BID, 56)
             if best == 0 or (is_buy and best > tick) or (not is_buy and best < tick):
@@ -260,7 +274,7 @@ def place_order(
             mdelta: int256 = convert(take * LOT_SIZE, int256)
             if is_buy:
                 mdelta = -mdelta
-            mfee: uint256 = self._fee(fill_value, p.maker_fee)
+            mfee: uint256 = self._fee(fill_value, self._bits(pa, 192, 64))
             realized: int256 = 0
             fpaid: int256 = 0
             res: uint256 = 0
@@ -287,7 +301,7 @@ def place_order(
         tdelta: int256 = convert(filled * LOT_SIZE, int256)
         if not is_buy:
             tdelta = -tdelta
-        tfee: uint256 = self._fee(filled_value, p.taker_fee)
+        tfee: uint256 = self._fee(filled_value, self._bits(pa, 128, 64))
         realized: int256 = 0
         fpaid: int256 = 0
         res: uint256 = 0
@@ -302,7 +316,7 @@ def place_order(
     if remaining > 0 and order_type != IOC:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
-        assert self._bits(self._account_orders[account], A_COUNT, 16) < p.max_open_orders, "too many open orders"
+        assert self._bits(self._account_orders[account], A_COUNT, 16) < self._bits(pb, 232, 16), "too many open orders"
         oid: uint256 = 0
         oid, book = self._insert_order(account, is_buy, tick, remaining, reduce_only, hint, book)
         result.order_id = oid
@@ -311,9 +325,8 @@ def place_order(
     self._book = book
     if residue > 0:
         result.funding_residue = residue
-    if filled > 0:
-        oi: uint256 = self._open_interest
-        assert oi & MASK128 <= p.max_open_interest or convert(abs(size1), uint256) <= convert(abs(size0), uint256), "open interest cap"
+    if filled > 0 and abs(size1) > abs(size0):
+        assert self._open_interest & MASK128 <= self.max_open_interest, "open interest cap"
     grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
     result.risk_increased = grew or (rested and not reduce_only)
     result.taker_active = size1 != 0 or self._bits(self._account_orders[account], A_COUNT, 16) > 0
@@ -330,8 +343,8 @@ def cancel_order(account: uint256, order_id: uint256) -> bool:
     order: uint256 = self._orders[order_id]
     assert order != 0, "no such order"
     assert self._bits(order, O_ACCT, 48) == account, "not your order"
-    self._book = self._remove_order(order_id, order, self._book, REMOVED_CANCELLED)
-    return self._positions[account] != 0 or self._bits(self._account_orders[account], A_COUNT, 16) > 0
+    self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
+    return True
 
 
 @external
@@ -366,15 +379,15 @@ def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     orders: uint256 = self._account_orders[account]
     if word == 0 and orders == 0:
         return empty(IPerpMarket.AccountMargin)
-    p: MarketParams = self.params
+    pa: uint256 = self._params_a
     mark: uint256 = self._mark(self._index())
     size: int256 = self._size(word)
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
     worst: uint256 = max(self._bits(orders, A_BIDS, 120), self._bits(orders, A_ASKS, 120)) * UNIT
     return IPerpMarket.AccountMargin(
         pnl=self._upnl(word, mark) - self._funding_owed(account, size),
-        im=self._ceil_div((notional + worst) * p.imr, WAD),
-        mm=self._ceil_div(notional * p.mmr, WAD),
+        im=self._ceil_div((notional + worst) * self._bits(pa, 0, 64), WAD),
+        mm=self._ceil_div(notional * self._bits(pa, 64, 64), WAD),
     )
 
 
@@ -576,6 +589,27 @@ def find_hint(is_buy: bool, price: uint256) -> uint256:
     return cur
 
 
+@external
+@view
+def params() -> MarketParams:
+    """
+    @notice The market's parameters (see set_params for their bounds).
+    """
+    pa: uint256 = self._params_a
+    pb: uint256 = self._params_b
+    return MarketParams(
+        imr=self._bits(pa, 0, 64),
+        mmr=self._bits(pa, 64, 64),
+        taker_fee=self._bits(pa, 128, 64),
+        maker_fee=self._bits(pa, 192, 64),
+        mark_band=self._bits(pb, 0, 64),
+        min_order_notional=self._bits(pb, 64, 112),
+        max_open_orders=self._bits(pb, 232, 16),
+        max_fills=self._bits(pb, 248, 8),
+        max_open_interest=self.max_open_interest,
+    )
+
+
 # ================================================================ admin
 
 @external
@@ -603,7 +637,7 @@ def _insert_order(
     lkey: uint256 = tick * 2 + side
     level: uint256 = self._levels[lkey]
     prev_oid: uint256 = 0
-    if level == 0:
+    if self._bits(level, L_LOTS, 64) == 0:
         # a new price level: link it between its better and worse neighbours
         best_shift: uint256 = B_BID if is_buy else B_ASK
         best: uint256 = self._bits(book, best_shift, 56)
@@ -615,7 +649,7 @@ def _insert_order(
         else:
             better = best
             if hint != 0:
-                assert self._levels[hint * 2 + side] != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
+                assert self._bits(self._levels[hint * 2 + side], L_LOTS, 64) != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
                 better = hint
             walked: bool = False
             for _i: uint256 in range(MAX_WALK):
@@ -677,12 +711,14 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
         if better != 0:
             bkey: uint256 = better * 2 + side
             self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, worse)
+        elif book == BOOK_IN_STORAGE:
+            self._book = self._with(self._book, B_BID if is_buy else B_ASK, 56, worse)
         else:
             book = self._with(book, B_BID if is_buy else B_ASK, 56, worse)
         if worse != 0:
             wkey: uint256 = worse * 2 + side
             self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, better)
-        self._levels[lkey] = 0
+        self._levels[lkey] = LEVEL_TOMBSTONE
     else:
         if prev_oid != 0:
             self._orders[prev_oid] = self._with(self._orders[prev_oid], O_NEXT, 40, next_oid)
@@ -867,7 +903,7 @@ def _mark(index: uint256) -> uint256:
     if last == 0:
         last = index
     m: uint256 = max(min(bid, ask), min(max(bid, ask), last))
-    band: uint256 = index * self.params.mark_band // WAD
+    band: uint256 = index * self._bits(self._params_b, 0, 64) // WAD
     return min(max(m, index - band), index + band)
 
 
@@ -888,7 +924,10 @@ def _set_params(p: MarketParams):
     assert p.max_open_orders >= 1 and p.max_open_orders <= MAX_OPEN_ORDERS, "market: max open orders out of bounds"
     assert p.max_fills >= 1 and p.max_fills <= MAX_FILLS, "market: max fills out of bounds"
     assert p.max_open_interest > 0 and p.max_open_interest < 2**127, "market: open interest cap out of bounds"
-    self.params = p
+    assert p.min_order_notional < 2**112, "market: min order notional out of bounds"
+    self._params_a = (p.imr << 0) | (p.mmr << 64) | (p.taker_fee << 128) | (p.maker_fee << 192)
+    self._params_b = (p.mark_band << 0) | (p.min_order_notional << 64) | (p.max_open_orders << 232) | (p.max_fills << 248)
+    self.max_open_interest = p.max_open_interest
     log IPerpMarket.ParamsSet(
         imr=p.imr, mmr=p.mmr, taker_fee=p.taker_fee, maker_fee=p.maker_fee, mark_band=p.mark_band,
         min_order_notional=p.min_order_notional, max_open_orders=p.max_open_orders, max_fills=p.max_fills,

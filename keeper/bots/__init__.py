@@ -1,0 +1,1 @@
+"""Keeper bots: one class per bot with `run_once()`, an in-progress guard, `health()` and `dry_run`."""

@@ -1,0 +1,317 @@
+"""Oracle reporter bot: pushes feed prices to every IndexOracle source we hold a reporter key for.
+
+One step (`run_once`): advance the feed one step; for each market read the
+oracle's sources; plan one `report(price_wad, timestamp)` per reporter source
+whose key we hold (venue price i for source i; timestamp = the chain's latest
+block timestamp, since the chain may be time-warped); send them all, then wait
+for all. Planning is pure (`plan_reports`); chain I/O stays in the class.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from types import FrameType
+from typing import Any
+
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+
+from keeper.chain import ChainClient, TxError, call_with_retry
+from keeper.feeds import FeedExhausted, PriceFeed
+
+WAD = 10**18
+KIND_REPORTER = 1
+KIND_AGGREGATOR = 2
+
+
+@dataclass(frozen=True)
+class Source:
+    """One oracle source as read from `source(i)`."""
+
+    index: int
+    kind: int
+    addr: str
+    price: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """One planned `report(price_wad, timestamp)` call."""
+
+    market: str
+    source: int
+    reporter: str
+    price: float
+    price_wad: int
+    timestamp: int
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def price_to_wad(price: float) -> int:
+    """Price as an 18-decimal integer, via its shortest decimal repr (no binary float noise)."""
+    wad = int(Decimal(str(price)) * WAD)
+    if wad <= 0:
+        raise ValueError(f"price must be > 0, got {price}")
+    return wad
+
+
+def plan_reports(
+    market: str,
+    sources: Iterable[Source],
+    venue_prices: list[float],
+    held_reporters: Iterable[str],
+    chain_ts: int,
+) -> tuple[list[Report], list[tuple[Source, str]]]:
+    """Reports to send for one market, and the reporter sources skipped with the reason.
+
+    Source i gets venue price i. A source is skipped when its last report is
+    newer than `chain_ts` (it would revert as "timestamp went backwards") or
+    already holds exactly this (price, timestamp) (a restart re-running a step).
+    """
+    held = {Web3.to_checksum_address(a) for a in held_reporters}
+    reports: list[Report] = []
+    skipped: list[tuple[Source, str]] = []
+    for src in sources:
+        if src.kind != KIND_REPORTER or Web3.to_checksum_address(src.addr) not in held:
+            continue
+        price = venue_prices[src.index]
+        wad = price_to_wad(price)
+        if src.timestamp > chain_ts:
+            skipped.append((src, f"last report at {src.timestamp} is newer than chain time {chain_ts}"))
+        elif src.timestamp == chain_ts and src.price == wad:
+            skipped.append((src, "already reported"))
+        else:
+            reports.append(
+                Report(market, src.index, Web3.to_checksum_address(src.addr), price, wad, chain_ts)
+            )
+    return reports, skipped
+
+
+# ---------------------------------------------------------------- bot
+
+
+class OracleReporter:
+    """Pushes prices from a feed to the markets' IndexOracles, one report per held reporter source."""
+
+    name = "oracle"
+
+    def __init__(
+        self,
+        clients_by_reporter: Mapping[str, ChainClient],
+        oracles: Mapping[str, Contract],
+        feed: PriceFeed,
+        *,
+        dry_run: bool = False,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not oracles:
+            raise ValueError("no oracles to report to")
+        self.clients = {Web3.to_checksum_address(a): c for a, c in clients_by_reporter.items()}
+        self.oracles = dict(oracles)
+        self.feed = feed
+        self.dry_run = dry_run
+        self.log = logger or logging.getLogger("keeper.oracle")
+        self.w3: Web3 = next(iter(self.oracles.values())).w3
+        self._guard = threading.Lock()
+        self.steps = 0
+        self.pushes = 0
+        self.failures = 0
+        self.skipped = 0
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_prices: dict[str, float] = {}
+
+    # ------------------------------------------------------------ reads
+
+    def read_sources(self, oracle: Contract) -> list[Source]:
+        count = int(call_with_retry(oracle.functions.source_count(), logger=self.log))
+        sources = []
+        for i in range(count):
+            kind, addr, price, ts = call_with_retry(oracle.functions.source(i), logger=self.log)
+            sources.append(Source(i, int(kind), Web3.to_checksum_address(addr), int(price), int(ts)))
+        return sources
+
+    def chain_timestamp(self) -> int:
+        block = call_with_retry(lambda: self.w3.eth.get_block("latest"), logger=self.log)
+        return int(block["timestamp"])
+
+    # ------------------------------------------------------------ one step
+
+    def run_once(self) -> dict[str, int] | None:
+        """One feed step and its reports. Returns counts, or None if a step is already running."""
+        if not self._guard.acquire(blocking=False):
+            self.log.warning("step already in progress, skipped")
+            return None
+        try:
+            return self._step()
+        finally:
+            self._guard.release()
+
+    def _step(self) -> dict[str, int]:
+        fair = self.feed.step()
+        chain_ts = self.chain_timestamp()
+        planned: list[Report] = []
+        skipped = 0
+        for market, oracle in self.oracles.items():
+            sources = self.read_sources(oracle)
+            try:
+                venues = self.feed.venue_prices(market, len(sources))
+            except KeyError:
+                self.log.warning("feed has no price for market, skipped", extra={"market": market})
+                continue
+            reports, skips = plan_reports(market, sources, venues, self.clients, chain_ts)
+            for src, why in skips:
+                self.log.info("report skipped", extra={"market": market, "source": src.index, "reason": why})
+            planned += reports
+            skipped += len(skips)
+        self.steps += 1
+        self.skipped += skipped
+        self.last_prices.update({m: p for m, p in fair.items() if m in self.oracles})
+
+        if self.dry_run:
+            for r in planned:
+                self.log.info("dry-run: would report", extra=self._fields(r))
+            self.last_success = time.time()
+            return {"planned": len(planned), "pushed": 0, "failed": 0, "skipped": skipped}
+
+        sent: list[tuple[Report, ChainClient, HexBytes]] = []
+        failed = 0
+        for r in planned:
+            client = self.clients[r.reporter]
+            oracle = self.oracles[r.market]
+            try:
+                tx_hash = client.send_nowait(oracle.functions.report(r.price_wad, r.timestamp))
+            except TxError as exc:
+                failed += 1
+                self._record_error(r, exc)
+                continue
+            sent.append((r, client, tx_hash))
+        pushed = 0
+        for r, client, tx_hash in sent:
+            try:
+                receipt = client.wait(tx_hash)
+            except TxError as exc:
+                failed += 1
+                self._record_error(r, exc)
+                continue
+            pushed += 1
+            self.log.info(
+                "price pushed",
+                extra={**self._fields(r), "tx_hash": tx_hash.to_0x_hex(), "block": receipt["blockNumber"]},
+            )
+        self.pushes += pushed
+        self.failures += failed
+        if failed == 0:
+            self.last_success = time.time()
+        return {"planned": len(planned), "pushed": pushed, "failed": failed, "skipped": skipped}
+
+    def _fields(self, r: Report) -> dict[str, Any]:
+        return {
+            "market": r.market,
+            "source": r.source,
+            "reporter": r.reporter,
+            "price": str(Decimal(str(r.price))),
+            "price_wad": str(r.price_wad),
+            "report_ts": r.timestamp,
+        }
+
+    def _record_error(self, r: Report, exc: Exception) -> None:
+        self.last_error = f"{r.market} source {r.source}: {exc}"
+        self.log.error(
+            "report failed", extra={**self._fields(r), "error": str(exc), "error_type": type(exc).__name__}
+        )
+
+    # ------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        last = self.last_success
+        return {
+            "bot": self.name,
+            "dry_run": self.dry_run,
+            "in_progress": self._guard.locked(),
+            "steps": self.steps,
+            "pushes": self.pushes,
+            "failures": self.failures,
+            "skipped": self.skipped,
+            "last_success": datetime.fromtimestamp(last, tz=timezone.utc).isoformat() if last else None,
+            "last_success_age_s": round(time.time() - last, 3) if last else None,
+            "last_error": self.last_error,
+            "last_prices": dict(self.last_prices),
+        }
+
+    # ------------------------------------------------------------ loop
+
+    def run_forever(
+        self,
+        interval_s: float,
+        stop_event: threading.Event | None = None,
+        *,
+        max_steps: int | None = None,
+    ) -> int:
+        """Step every `interval_s` until stop_event is set, SIGINT/SIGTERM, the feed ends, or max_steps.
+
+        An error in one step is logged and counted; the loop goes on. Returns the steps run.
+        """
+        stop = stop_event or threading.Event()
+        restore = _install_stop_signals(stop)
+        steps = 0
+        self.log.info(
+            "oracle reporter started",
+            extra={
+                "interval_s": interval_s,
+                "dry_run": self.dry_run,
+                "markets": sorted(self.oracles),
+                "reporters": sorted(self.clients),
+            },
+        )
+        try:
+            while not stop.is_set() and (max_steps is None or steps < max_steps):
+                started = time.monotonic()
+                try:
+                    self.run_once()
+                except FeedExhausted as exc:
+                    self.log.info("feed exhausted, stopping", extra={"detail": str(exc)})
+                    break
+                except Exception as exc:  # keep the keeper alive: log, count, try again next interval
+                    self.failures += 1
+                    self.last_error = repr(exc)
+                    self.log.exception("step failed")
+                steps += 1
+                if max_steps is not None and steps >= max_steps:
+                    break
+                stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
+        finally:
+            restore()
+            self.log.info("oracle reporter stopped", extra={"steps": steps, **self.health()})
+        return steps
+
+
+def _install_stop_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGINT/SIGTERM set `stop` (main thread only); returns a function restoring the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+__all__ = ["OracleReporter", "Report", "Source", "plan_reports", "price_to_wad"]

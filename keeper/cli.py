@@ -1,0 +1,244 @@
+"""`keeper` command line.
+
+    keeper run oracle [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
+
+Extension points:
+  * a new bot: write `run_<name>(ctx: RunContext) -> int` and add it to `BOTS`
+    (`keeper run <name>` then gets the common options for free);
+  * a new top-level command (e.g. `keeper scenario run FILE`): add a
+    `(register, handler)` pair to `COMMANDS`; see `_add_run_command`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from keeper.logs import get_logger, setup_logging
+from keeper.settings import KeeperSettings, SettingsError, load_settings
+
+log = get_logger("keeper.cli")
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
+# ---------------------------------------------------------------- deployment manifest
+
+
+class CollateralInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    address: str
+    decimals: int
+    symbol: str = ""
+
+
+class MarketInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    oracle: str
+    market: str | None = None
+    reporters: list[str] = []
+    initial_price: Decimal
+
+
+class Manifest(BaseModel):
+    """The deployer's JSON manifest (new keys from later deployers are kept, not rejected)."""
+
+    model_config = ConfigDict(extra="allow")
+    chain_id: int
+    block: int = 0
+    deployer: str = ""
+    collateral: CollateralInfo | None = None
+    clearinghouse: str | None = None
+    markets: dict[str, MarketInfo]
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    if not path.is_file():
+        raise CliError(f"deployment manifest not found: {path} (deploy first, or pass --manifest)")
+    try:
+        return Manifest.model_validate(json.loads(path.read_text()))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise CliError(f"invalid deployment manifest {path}: {exc}") from None
+
+
+# ---------------------------------------------------------------- run context
+
+
+@dataclass
+class RunContext:
+    """What every `keeper run <bot>` gets: settings, parsed args, and lazily the chain and manifest."""
+
+    settings: KeeperSettings
+    args: argparse.Namespace
+    _w3: Any = field(default=None, repr=False)
+    _manifest: Manifest | None = field(default=None, repr=False)
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = load_manifest(self.settings.manifest)
+        return self._manifest
+
+    @property
+    def w3(self) -> Any:
+        """Web3 connected to settings.rpc_url, checked against the manifest's chain id."""
+        if self._w3 is None:
+            from keeper.chain import call_with_retry, connect
+
+            w3 = connect(self.settings.rpc_url)
+            try:
+                chain_id = int(call_with_retry(lambda: w3.eth.chain_id))
+            except OSError as exc:
+                raise CliError(f"cannot reach the node at {self.settings.rpc_url}: {exc}") from None
+            if chain_id != self.manifest.chain_id:
+                raise CliError(
+                    f"node {self.settings.rpc_url} is chain {chain_id}, the manifest "
+                    f"{self.settings.manifest} is for chain {self.manifest.chain_id}"
+                )
+            self._w3 = w3
+        return self._w3
+
+    def client(self, private_key: str) -> Any:
+        from keeper.chain import ChainClient
+
+        s = self.settings
+        return ChainClient(
+            self.w3,
+            private_key,
+            receipt_timeout_s=s.receipt_timeout_s,
+            max_fee_gwei=s.max_fee_gwei,
+            priority_fee_gwei=s.priority_fee_gwei,
+            logger=get_logger("keeper.chain"),
+        )
+
+    def contract(self, name: str, address: str) -> Any:
+        from keeper.artifacts import abi  # the lead's compiler wrapper; imported lazily
+
+        return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=abi(name))
+
+
+# ---------------------------------------------------------------- bots
+
+
+def build_feed(ctx: RunContext, oracles: dict[str, Any]) -> Any:
+    """The configured feed; a random walk starts from the on-chain index when valid (restart), else the manifest."""
+    from keeper.chain import call_with_retry
+    from keeper.feeds import CsvReplayFeed, RandomWalkFeed
+
+    o = ctx.settings.oracle
+    if o.feed == "csv":
+        assert o.csv_path is not None  # enforced by OracleSettings
+        return CsvReplayFeed(o.csv_path, seed=o.seed, venue_noise=o.venue_noise)
+    initial: dict[str, float] = {}
+    for market, oracle in oracles.items():
+        valid, price, _fresh = call_with_retry(oracle.functions.index_status())
+        initial[market] = (
+            price / 10**18 if valid and price > 0 else float(ctx.manifest.markets[market].initial_price)
+        )
+    return RandomWalkFeed(initial, seed=o.seed, volatility=o.volatility, venue_noise=o.venue_noise)
+
+
+def run_oracle(ctx: RunContext) -> int:
+    from keeper.bots.oracle import OracleReporter
+
+    s = ctx.settings
+    markets = ctx.manifest.markets
+    keys = [k.get_secret_value() for k in s.oracle.reporter_keys]
+    if not keys and s.private_key is not None:
+        keys = [s.private_key.get_secret_value()]
+    if not keys:
+        raise CliError("no reporter keys: set oracle.reporter_keys (or private_key) in the config or env")
+    clients = {}
+    for key in keys:
+        c = ctx.client(key)
+        clients[c.address] = c
+    oracles = {m: ctx.contract("IndexOracle", info.oracle) for m, info in markets.items()}
+    bot = OracleReporter(
+        clients, oracles, build_feed(ctx, oracles), dry_run=s.dry_run, logger=get_logger("keeper.oracle")
+    )
+    if ctx.args.once:
+        result = bot.run_once()
+        log.info("oracle step done", extra={"result": result, **bot.health()})
+        return 0 if result is not None and result["failed"] == 0 else 1
+    bot.run_forever(s.oracle.interval_s, max_steps=ctx.args.steps)
+    return 0
+
+
+BotRunner = Callable[[RunContext], int]
+
+# `keeper run <name>`; others add funding, liquidation, adl here
+BOTS: dict[str, tuple[str, BotRunner]] = {
+    "oracle": ("push index prices from a feed to the IndexOracles", run_oracle),
+}
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_common_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML or TOML settings file (default: $VYPERP_CONFIG)")
+    p.add_argument("--rpc", dest="rpc_url", help="JSON-RPC URL (overrides settings)")
+    p.add_argument("--manifest", type=Path, help="deployment manifest JSON (overrides settings)")
+    p.add_argument("--dry-run", action="store_true", help="log what would be sent, send nothing")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...")
+    p.add_argument("--once", action="store_true", help="run one step and exit (non-zero if it failed)")
+    p.add_argument("--steps", type=int, help="stop after N steps")
+
+
+def _add_run_command(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a keeper bot")
+    bots = run.add_subparsers(dest="bot", metavar="BOT", required=True)
+    for name, (help_text, runner) in BOTS.items():
+        p = bots.add_parser(name, help=help_text)
+        _add_common_options(p)
+        p.set_defaults(handler=_run_bot, runner=runner)
+
+
+def _run_bot(args: argparse.Namespace) -> int:
+    settings = load_settings(
+        args.config,
+        rpc_url=args.rpc_url,
+        manifest=args.manifest,
+        log_level=args.log_level,
+        dry_run=True if args.dry_run else None,
+    )
+    setup_logging(settings.log_level)
+    return int(args.runner(RunContext(settings, args)))
+
+
+# (register subparsers, ...) per top-level command; `scenario` goes here
+COMMANDS: list[Callable[[Any], None]] = [_add_run_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keeper", description="vyperp keeper bots")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (CliError, SettingsError) as exc:
+        print(f"keeper: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from keeper.anvil import Anvil
+from keeper.bots.oracle import (
+    KIND_AGGREGATOR,
+    KIND_REPORTER,
+    OracleReporter,
+    Source,
+    plan_reports,
+    price_to_wad,
+)
+from keeper.chain import ChainClient
+from keeper.feeds import RandomWalkFeed
+
+WAD = 10**18
+MARKETS = {"BTC-PERP": 100_000.0, "ETH-PERP": 3_000.0}
+MAX_AGE = 60
+QUORUM = 2
+
+# ---------------------------------------------------------------- pure planning
+
+REPORTER_A = "0x" + "aa" * 20
+REPORTER_B = "0x" + "bb" * 20
+AGGREGATOR = "0x" + "cc" * 20
+
+
+def test_price_to_wad__exact_decimal() -> None:
+    assert price_to_wad(100_000.5) == 100_000_500_000_000_000_000_000
+    assert price_to_wad(0.1) == 10**17  # not 100000000000000005551
+    assert price_to_wad(3_000) == 3_000 * WAD
+    with pytest.raises(ValueError):
+        price_to_wad(0.0)
+
+
+def test_plan_reports__only_held_reporter_sources() -> None:
+    sources = [
+        Source(0, KIND_REPORTER, Web3.to_checksum_address(REPORTER_A), 0, 0),
+        Source(1, KIND_AGGREGATOR, Web3.to_checksum_address(AGGREGATOR), 5 * WAD, 900),
+        Source(2, KIND_REPORTER, Web3.to_checksum_address(REPORTER_B), 0, 0),
+    ]
+    reports, skipped = plan_reports("BTC-PERP", sources, [1.0, 2.0, 3.0], [REPORTER_B], chain_ts=1_000)
+    assert [(r.source, r.price, r.price_wad, r.timestamp) for r in reports] == [(2, 3.0, 3 * WAD, 1_000)]
+    assert reports[0].reporter == Web3.to_checksum_address(REPORTER_B)
+    assert skipped == []
+
+
+def test_plan_reports__skips_newer_and_identical_reports() -> None:
+    a, b = Web3.to_checksum_address(REPORTER_A), Web3.to_checksum_address(REPORTER_B)
+    sources = [Source(0, KIND_REPORTER, a, 1 * WAD, 1_001), Source(1, KIND_REPORTER, b, 2 * WAD, 1_000)]
+    reports, skipped = plan_reports("BTC-PERP", sources, [1.0, 2.0], [a, b], chain_ts=1_000)
+    assert reports == []
+    assert [(s.index, why.split(" ")[0]) for s, why in skipped] == [(0, "last"), (1, "already")]
+    reports, _ = plan_reports("BTC-PERP", sources[1:], [1.0, 2.5], [b], chain_ts=1_000)
+    assert [r.price_wad for r in reports] == [int(2.5 * WAD)]  # same second, new price: sent
+
+
+# ---------------------------------------------------------------- against anvil
+
+
+@pytest.fixture
+def reporter_keys(node: Anvil) -> list[str]:
+    return node.private_keys[1:4]
+
+
+@pytest.fixture
+def oracles(
+    deployer: ChainClient,
+    deploy_contract: Any,
+    index_oracle_artifact: Any,
+    reporter_keys: list[str],
+    node: Anvil,
+) -> dict[str, Any]:
+    reporters = node.addresses[1:4]
+    return {
+        m: deploy_contract(deployer, *index_oracle_artifact, f"{m} index", reporters, MAX_AGE, QUORUM)
+        for m in MARKETS
+    }
+
+
+def _bot(w3: Web3, keys: list[str], oracles: dict[str, Any], **kw: Any) -> OracleReporter:
+    clients = {}
+    for key in keys:
+        c = ChainClient(w3, key, receipt_timeout_s=10)
+        clients[c.address] = c
+    feed = RandomWalkFeed(MARKETS, seed=1, volatility=0.001, venue_noise=0.0005)
+    return OracleReporter(clients, oracles, feed, **kw)
+
+
+def test_run_once__all_sources_reported__index_valid(
+    w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]
+) -> None:
+    bot = _bot(w3, reporter_keys, oracles)
+    result = bot.run_once()
+    assert result == {"planned": 6, "pushed": 6, "failed": 0, "skipped": 0}
+    chain_ts = w3.eth.get_block("latest")["timestamp"]
+    for market, oracle in oracles.items():
+        valid, price, fresh = oracle.functions.index_status().call()
+        assert valid and fresh == 3
+        assert price == pytest.approx(bot.last_prices[market] * WAD, rel=0.01)
+        for i in range(3):
+            _kind, _addr, src_price, src_ts = oracle.functions.source(i).call()
+            assert src_price > 0 and chain_ts - 5 <= src_ts <= chain_ts
+    health = bot.health()
+    assert health["pushes"] == 6 and health["failures"] == 0 and health["steps"] == 1
+    assert health["last_success"] is not None and set(health["last_prices"]) == set(MARKETS)
+
+
+def test_run_once__only_held_keys_report(w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]) -> None:
+    bot = _bot(w3, reporter_keys[:1], oracles)
+    assert bot.run_once() == {"planned": 2, "pushed": 2, "failed": 0, "skipped": 0}
+    valid, _price, fresh = oracles["BTC-PERP"].functions.index_status().call()
+    assert not valid and fresh == 1  # below quorum of 2
+    assert oracles["BTC-PERP"].functions.source(1).call()[3] == 0
+
+
+def test_run_once__uses_chain_time_after_warp(
+    w3: Web3, reporter_keys: list[str], oracles: dict[str, Any], node: Anvil
+) -> None:
+    bot = _bot(w3, reporter_keys, oracles)
+    bot.run_once()
+    node.increase_time(100_000)  # far past max_age: the old reports are stale
+    assert not oracles["ETH-PERP"].functions.index_status().call()[0]
+    warped = node.block_timestamp()
+    bot.run_once()
+    assert oracles["ETH-PERP"].functions.index_status().call()[0]
+    assert oracles["ETH-PERP"].functions.source(0).call()[3] >= warped
+
+
+def test_run_once__dry_run_sends_nothing(w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]) -> None:
+    bot = _bot(w3, reporter_keys, oracles, dry_run=True)
+    nonces = {a: w3.eth.get_transaction_count(a) for a in bot.clients}
+    assert bot.run_once() == {"planned": 6, "pushed": 0, "failed": 0, "skipped": 0}
+    assert {a: w3.eth.get_transaction_count(a) for a in bot.clients} == nonces
+    assert oracles["BTC-PERP"].functions.source(0).call()[2] == 0
+
+
+def test_run_once__revert_counted_as_failure(
+    w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]
+) -> None:
+    bot = _bot(w3, reporter_keys[:1], oracles)
+    bot.feed = RandomWalkFeed(
+        {"BTC-PERP": 1e21, "ETH-PERP": 3_000.0}, seed=1, volatility=0.0, venue_noise=0.0
+    )
+    nonce = w3.eth.get_transaction_count(next(iter(bot.clients)))
+    assert bot.run_once() == {"planned": 2, "pushed": 1, "failed": 1, "skipped": 0}
+    assert "price too large" in str(bot.health()["last_error"])
+    assert w3.eth.get_transaction_count(next(iter(bot.clients))) == nonce + 1  # the bad one was never sent
+
+
+def test_run_once__in_progress_guard(w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]) -> None:
+    bot = _bot(w3, reporter_keys, oracles)
+    with bot._guard:
+        assert bot.run_once() is None
+        assert bot.health()["in_progress"] is True
+    assert bot.steps == 0
+
+
+def test_run_forever__max_steps_and_stop_event(
+    w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]
+) -> None:
+    bot = _bot(w3, reporter_keys, oracles)
+    assert bot.run_forever(0.0, max_steps=3) == 3
+    assert bot.health()["pushes"] == 18
+    stop = threading.Event()
+    stop.set()
+    assert bot.run_forever(0.0, stop) == 0
+
+
+def test_run_forever__step_error_logged_and_loop_continues(
+    w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]
+) -> None:
+    bot = _bot(w3, reporter_keys, oracles)
+    real_step = bot.feed.step
+    calls = {"n": 0}
+
+    def flaky_step() -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("venue API down")
+        return real_step()
+
+    bot.feed.step = flaky_step  # type: ignore[method-assign]
+    assert bot.run_forever(0.0, max_steps=2) == 2
+    assert bot.failures == 1 and bot.pushes == 6

@@ -1,0 +1,141 @@
+"""Test-side helpers around the one deployer (keeper.deploy) on titanoboa."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import boa
+
+from keeper.deploy import BoaBackend, DeployConfig, Deployment, MarketConfig, deploy_protocol, to_wad
+
+GTC, POST_ONLY, IOC = 0, 1, 2
+MAX_UINT = 2**256 - 1
+
+
+def test_markets() -> tuple[MarketConfig, ...]:
+    """Markets for unit tests: BTC with a $1 tick and 0.001 lot, no fees by default."""
+    return (
+        MarketConfig(
+            "BTC-PERP",
+            Decimal("100000"),
+            tick_size=Decimal("1"),
+            lot_size=Decimal("0.001"),
+            taker_fee=Decimal("0"),
+            maker_fee=Decimal("0"),
+            min_order_notional=Decimal("10"),
+            max_open_orders=20,
+            max_fills=8,
+        ),
+        MarketConfig(
+            "ETH-PERP",
+            Decimal("4000"),
+            tick_size=Decimal("0.1"),
+            lot_size=Decimal("0.01"),
+            taker_fee=Decimal("0"),
+            maker_fee=Decimal("0"),
+        ),
+    )
+
+
+@dataclass
+class Protocol:
+    """A deployed protocol on boa plus the actors tests use."""
+
+    d: Deployment
+    backend: BoaBackend
+    decimals: int
+
+    @property
+    def token(self):
+        return self.d.collateral
+
+    @property
+    def ch(self):
+        return self.d.clearinghouse
+
+    def market(self, symbol: str = "BTC-PERP"):
+        return self.d.markets[symbol].market
+
+    def oracle(self, symbol: str = "BTC-PERP"):
+        return self.d.markets[symbol].oracle
+
+    @property
+    def owner(self) -> str:
+        return self.backend.deployer
+
+    def units(self, amount: str | int | Decimal) -> int:
+        """Human amount -> token units."""
+        return int(Decimal(str(amount)) * 10**self.decimals)
+
+    def actor(self, name: str, deposit: str | int | Decimal | None = None, sub: int = 0) -> str:
+        addr = boa.env.generate_address(name)
+        if deposit is not None:
+            self.fund(addr, deposit, sub)
+        return addr
+
+    def fund(self, who: str, amount, sub: int = 0) -> None:
+        units = self.units(amount)
+        self.token.mint(who, units, sender=self.owner)
+        with boa.env.prank(who):
+            self.token.approve(self.ch.address, MAX_UINT)
+            self.ch.deposit(sub, units)
+
+    def account(self, who: str, sub: int = 0) -> int:
+        return self.ch.account_of(who, sub)
+
+    def set_index(self, price, symbol: str = "BTC-PERP") -> None:
+        """Every reporter of the market's oracle reports `price` now."""
+        md = self.d.markets[symbol]
+        now = boa.env.evm.patch.timestamp
+        for r in md.reporters:
+            md.oracle.report(to_wad(price), now, sender=r)
+
+    def order(
+        self,
+        who: str,
+        side: str,
+        size,
+        price,
+        kind: int = GTC,
+        symbol: str = "BTC-PERP",
+        reduce_only: bool = False,
+        hint: int = 0,
+        sub: int = 0,
+        sender: str | None = None,
+    ) -> int:
+        with boa.env.prank(sender or who):
+            return self.ch.place_order(
+                who, sub, self.market(symbol).address, side == "buy", to_wad(size), to_wad(price), kind, reduce_only, hint
+            )
+
+    def cancel(self, who: str, order_id: int, symbol: str = "BTC-PERP", sub: int = 0, sender: str | None = None):
+        with boa.env.prank(sender or who):
+            self.ch.cancel_order(who, sub, self.market(symbol).address, order_id)
+
+    def margin(self, who: str, sub: int = 0):
+        """(equity, im, mm, withdrawable) in WAD."""
+        return self.ch.margin(self.account(who, sub))
+
+    def position(self, who: str, symbol: str = "BTC-PERP", sub: int = 0):
+        return self.market(symbol).position(self.account(who, sub))
+
+    def warp(self, seconds: int) -> None:
+        boa.env.time_travel(seconds=seconds)
+
+    def total_cash(self) -> int:
+        return sum(self.ch.cash(i) for i in range(1, self.ch.account_count() + 1))
+
+
+def deploy_for_tests(decimals: int = 6, markets: tuple[MarketConfig, ...] | None = None) -> Protocol:
+    backend = BoaBackend()
+    reporters = {}
+    for mc in markets or test_markets():
+        reporters[mc.symbol] = [boa.env.generate_address(f"{mc.symbol}-reporter-{i}") for i in range(mc.oracle_sources)]
+    config = DeployConfig(
+        collateral_decimals=decimals,
+        markets=markets or test_markets(),
+        reporters=reporters,
+        insurance_fund=boa.env.generate_address("insurance-fund"),
+    )
+    return Protocol(deploy_protocol(backend, config), backend, decimals)
