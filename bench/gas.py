@@ -1,0 +1,222 @@
+"""Gas table of vyperp, measured on the compiled contracts: every figure is a
+real transaction's ``gasUsed`` from an anvil receipt (intrinsic gas and
+refunds included), except views, which are ``eth_estimateGas`` minus the
+21,000 intrinsic gas.
+
+    .venv/bin/python bench/gas.py            # full table, book of 5,000 orders
+    .venv/bin/python bench/gas.py --deep 500 # smaller deep book, faster
+
+``measure()`` returns the figures; tests/integration/test_gas_budgets.py
+asserts the budgets on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from keeper import artifacts  # noqa: E402
+from keeper.deploy import DeployConfig, MarketConfig, to_wad  # noqa: E402
+from keeper.localnet import LocalNet, start_localnet  # noqa: E402
+
+GTC, POST_ONLY, IOC = 0, 1, 2
+
+# The budgets of the issues; `None`: printed, not budgeted.
+BUDGETS = {
+    "deposit (existing account)": 60_000,
+    "withdraw (no position)": 60_000,
+    "oracle report": 50_000,
+    "index read, median of 3 (view)": 15_000,
+    "market order vs 1 resting, both hold positions": 150_000,
+    "each further maker order in the same call": 25_000,
+    "limit order at a new price level (tick used before)": 120_000,
+    "cancel": 40_000,
+}
+
+
+@dataclass
+class Row:
+    name: str
+    gas: int
+    note: str = ""
+
+
+def bench_market() -> MarketConfig:
+    return MarketConfig(
+        "BTC-PERP",
+        Decimal("100000"),
+        tick_size=Decimal("1"),
+        lot_size=Decimal("0.0001"),
+        taker_fee=Decimal("0.0005"),
+        maker_fee=Decimal("0.0002"),
+        min_order_notional=Decimal("1"),
+        max_open_orders=1000,
+        max_fills=64,
+    )
+
+
+class Bench:
+    def __init__(self, net: LocalNet):
+        self.net = net
+        self.m = net.market("BTC-PERP")
+        self.rows: list[Row] = []
+
+    def gas(self, receipt) -> int:
+        return int(receipt["gasUsed"])
+
+    def order(self, who: str, side: str, size, price, kind=GTC, hint: int = 0):
+        a = self.net.actor(who)
+        return self.net.backend.transact(
+            self.net.ch,
+            "place_order",
+            a.address,
+            0,
+            self.m.address,
+            side == "buy",
+            to_wad(size),
+            to_wad(price),
+            kind,
+            False,
+            hint,
+            sender=a.address,
+        )
+
+    def order_id(self, receipt) -> int:
+        logs = self.m.events.OrderPlaced().process_receipt(receipt)
+        return logs[-1]["args"]["order_id"]
+
+    def cancel(self, who: str, oid: int):
+        a = self.net.actor(who)
+        return self.net.backend.transact(self.net.ch, "cancel_order", a.address, 0, self.m.address, oid, sender=a.address)
+
+    def add(self, name: str, gas: int, note: str = "") -> int:
+        self.rows.append(Row(name, gas, note))
+        return gas
+
+    def fill_book(self, who: str, n: int, start_price: int) -> None:
+        """n resting asks from `who`, one per tick above start_price, sent in batches."""
+        a = self.net.actor(who)
+        client = self.net.backend.client(a.address)
+        pending = []
+        for i in range(n):
+            price = start_price + i
+            call = self.net.ch.functions.place_order(
+                a.address, 0, self.m.address, False, to_wad("0.0001"), to_wad(price), GTC, False, price - 1 if i else 0
+            )
+            pending.append(client.send_nowait(call, gas=400_000))
+            if len(pending) >= 200:
+                self._check(client.wait_all(pending))
+                pending = []
+        self._check(client.wait_all(pending))
+        assert self.m.functions.open_order_stats(self.net.account(who)).call()[0] >= n, "book not filled"
+
+    @staticmethod
+    def _check(results) -> None:
+        for r in results:
+            if isinstance(r, Exception) or r["status"] != 1:
+                raise RuntimeError(f"filling the book failed: {r}")
+
+
+def measure(deep: int = 5_000) -> dict[str, int]:
+    config = DeployConfig(markets=(bench_market(),))
+    with start_localnet(config, accounts=40) as net:
+        b = Bench(net)
+        be = net.backend
+        # ---- vault
+        maker, taker = net.actor("maker"), net.actor("taker")
+        be.transact(net.token, "mint", maker.address, net.units(10_000_000))
+        be.transact(net.token, "approve", net.ch.address, 2**256 - 1, sender=maker.address)
+        b.add("deposit (new account)", b.gas(be.transact(net.ch, "deposit", 0, net.units(5_000_000), sender=maker.address)))
+        b.add("deposit (existing account)", b.gas(be.transact(net.ch, "deposit", 0, net.units(1_000), sender=maker.address)))
+        b.add("withdraw (no position)", b.gas(be.transact(net.ch, "withdraw", 0, net.units(500), sender=maker.address)))
+        net.fund("taker", 5_000_000)
+        for k in ("maker2", "maker3", "maker4", "maker5", "maker6", "spammer"):
+            net.fund(k, 1_000_000)
+        # ---- oracle
+        md = net.deployment.markets["BTC-PERP"]
+        now = be.timestamp()
+        rep = be.client(md.reporters[0]).send(md.oracle.functions.report(to_wad(100_000), now))
+        b.add("oracle report", b.gas(rep))
+        view = net.w3.eth.estimate_gas({"to": md.oracle.address, "data": md.oracle.encode_abi("index", [])})
+        b.add("index read, median of 3 (view)", view - 21_000, "eth_estimateGas - 21,000")
+        # ---- trading (every measured taker order consumes exactly the makers named)
+        b.order("maker", "sell", "0.1", 100_000)
+        b.add("market order, first trade of both accounts", b.gas(b.order("taker", "buy", "0.1", 100_000, IOC)))
+        b.order("maker", "sell", "0.1", 100_010)
+        g1 = b.add(
+            "market order vs 1 resting, both hold positions", b.gas(b.order("taker", "buy", "0.1", 100_010, IOC))
+        )
+        makers = ["maker", "maker2", "maker3", "maker4", "maker5", "maker6"]
+        # makers 2..6 get positions first, so each fill is the steady-state case
+        for k in makers[1:]:
+            b.order(k, "sell", "0.0001", 100_020)
+            b.order("taker", "buy", "0.0001", 100_020, IOC)
+        for k in makers:
+            b.order(k, "sell", "0.1", 100_030)
+        g6 = b.gas(b.order("taker", "buy", "0.6", 100_030, IOC))
+        b.add("market order vs 6 resting (6 makers)", g6)
+        b.add("each further maker order in the same call", (g6 - g1) // 5, "(6 fills - 1 fill) / 5")
+        # ---- resting orders
+        r = b.order("maker", "sell", "0.01", 100_200)
+        b.add("limit order at a new price level (fresh tick)", b.gas(r))
+        oid = b.order_id(r)
+        b.add("cancel", b.gas(b.cancel("maker", oid)), "last order of its level")
+        r = b.order("maker", "sell", "0.01", 100_200)
+        b.add("limit order at a new price level (tick used before)", b.gas(r))
+        r2 = b.order("maker", "sell", "0.01", 100_200)
+        b.add("limit order at an existing level", b.gas(r2))
+        b.add("cancel (level keeps other orders)", b.gas(b.cancel("maker", b.order_id(r2))))
+        # ---- depth independence: 5 vs `deep` resting orders behind the top of book
+        results = {}
+        for label, n, base in (("5", 5, 101_000), (str(deep), deep, 110_000)):
+            b.fill_book("spammer", n, base)
+            top = base + n + 10  # a fresh tick behind the whole book
+            r = b.order("maker", "sell", "0.01", top, hint=base + n - 1)
+            place = b.gas(r)
+            cancel = b.gas(b.cancel("maker", b.order_id(r)))
+            results[label] = (place, cancel)
+            b.add(f"place at a fresh tick behind a book of {label}", place, "hint = the level in front")
+            b.add(f"cancel in a book of {label}", cancel)
+            # market order against the best ask (the deep book sits behind it)
+            b.order("maker", "sell", "0.001", 100_500 if n == 5 else 100_600)
+            mo = b.gas(b.order("taker", "buy", "0.001", 100_500 if n == 5 else 100_600, IOC))
+            b.add(f"market order vs 1 resting, book of {label}", mo)
+        return {row.name: row.gas for row in b.rows} | {"_rows": b.rows}
+
+
+def sizes() -> list[Row]:
+    return [Row(n, artifacts.runtime_size(n), "runtime bytes (EIP-170: 24,576)") for n in artifacts.deployables()]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deep", type=int, default=5_000, help="resting orders in the deep book")
+    args = ap.parse_args()
+    figures = measure(args.deep)
+    rows: list[Row] = figures.pop("_rows")
+    print(f"\n{'operation':<58} {'gas':>9}  {'budget':>8}  note")
+    print("-" * 100)
+    failed = 0
+    for row in rows:
+        budget = BUDGETS.get(row.name)
+        mark = ""
+        if budget is not None:
+            mark = f"{budget:>8,}" + ("" if row.gas <= budget else "  OVER")
+            failed += row.gas > budget
+        print(f"{row.name:<58} {row.gas:>9,}  {mark:>8}  {row.note}")
+    print(f"\n{'contract':<58} {'bytes':>9}  {'limit':>8}")
+    print("-" * 100)
+    for row in sizes():
+        over = row.gas > artifacts.EIP170_LIMIT
+        failed += over
+        print(f"{row.name:<58} {row.gas:>9,}  {artifacts.EIP170_LIMIT:>8,}{'  OVER' if over else ''}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
