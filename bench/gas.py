@@ -128,7 +128,7 @@ def measure(deep: int = 5_000) -> dict[str, int]:
         b = Bench(net)
         be = net.backend
         # ---- vault
-        maker, taker = net.actor("maker"), net.actor("taker")
+        maker = net.actor("maker")
         be.transact(net.token, "mint", maker.address, net.units(10_000_000))
         be.transact(net.token, "approve", net.ch.address, 2**256 - 1, sender=maker.address)
         b.add("deposit (new account)", b.gas(be.transact(net.ch, "deposit", 0, net.units(5_000_000), sender=maker.address)))
