@@ -17,26 +17,30 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
-_deployments: dict = {}
+# titanoboa's pytest plugin anchors every fixture setup: deployments live in
+# session-scoped fixtures (reverted at session end), tests in their own anchor.
 
 
-def _deployment(decimals: int):
-    if decimals not in _deployments:
-        _deployments[decimals] = deploy_for_tests(decimals)
-    return _deployments[decimals]
+@pytest.fixture(scope="session")
+def _protocol_6():
+    return deploy_for_tests(6)
+
+
+@pytest.fixture(scope="session")
+def _protocol_18():
+    return deploy_for_tests(18)
 
 
 @pytest.fixture
-def protocol():
+def protocol(_protocol_6):
     """A deployed protocol with 6-decimal collateral, state reset after the test."""
-    p = _deployment(6)
     with boa.env.anchor():
-        yield p
+        yield _protocol_6
 
 
 @pytest.fixture(params=[6, 18], ids=["usdc6", "token18"])
 def protocol_any_decimals(request):
     """The same, once with 6 and once with 18 collateral decimals."""
-    p = _deployment(request.param)
+    p = request.getfixturevalue(f"_protocol_{request.param}")
     with boa.env.anchor():
         yield p

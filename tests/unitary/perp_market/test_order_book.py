@@ -1,0 +1,410 @@
+"""The order book: every order kind, matching rules and every rejection
+(PROTOCOL.md §5), through the clearinghouse router as users reach it.
+
+BTC-PERP in the fixture: index $100,000, tick $1, lot 0.001 BTC, IM 10%,
+MM 6.5%, zero fees, min order notional $10, at most 20 open orders and
+8 fills per taker order.
+"""
+
+import boa
+import pytest
+
+from keeper.deploy import to_wad
+from tests.utils.protocol import GTC, IOC, POST_ONLY
+
+WAD = 10**18
+
+
+@pytest.fixture
+def maker(protocol):
+    return protocol.actor("maker", deposit="1000000")
+
+
+@pytest.fixture
+def taker(protocol):
+    return protocol.actor("taker", deposit="1000000")
+
+
+def book(protocol, depth=10):
+    return protocol.market().market_summary(depth)
+
+
+# ---------------------------------------------------------------- resting and matching
+
+
+def test_limit__rests_at_its_price(protocol, maker):
+    oid = protocol.order(maker, "sell", "0.5", "100100")
+    assert oid == 1
+    s = book(protocol)
+    assert s.best_ask == to_wad(100_100) and s.best_bid == 0
+    assert [(lv.price, lv.size, lv.orders) for lv in s.asks] == [(to_wad(100_100), to_wad("0.5"), 1)]
+    acct, is_buy, price, size, ro = protocol.market().order(oid)
+    assert (acct, is_buy, price, size, ro) == (protocol.account(maker), False, to_wad(100_100), to_wad("0.5"), False)
+
+
+def test_book__price_priority_then_time_priority(protocol, maker, taker):
+    other = protocol.actor("other_maker", deposit="1000000")
+    protocol.order(maker, "sell", "0.1", "100200")
+    first = protocol.order(maker, "sell", "0.1", "100100")
+    second = protocol.order(other, "sell", "0.1", "100100")
+    protocol.order(taker, "buy", "0.1", "100300", IOC)
+    # the best price fills first, and at that price the older order
+    assert protocol.market().order(first)[0] == 0
+    assert protocol.market().order(second)[0] == protocol.account(other)
+    assert protocol.position(taker).entry_price == to_wad(100_100)
+
+
+def test_levels__sorted_both_sides(protocol, maker):
+    for p in ("99900", "99700", "99800"):
+        protocol.order(maker, "buy", "0.1", p)
+    for p in ("100300", "100100", "100200"):
+        protocol.order(maker, "sell", "0.1", p)
+    s = book(protocol)
+    assert [lv.price // WAD for lv in s.bids] == [99_900, 99_800, 99_700]
+    assert [lv.price // WAD for lv in s.asks] == [100_100, 100_200, 100_300]
+
+
+def test_limit__crossing__fills_then_rests_remainder(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.1", "100100")
+    oid = protocol.order(taker, "buy", "0.3", "100150")
+    assert protocol.position(taker).size == to_wad("0.1")
+    assert protocol.market().order(oid)[3] == to_wad("0.2")
+    assert book(protocol).best_bid == to_wad(100_150)
+
+
+def test_ioc__fills_what_it_can_and_cancels_the_rest(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.1", "100100")
+    protocol.order(maker, "sell", "0.1", "100300")
+    oid = protocol.order(taker, "buy", "0.5", "100200", IOC)
+    assert oid == 0
+    assert protocol.position(taker).size == to_wad("0.1")
+    s = book(protocol)
+    assert s.best_bid == 0 and s.best_ask == to_wad(100_300)
+
+
+def test_ioc__nothing_to_match__changes_nothing(protocol, taker):
+    oid = protocol.order(taker, "buy", "0.5", "100200", IOC)
+    assert oid == 0
+    assert protocol.position(taker).size == 0
+
+
+def test_post_only__rests_when_not_crossing(protocol, maker):
+    oid = protocol.order(maker, "buy", "0.1", "99990", POST_ONLY)
+    assert protocol.market().order(oid)[0] == protocol.account(maker)
+
+
+def test_post_only__crossing__reverts(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.1", "100100")
+    with boa.reverts("post-only would cross"):
+        protocol.order(taker, "buy", "0.1", "100100", POST_ONLY)
+
+
+def test_max_fills__bounds_a_taker_walk(protocol, maker, taker):
+    # 10 one-lot asks at 10 levels; max_fills is 8
+    for i in range(10):
+        protocol.order(maker, "sell", "0.001", str(100_100 + i))
+    protocol.order(taker, "buy", "0.010", "100200", IOC)
+    assert protocol.position(taker).size == to_wad("0.008")
+    assert book(protocol).best_ask == to_wad(100_108)
+
+
+def test_self_trade__resting_order_is_cancelled(protocol, maker, taker):
+    own = protocol.order(taker, "sell", "0.1", "100100")
+    protocol.order(maker, "sell", "0.1", "100200")
+    protocol.order(taker, "buy", "0.1", "100200", IOC)
+    # the taker's own ask was cancelled, not filled; it bought from the maker
+    assert protocol.market().order(own)[0] == 0
+    assert protocol.position(taker).size == to_wad("0.1")
+    assert protocol.position(maker).size == -to_wad("0.1")
+
+
+def test_partial_fill__keeps_queue_position(protocol, maker, taker):
+    other = protocol.actor("other_maker", deposit="1000000")
+    first = protocol.order(maker, "sell", "0.3", "100100")
+    protocol.order(other, "sell", "0.1", "100100")
+    protocol.order(taker, "buy", "0.1", "100100", IOC)
+    assert protocol.market().order(first)[3] == to_wad("0.2")
+    protocol.order(taker, "buy", "0.2", "100100", IOC)
+    assert protocol.market().order(first)[0] == 0
+    assert protocol.position(other).size == 0
+
+
+# ---------------------------------------------------------------- reduce-only
+
+
+def test_reduce_only__ioc_closes_position(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.2", "100000")
+    protocol.order(taker, "buy", "0.2", "100000", IOC)
+    protocol.order(maker, "buy", "0.2", "99990")
+    protocol.order(taker, "sell", "0.2", "99990", IOC, reduce_only=True)
+    assert protocol.position(taker).size == 0
+
+
+def test_reduce_only__would_increase__reverts(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.2", "100000")
+    protocol.order(taker, "buy", "0.2", "100000", IOC)
+    with boa.reverts("reduce-only would increase position"):
+        protocol.order(taker, "buy", "0.1", "100000", IOC, reduce_only=True)
+    with boa.reverts("reduce-only would increase position"):
+        # larger than the position: it would flip
+        protocol.order(taker, "sell", "0.3", "99000", IOC, reduce_only=True)
+
+
+def test_reduce_only__flat_account__reverts(protocol, taker):
+    with boa.reverts("reduce-only would increase position"):
+        protocol.order(taker, "sell", "0.1", "99000", GTC, reduce_only=True)
+
+
+def test_reduce_only__resting_order_void_once_flat(protocol, maker, taker):
+    # taker long 0.2 with a resting reduce-only ask; it closes elsewhere first
+    protocol.order(maker, "sell", "0.2", "100000")
+    protocol.order(taker, "buy", "0.2", "100000", IOC)
+    ro = protocol.order(taker, "sell", "0.2", "100500", GTC, reduce_only=True)
+    protocol.order(maker, "buy", "0.2", "99990")
+    protocol.order(taker, "sell", "0.2", "99990", IOC)
+    assert protocol.position(taker).size == 0
+    # a buyer reaching 100,500 must not make the flat taker short
+    buyer = protocol.actor("buyer", deposit="1000000")
+    protocol.order(maker, "sell", "0.1", "100600")
+    protocol.order(buyer, "buy", "0.1", "100600", IOC)
+    assert protocol.position(taker).size == 0
+    assert protocol.market().order(ro)[0] == 0
+    assert protocol.position(buyer).size == to_wad("0.1")
+
+
+def test_reduce_only__reserves_no_margin(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.2", "100000")
+    protocol.order(taker, "buy", "0.2", "100000", IOC)
+    im_before = protocol.margin(taker)[1]
+    protocol.order(taker, "sell", "0.2", "100500", GTC, reduce_only=True)
+    assert protocol.margin(taker)[1] == im_before
+
+
+# ---------------------------------------------------------------- cancels
+
+
+def test_cancel__removes_order_and_releases_margin(protocol, maker):
+    oid = protocol.order(maker, "buy", "1", "99000")
+    assert protocol.margin(maker)[1] > 0
+    protocol.cancel(maker, oid)
+    assert protocol.market().order(oid)[0] == 0
+    assert protocol.margin(maker)[1] == 0
+    assert book(protocol).best_bid == 0
+
+
+def test_cancel__middle_of_level_keeps_the_rest_linked(protocol, maker, taker):
+    a = protocol.order(maker, "sell", "0.1", "100100")
+    b = protocol.order(maker, "sell", "0.1", "100100")
+    c = protocol.order(maker, "sell", "0.1", "100100")
+    protocol.cancel(maker, b)
+    lv = book(protocol).asks[0]
+    assert (lv.size, lv.orders) == (to_wad("0.2"), 2)
+    protocol.order(taker, "buy", "0.2", "100100", IOC)
+    assert protocol.market().order(a)[0] == 0 and protocol.market().order(c)[0] == 0
+    assert book(protocol).best_ask == 0
+
+
+def test_cancel__best_level_moves_best_price(protocol, maker):
+    a = protocol.order(maker, "sell", "0.1", "100100")
+    protocol.order(maker, "sell", "0.1", "100200")
+    protocol.cancel(maker, a)
+    assert book(protocol).best_ask == to_wad(100_200)
+
+
+def test_cancel__another_accounts_order__reverts(protocol, maker, taker):
+    oid = protocol.order(maker, "sell", "0.1", "100100")
+    with boa.reverts("not your order"):
+        protocol.cancel(taker, oid)
+
+
+def test_cancel__unknown_order__reverts(protocol, maker):
+    with boa.reverts("no such order"):
+        protocol.cancel(maker, 999)
+
+
+def test_cancel__works_on_an_invalid_index(protocol, maker):
+    oid = protocol.order(maker, "sell", "0.1", "100100")
+    protocol.warp(3600)  # every source stale
+    protocol.cancel(maker, oid)
+    assert protocol.market().order(oid)[0] == 0
+
+
+def test_cancel_all__lists_every_order(protocol, maker):
+    ids = [protocol.order(maker, "sell", "0.1", str(100_100 + i)) for i in range(3)]
+    m = protocol.market()
+    assert m.orders_of(protocol.account(maker), 1, 10) == ids
+    with boa.env.prank(maker):
+        with boa.reverts("cancel-all: orders missing from the list"):
+            protocol.ch.cancel_all(maker, 0, m.address, ids[:2])
+        protocol.ch.cancel_all(maker, 0, m.address, ids)
+    assert m.open_order_stats(protocol.account(maker))[0] == 0
+
+
+def test_reinsert_at_emptied_level__links_correctly(protocol, maker, taker):
+    a = protocol.order(maker, "sell", "0.1", "100100")
+    protocol.order(maker, "sell", "0.1", "100300")
+    protocol.cancel(maker, a)
+    protocol.order(maker, "sell", "0.1", "100200")
+    protocol.order(maker, "sell", "0.1", "100100")
+    assert [lv.price // WAD for lv in book(protocol).asks] == [100_100, 100_200, 100_300]
+
+
+# ---------------------------------------------------------------- hints
+
+
+def test_hint__bad_hint__reverts(protocol, maker):
+    protocol.order(maker, "sell", "0.1", "100100")
+    with boa.reverts("book: bad hint"):
+        # 100,500 is not a level
+        protocol.order(maker, "sell", "0.1", "100600", hint=100_500)
+    protocol.order(maker, "sell", "0.1", "100300")
+    with boa.reverts("book: bad hint"):
+        # a level worse than the price
+        protocol.order(maker, "sell", "0.1", "100200", hint=100_300)
+
+
+def test_hint__far_behind_best_needs_a_hint(protocol, maker):
+    m = protocol.market()
+    protocol.market().set_params(m.params()._replace(max_open_orders=100), sender=protocol.owner)
+    for i in range(40):
+        protocol.order(maker, "sell", "0.001", str(100_100 + i), hint=100_100 + i - 1 if i else 0)
+    with boa.reverts("book: hint too far"):
+        protocol.order(maker, "sell", "0.001", "100200")
+    hint = m.find_hint(False, to_wad(100_200))
+    assert hint == 100_139
+    protocol.order(maker, "sell", "0.001", "100200", hint=hint)
+    assert book(protocol, 50).asks[-1].price == to_wad(100_200)
+
+
+# ---------------------------------------------------------------- rejections
+
+
+@pytest.mark.parametrize(
+    "size,price,kind,reason",
+    [
+        ("0", "100000", GTC, "zero size"),
+        ("0.1", "0", GTC, "zero price"),
+        ("0.1", "100000.5", GTC, "price off tick"),
+        ("0.0005", "100000", GTC, "size off lot"),
+        ("0.1", "100000", 7, "bad order type"),
+        ("0.0001", "100000", GTC, "size off lot"),
+        ("0.001", "9000", GTC, "order below min notional"),  # $9 < $10
+    ],
+)
+def test_order__malformed__reverts(protocol, taker, size, price, kind, reason):
+    with boa.reverts(reason):
+        protocol.order(taker, "buy", size, price, kind)
+
+
+def test_order__max_uint_size__reverts(protocol, taker):
+    with boa.env.prank(taker):
+        with boa.reverts():
+            protocol.ch.place_order(taker, 0, protocol.market().address, True, 2**256 - 1, to_wad(100_000), 0, False, 0)
+
+
+def test_order__below_initial_margin__reverts(protocol, maker):
+    poor = protocol.actor("poor_trader", deposit="1000")
+    protocol.order(maker, "sell", "1", "100000")
+    # $1,000 supports $10,000 of notional at IM 10%: 0.1 BTC
+    with boa.reverts("below initial margin"):
+        protocol.order(poor, "buy", "0.2", "100000", IOC)
+    protocol.order(poor, "buy", "0.099", "100000", IOC)
+
+
+def test_resting_order__reserves_initial_margin(protocol):
+    poor = protocol.actor("poor_trader", deposit="1000")
+    with boa.reverts("below initial margin"):
+        protocol.order(poor, "buy", "0.11", "99000")
+    protocol.order(poor, "buy", "0.1", "99000")
+
+
+def test_order__too_many_open_orders__reverts(protocol, maker):
+    for i in range(20):
+        protocol.order(maker, "sell", "0.001", str(100_100 + i), hint=100_100 + i - 1 if i else 0)
+    with boa.reverts("too many open orders"):
+        protocol.order(maker, "sell", "0.001", "100120", hint=100_119)
+
+
+def test_order__invalid_index__reverts(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.1", "100100")
+    protocol.warp(3600)
+    with boa.reverts("oracle: stale index"):
+        protocol.order(taker, "buy", "0.1", "100100", IOC)
+
+
+def test_order__below_quorum__reverts(protocol, taker):
+    md = protocol.d.markets["BTC-PERP"]
+    protocol.warp(3600)
+    now = boa.env.evm.patch.timestamp
+    md.oracle.report(to_wad(100_000), now, sender=md.reporters[0])
+    with boa.reverts("oracle: below quorum"):
+        protocol.order(taker, "buy", "0.1", "100100")
+
+
+def test_order__stranger__reverts(protocol, maker):
+    stranger = protocol.actor("stranger")
+    with boa.reverts("not owner or operator"):
+        protocol.order(maker, "buy", "0.1", "99000", sender=stranger)
+
+
+def test_order__unknown_market__reverts(protocol, maker):
+    with boa.env.prank(maker):
+        with boa.reverts("unknown market"):
+            protocol.ch.place_order(maker, 0, maker, True, to_wad("0.1"), to_wad(99_000), 0, False, 0)
+
+
+def test_market__only_clearinghouse_routes_orders(protocol, maker):
+    with boa.env.prank(maker):
+        with boa.reverts("market: not clearinghouse"):
+            protocol.market().place_order(1, True, to_wad("0.1"), to_wad(99_000), 0, False, 0)
+        with boa.reverts("market: not clearinghouse"):
+            protocol.market().cancel_order(1, 1)
+
+
+def test_open_interest_cap__reverts_when_exceeded(protocol, maker, taker):
+    m = protocol.market()
+    m.set_params(m.params()._replace(max_open_interest=to_wad("0.5")), sender=protocol.owner)
+    protocol.order(maker, "sell", "1", "100000")
+    protocol.order(taker, "buy", "0.5", "100000", IOC)
+    with boa.reverts("open interest cap"):
+        protocol.order(taker, "buy", "0.1", "100000", IOC)
+
+
+# ---------------------------------------------------------------- positions and open interest
+
+
+def test_open_interest__longs_equal_shorts(protocol, maker, taker):
+    third = protocol.actor("third", deposit="1000000")
+    protocol.order(maker, "sell", "0.5", "100000")
+    protocol.order(taker, "buy", "0.3", "100000", IOC)
+    protocol.order(third, "buy", "0.2", "100000", IOC)
+    protocol.order(third, "sell", "0.4", "99000")
+    protocol.order(taker, "buy", "0.4", "99000", IOC)  # taker 0.7 long; third 0.2 short
+    longs, shorts = protocol.market().open_interest_sides()
+    assert longs == shorts == to_wad("0.7")
+    assert protocol.market().open_interest() == to_wad("0.7")
+
+
+def test_position__flip_realizes_pnl_and_reopens(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.1", "100000")
+    protocol.order(taker, "buy", "0.1", "100000", IOC)
+    cash0 = protocol.ch.cash(protocol.account(taker))
+    protocol.order(maker, "buy", "0.3", "101000")
+    protocol.order(taker, "sell", "0.3", "101000", IOC)
+    p = protocol.position(taker)
+    assert p.size == -to_wad("0.2") and p.entry_price == to_wad(101_000)
+    # +$1,000 x 0.1 realized on the closed part
+    assert protocol.ch.cash(protocol.account(taker)) - cash0 == to_wad(100)
+
+
+def test_mark__one_silly_trade_cannot_move_it_beyond_the_band(protocol, maker, taker):
+    protocol.order(maker, "sell", "0.001", "200000")
+    protocol.order(taker, "buy", "0.001", "200000", IOC)
+    s = book(protocol)
+    assert s.last_trade == to_wad(200_000)
+    # median(bid=index, ask=index, last=200k) = index
+    assert s.mark == to_wad(100_000)
+    protocol.order(maker, "sell", "0.001", "150000")
+    protocol.order(maker, "buy", "0.001", "140000")
+    # median(140k, 150k, 200k) = 150k, clamped to index + 2%
+    assert protocol.market().mark_price() == to_wad(102_000)
