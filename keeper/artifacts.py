@@ -2,7 +2,7 @@
 
 Every deployable Vyper contract under ``contracts/`` (CamelCase file names,
 mocks included) is compiled with the pinned vyper 0.4.3 into
-``.build/artifacts/<Name>.json`` = ``{"abi", "bytecode", "bytecode_runtime",
+``build/artifacts/<Name>.json`` = ``{"abi", "bytecode", "bytecode_runtime",
 "source", "source_hash"}``. A cache key over every ``.vy``/``.vyi`` file and
 the compiler version makes recompilation happen only when a source changes.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACTS = REPO / "contracts"
-BUILD = REPO / ".build" / "artifacts"
+BUILD = REPO / "build" / "artifacts"
 EIP170_LIMIT = 24_576
 
 

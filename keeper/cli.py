@@ -1,6 +1,7 @@
 """`keeper` command line.
 
     keeper run oracle [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
+    keeper scenario run FILE.yaml [--rpc URL] [--verbose]     (keeper/scenario.py)
 
 Extension points:
   * a new bot: write `run_<name>(ctx: RunContext) -> int` and add it to `BOTS`
@@ -217,8 +218,14 @@ def _run_bot(args: argparse.Namespace) -> int:
     return int(args.runner(RunContext(settings, args)))
 
 
+def _add_scenario_command(sub: Any) -> None:
+    from keeper.scenario import add_scenario_command  # lazily: `keeper run` need not load it
+
+    add_scenario_command(sub)
+
+
 # (register subparsers, ...) per top-level command; `scenario` goes here
-COMMANDS: list[Callable[[Any], None]] = [_add_run_command]
+COMMANDS: list[Callable[[Any], None]] = [_add_run_command, _add_scenario_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

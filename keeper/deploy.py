@@ -204,6 +204,39 @@ class Web3Backend:
         return self.w3.eth.get_block("latest")["timestamp"]
 
 
+class ApeBackend:
+    """ape: contracts from ape's own compilation of the same sources, sent
+    from ape accounts (``ape run deploy`` on any ape network)."""
+
+    def __init__(self, project: Any, sender: Any, accounts: Sequence[Any] = ()):
+        from ape import chain
+
+        self.chain = chain
+        self.project = project
+        self.sender = sender
+        self.deployer = str(sender.address)
+        self.accounts = {str(a.address): a for a in (sender, *accounts)}
+
+    def deploy(self, name: str, *args: Any) -> Any:
+        return getattr(self.project, name).deploy(*args, sender=self.sender)
+
+    def transact(self, contract: Any, fn: str, *args: Any, sender: str | None = None) -> Any:
+        account = self.accounts[str(sender)] if sender else self.sender
+        return getattr(contract, fn)(*args, sender=account)
+
+    def address(self, contract: Any) -> str:
+        return str(contract.address)
+
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    def block_number(self) -> int:
+        return self.chain.blocks.height
+
+    def timestamp(self) -> int:
+        return self.chain.blocks.head.timestamp
+
+
 # ---------------------------------------------------------------- the plan
 
 

@@ -111,6 +111,11 @@ class LocalNet:
         for h in hashes:
             self.backend.client(md.reporters[0]).wait(h)
 
+    def resync_nonces(self) -> None:
+        """After another process sent from our keys (a keeper run separately)."""
+        for client in self.backend.clients.values():
+            client.resync_nonce()
+
     def account(self, name: str, subaccount: int = 0) -> int:
         return self.ch.functions.account_of(self.actor(name).address, subaccount).call()
 
