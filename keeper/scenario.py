@@ -14,6 +14,29 @@ Python API: :func:`load_scenario` (parse and validate, raises
 :class:`ScenarioError` with ``line N`` in its message) and :func:`run_scenario`
 (returns a :class:`ScenarioResult`).
 
+Beyond SCENARIOS.md this runner accepts:
+
+* top level ``requires: [funding, liquidation, adl]``: features the scenario
+  needs; the test suite skips it while one is missing from
+  ``IMPLEMENTED_FEATURES`` (a scenario that needs one without saying so fails);
+  ``insurance_fee_share`` (default: the deployer's);
+* market keys ``max_open_orders``, ``max_fills``, ``max_open_interest``,
+  ``oracle_sources``, ``oracle_quorum``, ``oracle_max_age`` (a duration);
+  unset keys fall back to ``keeper.deploy.MarketConfig``; the funding and
+  liquidation keys are validated and reported as "not yet applied";
+* steps: ``cancel`` by ``order_id`` (+ ``market``), ``expect_revert`` and
+  ``note`` beside the step kind (``- advance: 1h`` / ``  note: ...``);
+  ``keepers: [oracle]`` re-reports every index now;
+* account field ``open_orders`` (per market).
+
+Semantics worth knowing: a ``market`` order is an IOC whose limit is the mark
+x (1 +- 50%) rounded inwards to the tick, so the minimum order notional is
+checked at that limit, not at the fill price (reduce-only IOCs are exempt);
+``advance`` runs every action of ``ADVANCE_KEEPERS`` (now: the oracle
+reporter re-reports every market's current index); event counts cover the
+clearinghouse, markets and oracles from the block after the deployment; a
+failed expectation does not stop the run, a failed step does.
+
 Layout: the YAML loader that keeps line numbers, the models, the static
 checks (pure), then :class:`ScenarioRunner` (chain I/O) and the CLI glue.
 """
@@ -84,8 +107,8 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_decimal(v: Any) -> Decimal:
-    """A decimal from a string ("86000", "0.065", "1_000"), an int or a Decimal; floats are refused
-    only when not exactly representable as typed (YAML values arrive as the text written)."""
+    """A decimal from a string ("86000", "0.065", "1_000"), an int or a Decimal. YAML values arrive
+    as the text written, so they are exact; a float (Python API only) goes through its repr."""
     if isinstance(v, bool):
         raise ValueError(f"expected a decimal number, got {v!r}")
     if isinstance(v, Decimal):
@@ -400,6 +423,8 @@ MarketField = Literal[
 ]
 # account fields read per market (the market may be omitted when the scenario has one)
 PER_MARKET_FIELDS = frozenset({"position", "entry_price", "open_orders"})
+# account fields of the whole (cross-margined) account: no market
+ACCOUNT_WIDE_FIELDS = frozenset({"cash", "equity", "withdrawable", "initial_margin", "maintenance_margin"})
 PENDING_FIELDS = {
     "liquidated_size": "liquidation",
     "adl_size": "adl",
@@ -616,7 +641,10 @@ def _validate(doc: _Doc, model: type[BaseModel] | TypeAdapter, data: Any, base: 
         elif last is None or (isinstance(model, type) and _allowed_keys(model, loc)):
             problem = msg  # a check of the whole mapping (model validator)
         else:
-            name = f"key '{last}'" if isinstance(last, str) else f"item {last + 1}"
+            keys = [k for k in base + loc if isinstance(k, str)]
+            name = f"key '{keys[-1]}'" if keys else "value"
+            if isinstance(last, int):
+                name += f" item {last + 1}"
             problem = f"{name}: {msg}"
             if "input" in err and not isinstance(err["input"], dict | list) and "got " not in msg:
                 problem += f" (got {err['input']!r})"
@@ -652,7 +680,7 @@ def _parse_step(doc: _Doc, raw: Any, i: int) -> Step:
         raise doc.error(path, f"a step is a mapping with one kind ({', '.join(STEP_KINDS)}), got {raw!r}")
     for key in raw:
         if key not in STEP_KINDS and key not in STEP_SIBLING_KEYS:
-            close = difflib.get_close_matches(key, STEP_KINDS, n=1)
+            close = difflib.get_close_matches(key, (*STEP_KINDS, *STEP_SIBLING_KEYS), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(STEP_KINDS)}"
             raise doc.error(path + (key,), f"unknown step kind '{key}' ({hint})")
     kinds = [k for k in raw if k in STEP_KINDS]
@@ -775,6 +803,11 @@ def _check_references(doc: _Doc, sc: Scenario) -> None:
                     need("account", e.account, accounts, p + ("account",))
                     if e.field in PER_MARKET_FIELDS and e.market is None and single is None:
                         raise doc.error(p, f"field '{e.field}' needs 'market' (the scenario has several)")
+                    if e.field in ACCOUNT_WIDE_FIELDS and e.market is not None:
+                        raise doc.error(
+                            p + ("market",),
+                            f"key 'market': field '{e.field}' is of the whole account, not per market",
+                        )
                 if isinstance(e, EventExpect):
                     if events is None:
                         events = _protocol_events()
@@ -1195,8 +1228,12 @@ class ScenarioRunner:
     def _step_advance(self, seconds: int) -> str:
         w3 = self.net.w3
         before = self.net.backend.timestamp()
-        w3.provider.make_request("evm_increaseTime", [int(seconds)])
-        w3.provider.make_request("evm_mine", [])
+        for method, params in (("evm_increaseTime", [int(seconds)]), ("evm_mine", [])):
+            answer = w3.provider.make_request(method, params)
+            if answer.get("error"):
+                from keeper.chain import TxError
+
+                raise TxError(f"{method} failed (is the node anvil?): {answer['error']}")
         after = self.net.backend.timestamp()
         done = []
         for name, action in ADVANCE_KEEPERS:

@@ -39,7 +39,13 @@ def test_limit__rests_at_its_price(protocol, maker):
     assert s.best_ask == to_wad(100_100) and s.best_bid == 0
     assert [(lv.price, lv.size, lv.orders) for lv in s.asks] == [(to_wad(100_100), to_wad("0.5"), 1)]
     acct, is_buy, price, size, ro = protocol.market().order(oid)
-    assert (acct, is_buy, price, size, ro) == (protocol.account(maker), False, to_wad(100_100), to_wad("0.5"), False)
+    assert (acct, is_buy, price, size, ro) == (
+        protocol.account(maker),
+        False,
+        to_wad(100_100),
+        to_wad("0.5"),
+        False,
+    )
 
 
 def test_book__price_priority_then_time_priority(protocol, maker, taker):
@@ -299,7 +305,9 @@ def test_order__malformed__reverts(protocol, taker, size, price, kind, reason):
 def test_order__max_uint_size__reverts(protocol, taker):
     with boa.env.prank(taker):
         with boa.reverts():
-            protocol.ch.place_order(taker, 0, protocol.market().address, True, 2**256 - 1, to_wad(100_000), 0, False, 0)
+            protocol.ch.place_order(
+                taker, 0, protocol.market().address, True, 2**256 - 1, to_wad(100_000), 0, False, 0
+            )
 
 
 def test_order__below_initial_margin__reverts(protocol, maker):
