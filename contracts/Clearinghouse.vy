@@ -276,6 +276,7 @@ def cancel_order(owner: address, subaccount: uint256, market: address, order_id:
             to the margin.)
     """
     account: uint256 = self._authorized(owner, subaccount)
+    assert self.market_index[market] != 0, "unknown market"
     extcall IPerpMarket(market).cancel_order(account, order_id)
 
 
@@ -334,6 +335,9 @@ def account_summary(owner: address, subaccount: uint256) -> AccountSummary:
             break
         if mask & 1 == 1:
             v: PositionView = staticcall IPositionView(self.markets[i]).position(account)
+            if v.size == 0 and v.open_orders == 0:
+                mask >>= 1
+                continue
             s.positions.append(MarketPosition(
                 market=self.markets[i], size=v.size, entry_price=v.entry_price, mark=v.mark,
                 unrealized_pnl=v.unrealized_pnl, funding_owed=v.funding_owed, open_orders=v.open_orders

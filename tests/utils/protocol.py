@@ -139,3 +139,28 @@ def deploy_for_tests(decimals: int = 6, markets: tuple[MarketConfig, ...] | None
         insurance_fund=boa.env.generate_address("insurance-fund"),
     )
     return Protocol(deploy_protocol(backend, config), backend, decimals)
+
+
+def _fresh_transient_storage_per_call() -> None:
+    """titanoboa 0.2.8 keeps transient storage (EIP-1153) across top-level
+    calls (titanoboa issue #218); on a real chain it is cleared after every
+    transaction. Clear it before each top-level call and deploy, so tests see
+    real transaction boundaries (the market caches the index per tx)."""
+    from boa.environment import Env
+
+    if getattr(Env, "_vyperp_tstore_patch", False):
+        return
+
+    def wrap(fn):
+        def wrapped(self, *args, **kwargs):
+            self.evm.vm.state.clear_transient_storage()
+            return fn(self, *args, **kwargs)
+
+        return wrapped
+
+    Env.execute_code = wrap(Env.execute_code)
+    Env.deploy = wrap(Env.deploy)
+    Env._vyperp_tstore_patch = True
+
+
+_fresh_transient_storage_per_call()
