@@ -81,6 +81,7 @@ MAX_FILLS: constant(uint256) = 64
 MAX_WALK: constant(uint256) = 32
 MAX_DEPTH: constant(uint256) = 50
 MAX_SCAN: constant(uint256) = 10_000
+MAX_IMPACT_LEVELS: constant(uint256) = 32
 
 GTC: constant(uint8) = 0
 POST_ONLY: constant(uint8) = 1
@@ -153,6 +154,8 @@ _account_orders: HashMap[uint256, uint256]
 _positions: HashMap[uint256, uint256]
 funding_snapshot: public(HashMap[uint256, int256])
 cumulative_funding: public(int256)
+# the FundingRate contract that settles this market's funding (set once)
+funding_rate: public(address)
 # rounding residue of funding in 1e-18 wei, swept whole to the insurance fund
 _funding_dust: uint256
 # open interest: long side (128) | short side (128), base WAD
@@ -610,6 +613,46 @@ def params() -> MarketParams:
     )
 
 
+@external
+@view
+@reentrant
+def impact_prices(notional: uint256) -> (uint256, uint256):
+    """
+    @notice (impact bid, impact ask): the average prices of selling and of
+            buying `notional` (quote WAD) into the book, walking at most 32
+            levels per side. A side too thin for the notional returns 0.
+    """
+    book: uint256 = self._book
+    return (
+        self._impact(self._bits(book, B_BID, 56), 1, notional),
+        self._impact(self._bits(book, B_ASK, 56), 0, notional),
+    )
+
+
+# ================================================================ funding
+
+@external
+def set_funding_rate(funding_rate_: address):
+    """
+    @notice Connect the FundingRate contract that moves the accumulator
+            (owner, once).
+    """
+    ownable._check_owner()
+    assert self.funding_rate == empty(address), "market: funding rate already set"
+    assert funding_rate_ != empty(address), "market: zero address"
+    self.funding_rate = funding_rate_
+
+
+@external
+def set_cumulative_funding(cumulative: int256):
+    """
+    @notice Move the funding accumulator (FundingRate only): quote per unit
+            of base owed by longs since the start (negative: shorts pay).
+    """
+    assert msg.sender == self.funding_rate, "market: not funding rate"
+    self.cumulative_funding = cumulative
+
+
 # ================================================================ admin
 
 @external
@@ -773,6 +816,32 @@ def _depth(start: uint256, side: uint256, depth: uint256) -> DynArray[Level, MAX
         out.append(Level(price=cur * TICK_SIZE, size=self._bits(level, L_LOTS, 64) * LOT_SIZE, orders=n))
         cur = self._bits(level, L_NEXT, 56)
     return out
+
+
+@internal
+@view
+def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
+    """
+    @dev Average fill price of `notional` walked from level `start`, 0 when
+         the side holds less within MAX_IMPACT_LEVELS levels.
+    """
+    cur: uint256 = start
+    left: uint256 = notional
+    base: uint256 = 0
+    for _i: uint256 in range(MAX_IMPACT_LEVELS):
+        if cur == 0:
+            break
+        level: uint256 = self._levels[cur * 2 + side]
+        price: uint256 = cur * TICK_SIZE
+        size: uint256 = self._bits(level, L_LOTS, 64) * LOT_SIZE
+        value: uint256 = size * price // WAD
+        if value >= left:
+            base += left * WAD // price
+            return notional * WAD // base
+        left -= value
+        base += size
+        cur = self._bits(level, L_NEXT, 56)
+    return 0
 
 
 @internal

@@ -58,6 +58,15 @@ class MarketConfig:
     oracle_sources: int = 3
     oracle_quorum: int = 2
     oracle_max_age: int = 60
+    # funding (PROTOCOL.md §8): Binance-like defaults, 1h settlement of an 8h quote
+    funding_interval: int = 3600
+    funding_period: int = 8 * 3600
+    interest_rate: Decimal = Decimal("0.0001")  # per funding_period (seed 004: 0.01% per 8h)
+    funding_clamp: Decimal = Decimal("0.0005")
+    funding_cap: Decimal = Decimal("0.005")  # per interval
+    impact_notional: Decimal = Decimal("1000")  # Zeta (seed 003): $1k of quotes
+    sample_interval: int = 60
+    premium_mode: str = "impact_band"  # or impact_mid (seeds 002, 003)
 
     def params(self) -> tuple:
         """The PerpMarket.MarketParams tuple."""
@@ -71,6 +80,22 @@ class MarketConfig:
             self.max_open_orders,
             self.max_fills,
             to_wad(self.max_open_interest),
+        )
+
+    def funding_params(self) -> tuple:
+        """The FundingRate.FundingParams tuple."""
+        modes = {"impact_band": 0, "impact_mid": 1}
+        if self.premium_mode not in modes:
+            raise ValueError(f"premium_mode must be one of {sorted(modes)}, not {self.premium_mode!r}")
+        return (
+            self.funding_interval,
+            self.funding_period,
+            to_wad(self.interest_rate),
+            to_wad(self.funding_clamp),
+            to_wad(self.funding_cap),
+            to_wad(self.impact_notional),
+            self.sample_interval,
+            modes[self.premium_mode],
         )
 
 
@@ -246,6 +271,7 @@ class MarketDeployment:
     oracle: Any
     market: Any
     reporters: list[str]
+    funding: Any = None
 
 
 @dataclass
@@ -307,8 +333,12 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             to_wad(mc.lot_size),
             mc.params(),
         )
+        funding = backend.deploy(
+            "FundingRate", backend.address(market), backend.address(oracle), mc.funding_params()
+        )
+        backend.transact(market, "set_funding_rate", backend.address(funding))
         backend.transact(ch, "add_market", backend.address(market))
-        markets[mc.symbol] = MarketDeployment(mc, oracle, market, reporters)
+        markets[mc.symbol] = MarketDeployment(mc, oracle, market, reporters, funding)
     if config.push_initial_prices:
         now = backend.timestamp()
         for md in markets.values():
@@ -331,6 +361,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             s: {
                 "oracle": backend.address(md.oracle),
                 "market": backend.address(md.market),
+                "funding": backend.address(md.funding),
                 "reporters": md.reporters,
                 "initial_price": str(md.config.initial_price),
                 "tick_size": str(md.config.tick_size),
