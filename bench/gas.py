@@ -36,6 +36,10 @@ BUDGETS = {
     "each further maker order in the same call": 25_000,
     "limit order at a new price level (tick used before)": 120_000,
     "cancel": 40_000,
+    "funding settlement, 10 open positions": 60_000,
+    "funding settlement, 10,000 open positions": 60_000,
+    "premium sample, 10 open positions": 80_000,
+    "premium sample, 10,000 open positions": 80_000,
 }
 
 
@@ -189,6 +193,70 @@ def measure(deep: int = 5_000) -> dict[str, int]:
         return {row.name: row.gas for row in b.rows} | {"_rows": b.rows}
 
 
+def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
+    """Premium sample and settlement gas with N open positions: N accounts
+    (impersonated on anvil, no keys needed) each short one lot against a
+    maker's bid; a book around the index for the impact prices."""
+    rows: list[Row] = []
+    config = DeployConfig(markets=(bench_market(),))
+    with start_localnet(config, accounts=20, anvil_args=("--auto-impersonate",)) as net:
+        w3, be, m = net.w3, net.backend, net.market("BTC-PERP")
+        funding = net.deployment.markets["BTC-PERP"].funding
+        net.fund("maker", 50_000_000)
+        maker = net.actor("maker").address
+        funder = net.actor("funder").address
+        be.transact(net.token, "mint", funder, net.units(100 * max(counts) + 1))
+        be.transact(net.token, "approve", net.ch.address, 2**256 - 1, sender=funder)
+        made = 0
+        for n in counts:
+            # the maker's bid absorbs the new shorts; then a book around the index
+            be.transact(
+                net.ch, "place_order", maker, 0, m.address, True, to_wad("0.0001") * (n - made), to_wad(99_990),
+                GTC, False, 0, sender=maker,
+            )
+            hashes = []
+            for i in range(made, n):
+                owner = w3.to_checksum_address(f"0x{0x10000 + i:040x}")
+                net.anvil.rpc("anvil_setBalance", [owner, hex(10**18)])
+                hashes.append(w3.eth.send_transaction({"from": funder, "to": net.ch.address, "gas": 300_000,
+                    "data": net.ch.encode_abi("deposit", [0, net.units(100), owner])}))
+                hashes.append(w3.eth.send_transaction({"from": owner, "to": net.ch.address, "gas": 600_000,
+                    "data": net.ch.encode_abi("place_order", [owner, 0, m.address, False, to_wad("0.0001"),
+                                                              to_wad(99_990), IOC, False, 0])}))
+            for h in hashes[-2:]:
+                r = w3.eth.wait_for_transaction_receipt(h)
+                if r["status"] != 1:
+                    tx = w3.eth.get_transaction(h)
+                    try:
+                        w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, r["blockNumber"] - 1)
+                    except Exception as exc:  # noqa: BLE001 - report the reason of the failed setup tx
+                        raise RuntimeError(f"setup transaction failed: {exc}") from exc
+                    raise RuntimeError("setup transaction failed")
+            made = n
+            longs, shorts = m.functions.open_interest_sides().call()
+            assert shorts == to_wad("0.0001") * n, "positions not opened"
+            net.set_index("BTC-PERP", 100_000)
+            ask = be.transact(net.ch, "place_order", maker, 0, m.address, False, to_wad("0.05"), to_wad(100_020),
+                              GTC, False, 0, sender=maker)
+            bid = be.transact(net.ch, "place_order", maker, 0, m.address, True, to_wad("0.05"), to_wad(99_980),
+                              GTC, False, 0, sender=maker)
+            for _cycle in range(2):  # the second cycle is the steady state measured
+                net.anvil.increase_time(61)
+                net.set_index("BTC-PERP", 100_000)
+                sample = int(be.transact(funding, "sample")["gasUsed"])
+                nft = funding.functions.next_funding_time().call()
+                net.anvil.rpc("evm_setNextBlockTimestamp", [nft])
+                net.anvil.mine()
+                net.set_index("BTC-PERP", 100_000)
+                settle = int(be.transact(funding, "settle")["gasUsed"])
+            rows.append(Row(f"premium sample, {n:,} open positions", sample, "impact walk of 1 level per side"))
+            rows.append(Row(f"funding settlement, {n:,} open positions", settle))
+            for r in (ask, bid):
+                oid = m.events.OrderPlaced().process_receipt(r)[-1]["args"]["order_id"]
+                be.transact(net.ch, "cancel_order", maker, 0, m.address, oid, sender=maker)
+    return rows
+
+
 def sizes() -> list[Row]:
     return [Row(n, artifacts.runtime_size(n), "runtime bytes (EIP-170: 24,576)") for n in artifacts.deployables()]
 
@@ -196,9 +264,11 @@ def sizes() -> list[Row]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deep", type=int, default=5_000, help="resting orders in the deep book")
+    ap.add_argument("--positions", type=int, default=10_000, help="open positions for the funding figures")
     args = ap.parse_args()
     figures = measure(args.deep)
     rows: list[Row] = figures.pop("_rows")
+    rows += measure_funding((10, args.positions))
     print(f"\n{'operation':<58} {'gas':>9}  {'budget':>8}  note")
     print("-" * 100)
     failed = 0

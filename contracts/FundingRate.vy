@@ -33,8 +33,7 @@ exports: (
 
 interface IMarketFunding:
     def impact_prices(notional: uint256) -> (uint256, uint256): view
-    def cumulative_funding() -> int256: view
-    def set_cumulative_funding(cumulative: int256): nonpayable
+    def add_cumulative_funding(delta: int256) -> int256: nonpayable
 
 
 struct FundingParams:
@@ -89,17 +88,25 @@ MAX_INTEREST: constant(int256) = SWAD // 100         # 1% per period
 MAX_CLAMP: constant(uint256) = WAD // 100            # 1%
 MAX_CAP: constant(uint256) = WAD // 10               # 10% per interval
 MIN_SAMPLE_INTERVAL: constant(uint256) = 1
+OFF128: constant(int256) = 2**127
+OFF96: constant(int256) = 2**95
+M32: constant(uint256) = 2**32 - 1
+M64: constant(uint256) = 2**64 - 1
+M96: constant(uint256) = 2**96 - 1
+M128: constant(uint256) = 2**128 - 1
 
 MARKET: public(immutable(IMarketFunding))
 ORACLE: public(immutable(IIndexOracle))
 
-params: public(FundingParams)
-next_funding_time: public(uint256)
-last_sample_time: public(uint256)
-premium_sum: public(int256)
-sample_count: public(uint256)
-last_rate: public(int256)
-last_premium: public(int256)
+# packed words (one storage read or write each; getters below):
+#   params A: funding_interval (32) | funding_period (32) | sample_interval (32) | premium_mode (8) | clamp (64) | cap (64)
+#   params B: interest_rate + 2**127 (128) | impact_notional (128)
+#   samples:  premium_sum + 2**127 (128) | sample_count (32) | last_sample_time (64)
+#   settled:  next_funding_time (64) | last_rate + 2**95 (96) | last_premium + 2**95 (96)
+_params_a: uint256
+_params_b: uint256
+_samples: uint256
+_settled: uint256
 
 
 @deploy
@@ -114,7 +121,8 @@ def __init__(market_: address, oracle_: address, params_: FundingParams):
     MARKET = IMarketFunding(market_)
     ORACLE = IIndexOracle(oracle_)
     self._set_params(params_)
-    self.next_funding_time = block.timestamp + params_.funding_interval
+    self._settled = self._pack_settled(block.timestamp + params_.funding_interval, 0, 0)
+    self._samples = convert(OFF128, uint256) << 128  # premium_sum 0, no sample yet
 
 
 # ================================================================ keepers
@@ -126,17 +134,19 @@ def sample() -> int256:
             and only while the current interval is not yet due).
     @return The premium P, WAD.
     """
-    p: FundingParams = self.params
-    assert block.timestamp >= self.last_sample_time + p.sample_interval, "funding: sample too early"
-    assert block.timestamp < self.next_funding_time, "funding: settle first"
+    p: FundingParams = self._params()
+    samples: uint256 = self._samples
+    assert block.timestamp >= (samples & M64) + p.sample_interval, "funding: sample too early"
+    assert block.timestamp < self._settled & M64, "funding: settle first"
     index: uint256 = staticcall ORACLE.index()
     premium: int256 = 0
     bid: uint256 = 0
     ask: uint256 = 0
     premium, bid, ask = self._premium(p, index)
-    self.premium_sum += premium
-    self.sample_count += 1
-    self.last_sample_time = block.timestamp
+    total: int256 = convert(samples >> 128, int256) - OFF128 + premium
+    count: uint256 = ((samples >> 64) & M32) + 1
+    assert abs(total) < OFF128 and count <= M32  # dev: bounded by interval / sample_interval samples of |P| < 2**128
+    self._samples = (convert(total + OFF128, uint256) << 128) | (count << 64) | block.timestamp
     log PremiumSampled(premium=premium, impact_bid=bid, impact_ask=ask, index=index, time=block.timestamp)
     return premium
 
@@ -151,29 +161,19 @@ def settle() -> int256:
             48 per call). With no sample in the interval, one is taken now.
     @return F, the rate per interval, WAD.
     """
-    nft: uint256 = self.next_funding_time
+    nft: uint256 = self._settled & M64
     assert block.timestamp >= nft, "funding: too early"
-    p: FundingParams = self.params
+    p: FundingParams = self._params()
     index: uint256 = staticcall ORACLE.index()
-    premium: int256 = 0
-    count: uint256 = self.sample_count
-    if count == 0:
-        bid: uint256 = 0
-        ask: uint256 = 0
-        premium, bid, ask = self._premium(p, index)
-    else:
-        premium = self.premium_sum // convert(count, int256)
+    samples: uint256 = self._samples
+    premium: int256 = self._mean_premium(p, samples, index)
     rate: int256 = self._rate(p, premium)
     due: uint256 = min((block.timestamp - nft) // p.funding_interval + 1, MAX_CATCHUP)
-    cum: int256 = staticcall MARKET.cumulative_funding()
     # dev: |rate| <= 10%, index < 2**128, due <= 48: no overflow
-    cum += rate * convert(index, int256) // SWAD * convert(due, int256)
-    extcall MARKET.set_cumulative_funding(cum)
-    self.next_funding_time = nft + due * p.funding_interval
-    self.premium_sum = 0
-    self.sample_count = 0
-    self.last_rate = rate
-    self.last_premium = premium
+    cum: int256 = extcall MARKET.add_cumulative_funding(rate * convert(index, int256) // SWAD * convert(due, int256))
+    self._settled = self._pack_settled(nft + due * p.funding_interval, rate, premium)
+    # the interval's samples are spent; keep the last sample time
+    self._samples = (convert(OFF128, uint256) << 128) | (samples & M64)
     log FundingSettled(
         rate=rate, premium=premium, index=index, time=block.timestamp, intervals=due, cumulative_funding=cum
     )
@@ -189,16 +189,8 @@ def predicted_rate() -> int256:
     @notice The rate per interval if the running interval settled now (its
             mean premium, or a live sample when none was taken).
     """
-    p: FundingParams = self.params
-    premium: int256 = 0
-    count: uint256 = self.sample_count
-    if count == 0:
-        bid: uint256 = 0
-        ask: uint256 = 0
-        premium, bid, ask = self._premium(p, staticcall ORACLE.index())
-    else:
-        premium = self.premium_sum // convert(count, int256)
-    return self._rate(p, premium)
+    p: FundingParams = self._params()
+    return self._rate(p, self._mean_premium(p, self._samples, staticcall ORACLE.index()))
 
 
 @external
@@ -208,7 +200,7 @@ def rate_apr(rate: int256) -> int256:
     @notice A per-interval rate as an annual rate (simple, WAD): people
             compare borrowing costs in APR (seed 001).
     """
-    return rate * convert(YEAR // self.params.funding_interval, int256)
+    return rate * convert(YEAR // (self._params_a & M32), int256)
 
 
 @external
@@ -217,7 +209,7 @@ def funding_apr() -> int256:
     """
     @notice The last settled rate as an APR, WAD.
     """
-    return self.last_rate * convert(YEAR // self.params.funding_interval, int256)
+    return self._last_rate() * convert(YEAR // (self._params_a & M32), int256)
 
 
 @external
@@ -227,7 +219,70 @@ def effective_apr(leverage: uint256) -> int256:
     @notice APR on margin at `leverage` (WAD, e.g. 10e18 for 10x): funding
             is paid on notional, so on margin it is APR x leverage.
     """
-    return self.last_rate * convert(YEAR // self.params.funding_interval, int256) * convert(leverage, int256) // SWAD
+    return self._last_rate() * convert(YEAR // (self._params_a & M32), int256) * convert(leverage, int256) // SWAD
+
+
+@external
+@view
+def params() -> FundingParams:
+    """
+    @notice The funding parameters (see set_params for their bounds).
+    """
+    return self._params()
+
+
+@external
+@view
+def next_funding_time() -> uint256:
+    """
+    @notice When the running interval can be settled.
+    """
+    return self._settled & M64
+
+
+@external
+@view
+def last_rate() -> int256:
+    """
+    @notice The rate per interval of the last settlement, WAD.
+    """
+    return self._last_rate()
+
+
+@external
+@view
+def last_premium() -> int256:
+    """
+    @notice The mean premium of the last settled interval, WAD.
+    """
+    return convert((self._settled >> 160) & M96, int256) - OFF96
+
+
+@external
+@view
+def last_sample_time() -> uint256:
+    """
+    @notice Time of the last premium sample.
+    """
+    return self._samples & M64
+
+
+@external
+@view
+def sample_count() -> uint256:
+    """
+    @notice Samples taken in the running interval.
+    """
+    return (self._samples >> 64) & M32
+
+
+@external
+@view
+def premium_sum() -> int256:
+    """
+    @notice Sum of the running interval's premium samples, WAD.
+    """
+    return convert(self._samples >> 128, int256) - OFF128
 
 
 # ================================================================ admin
@@ -276,6 +331,53 @@ def _premium(p: FundingParams, index: uint256) -> (int256, uint256, uint256):
 
 @internal
 @view
+def _params() -> FundingParams:
+    a: uint256 = self._params_a
+    b: uint256 = self._params_b
+    return FundingParams(
+        funding_interval=a & M32,
+        funding_period=(a >> 32) & M32,
+        interest_rate=convert(b & M128, int256) - OFF128,
+        clamp=(a >> 128) & M64,
+        cap=a >> 192,
+        impact_notional=b >> 128,
+        sample_interval=(a >> 64) & M32,
+        premium_mode=convert((a >> 96) & 255, uint8),
+    )
+
+
+@internal
+@view
+def _mean_premium(p: FundingParams, samples: uint256, index: uint256) -> int256:
+    """
+    @dev The running interval's mean premium, or a live sample if none.
+    """
+    count: uint256 = (samples >> 64) & M32
+    if count == 0:
+        premium: int256 = 0
+        bid: uint256 = 0
+        ask: uint256 = 0
+        premium, bid, ask = self._premium(p, index)
+        return premium
+    return (convert(samples >> 128, int256) - OFF128) // convert(count, int256)
+
+
+@internal
+@view
+def _last_rate() -> int256:
+    return convert((self._settled >> 64) & M96, int256) - OFF96
+
+
+@internal
+@pure
+def _pack_settled(nft: uint256, rate: int256, premium: int256) -> uint256:
+    # dev: |rate| <= cap <= 10%; |premium| is bounded by the book's prices < 2**95
+    assert abs(rate) < OFF96 and abs(premium) < OFF96 and nft <= M64  # dev: packed field overflow
+    return (convert(premium + OFF96, uint256) << 160) | (convert(rate + OFF96, uint256) << 64) | nft
+
+
+@internal
+@view
 def _rate(p: FundingParams, premium: int256) -> int256:
     clamp_: int256 = convert(p.clamp, int256)
     f_period: int256 = premium + max(-clamp_, min(clamp_, p.interest_rate - premium))
@@ -294,7 +396,11 @@ def _set_params(p: FundingParams):
     assert p.impact_notional > 0 and p.impact_notional < 2**128, "funding: impact notional out of bounds"
     assert p.sample_interval >= MIN_SAMPLE_INTERVAL and p.sample_interval <= p.funding_interval, "funding: sample interval out of bounds"
     assert p.premium_mode <= IMPACT_MID, "funding: unknown premium mode"
-    self.params = p
+    self._params_a = (
+        p.funding_interval | (p.funding_period << 32) | (p.sample_interval << 64)
+        | (convert(p.premium_mode, uint256) << 96) | (p.clamp << 128) | (p.cap << 192)
+    )
+    self._params_b = convert(p.interest_rate + OFF128, uint256) | (p.impact_notional << 128)
     log FundingParamsSet(
         funding_interval=p.funding_interval, funding_period=p.funding_period, interest_rate=p.interest_rate,
         clamp=p.clamp, cap=p.cap, impact_notional=p.impact_notional, sample_interval=p.sample_interval,

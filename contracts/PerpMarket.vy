@@ -644,13 +644,16 @@ def set_funding_rate(funding_rate_: address):
 
 
 @external
-def set_cumulative_funding(cumulative: int256):
+def add_cumulative_funding(delta: int256) -> int256:
     """
-    @notice Move the funding accumulator (FundingRate only): quote per unit
-            of base owed by longs since the start (negative: shorts pay).
+    @notice Move the funding accumulator by `delta` (FundingRate only): quote
+            per unit of base owed by longs (negative: shorts pay).
+    @return The new cumulative funding.
     """
     assert msg.sender == self.funding_rate, "market: not funding rate"
-    self.cumulative_funding = cumulative
+    cum: int256 = self.cumulative_funding + delta
+    self.cumulative_funding = cum
+    return cum
 
 
 # ================================================================ admin
