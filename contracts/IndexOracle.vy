@@ -333,7 +333,8 @@ def _set_quorum(quorum_: uint256):
 def _read_aggregator(feed: address, dec: uint8) -> (uint256, uint256):
     """
     @dev (price WAD, updatedAt) of a Chainlink feed, (0, 0) when the call
-         fails, the answer is not positive or the return data is malformed:
+         fails, the answer is not positive, above 2**128 - 1 once scaled to
+         WAD, or the return data is malformed:
          a broken feed counts as not fresh, it never bricks the index.
     """
     ok: bool = False
@@ -349,9 +350,15 @@ def _read_aggregator(feed: address, dec: uint8) -> (uint256, uint256):
         return (0, 0)
     p: uint256 = convert(answer, uint256)
     if dec < 18:
-        p = p * 10 ** convert(18 - dec, uint256)
+        scale: uint256 = 10 ** convert(18 - dec, uint256)
+        if p > PRICE_MASK // scale:
+            # an absurd answer is not a price: not fresh (and no overflow)
+            return (0, 0)
+        p = p * scale
     elif dec > 18:
         p = p // 10 ** convert(dec - 18, uint256)
+    if p > PRICE_MASK:
+        return (0, 0)
     return (p, updated)
 
 
@@ -411,5 +418,5 @@ def _median_unchecked() -> (uint256, uint256, uint256):
         return (0, 0, 0)
     if m % 2 == 1:
         return (prices[m // 2], oldest, m)
-    # dev: sum of two prices < 2**129, cannot overflow
+    # dev: every price <= PRICE_MASK (reports and feeds alike): the sum < 2**129
     return (unsafe_add(prices[m // 2 - 1], prices[m // 2]) // 2, oldest, m)
