@@ -363,7 +363,14 @@ def settle_funding(account: uint256) -> (int256, uint256):
     cum: int256 = self.cumulative_funding
     paid: int256 = 0
     residue: uint256 = 0
-    paid, residue = self._settle_funding(account, self._size(word), cum)
+    size: int256 = self._size(word)
+    paid, residue = self._settle_funding(account, size, cum)
+    if paid != 0:
+        # every cash movement of a position is an event (indexers, auditors)
+        log IPerpMarket.PositionChanged(
+            account=account, size=size, open_notional=self._notional(word), realized_pnl=0, funding_paid=paid,
+            fee_paid=0, open_interest=self._open_interest & MASK128
+        )
     return (paid, residue)
 
 

@@ -1,6 +1,7 @@
 """`keeper` command line.
 
     keeper run oracle [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
+    keeper run funding [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
     keeper scenario run FILE.yaml [--rpc URL] [--verbose]     (keeper/scenario.py)
 
 Extension points:
@@ -176,11 +177,42 @@ def run_oracle(ctx: RunContext) -> int:
     return 0
 
 
+def run_funding(ctx: RunContext) -> int:
+    from eth_account import Account
+
+    from keeper.bots.funding import FundingKeeper
+
+    s = ctx.settings
+    secret = s.funding.key or s.private_key
+    if secret is not None:
+        key = secret.get_secret_value()
+    elif s.dry_run:
+        key = Account.create().key.hex()  # a dry run sends nothing: any address reads the chain
+    else:
+        raise CliError("no funding keeper key: set funding.key (or private_key) in the config or env")
+    contracts = {}
+    for market, info in ctx.manifest.markets.items():
+        address = (info.model_extra or {}).get("funding")
+        if not address:
+            raise CliError(
+                f"the manifest has no funding contract for {market} (redeploy with the current deployer)"
+            )
+        contracts[market] = ctx.contract("FundingRate", address)
+    bot = FundingKeeper(ctx.client(key), contracts, dry_run=s.dry_run, logger=get_logger("keeper.funding"))
+    if ctx.args.once:
+        result = bot.run_once()
+        log.info("funding step done", extra={"result": result, **bot.health()})
+        return 0 if result is not None and result["failed"] == 0 else 1
+    bot.run_forever(s.funding.interval_s, max_steps=ctx.args.steps)
+    return 0
+
+
 BotRunner = Callable[[RunContext], int]
 
-# `keeper run <name>`; others add funding, liquidation, adl here
+# `keeper run <name>`; others add liquidation, adl here
 BOTS: dict[str, tuple[str, BotRunner]] = {
     "oracle": ("push index prices from a feed to the IndexOracles", run_oracle),
+    "funding": ("take premium samples and settle funding when due", run_funding),
 }
 
 

@@ -22,20 +22,37 @@ Beyond SCENARIOS.md this runner accepts:
   ``insurance_fee_share`` (default: the deployer's);
 * market keys ``max_open_orders``, ``max_fills``, ``max_open_interest``,
   ``oracle_sources``, ``oracle_quorum``, ``oracle_max_age`` (a duration);
-  unset keys fall back to ``keeper.deploy.MarketConfig``; the funding and
-  liquidation keys are validated and reported as "not yet applied";
+  unset keys fall back to ``keeper.deploy.MarketConfig``; the funding keys
+  are applied to the market's FundingRate (checked against its hard bounds
+  before deploying); the liquidation keys are validated and reported as
+  "not yet applied";
 * steps: ``cancel`` by ``order_id`` (+ ``market``), ``expect_revert`` and
   ``note`` beside the step kind (``- advance: 1h`` / ``  note: ...``);
-  ``keepers: [oracle]`` re-reports every index now;
-* account field ``open_orders`` (per market).
+  ``keepers: [oracle]`` re-reports every index now, ``keepers: [funding]``
+  runs one pass of the funding keeper (``keeper.bots.funding``) now;
+* account field ``open_orders`` (per market); market fields
+  ``predicted_funding_rate`` (the running interval's rate if it settled now),
+  ``period_funding_rate`` (the last rate per funding_period: last rate x
+  period / interval) and ``last_premium`` (the last settled mean premium).
 
 Semantics worth knowing: a ``market`` order is an IOC whose limit is the mark
 x (1 +- 50%) rounded inwards to the tick, so the minimum order notional is
 checked at that limit, not at the fill price (reduce-only IOCs are exempt);
-``advance`` runs every action of ``ADVANCE_KEEPERS`` (now: the oracle
-reporter re-reports every market's current index); event counts cover the
-clearinghouse, markets and oracles from the block after the deployment; a
-failed expectation does not stop the run, a failed step does.
+chain time stands still between steps (anvil's block timestamp interval is
+set to 0 for the run, and restored afterwards), so only ``advance`` moves it;
+``advance: D`` plays the keepers' schedule: it steps time forward in stops no
+longer than the smallest ``sample_interval`` of the markets, landing exactly
+on every market's next funding time, and at each stop (block timestamp exact)
+runs every action of ``ADVANCE_KEEPERS`` (now: the oracle reporter re-reports
+every market's current index, then the funding keeper's plan - settle or
+sample as due, ``keeper.bots.funding.plan_funding_actions`` - is executed).
+Those stops use a fast transaction lane (JSON-RPC batches, node-signed dev
+accounts, fixed gas, receipts checked): a day at 60 s samples is 1,440 stops.
+``funding_paid`` is the funding settled into cash (``PositionChanged``
+events) plus the funding owed now (``position().funding_owed``), + = paid;
+event counts cover the clearinghouse, markets, oracles and funding
+contracts from the block after the deployment; a failed expectation does not
+stop the run, a failed step does.
 
 Layout: the YAML loader that keeps line numbers, the models, the static
 checks (pure), then :class:`ScenarioRunner` (chain I/O) and the CLI glue.
@@ -71,7 +88,7 @@ WAD = 10**18
 # Features a scenario can declare in `requires:`; the ones not in
 # IMPLEMENTED_FEATURES make the test suite skip the scenario (with that reason).
 FEATURES = ("funding", "liquidation", "adl")
-IMPLEMENTED_FEATURES: frozenset[str] = frozenset()
+IMPLEMENTED_FEATURES: frozenset[str] = frozenset({"funding"})
 NOT_IMPLEMENTED_STEP = "not implemented yet (issue 5)"
 
 ORDER_TYPES = {"limit": 0, "post_only": 1, "ioc": 2, "market": 2}
@@ -96,6 +113,10 @@ class ScenarioEnvironmentError(RuntimeError):
 
 class NotImplementedFeature(Exception):
     """A step or field the protocol does not implement yet."""
+
+
+class UnobservableValue(Exception):
+    """A field the runner cannot compute exactly from the chain (e.g. funding settled without an event)."""
 
 
 # ================================================================ scalars
@@ -200,9 +221,9 @@ class _Model(BaseModel):
 
 
 # MarketSpec keys stored and validated, not applied to the contracts yet
-PENDING_MARKET_KEYS = (
-    "liquidation_fee",
-    "liquidator_share",
+PENDING_MARKET_KEYS = ("liquidation_fee", "liquidator_share")
+# MarketSpec keys applied to keeper.deploy.MarketConfig under the same name
+FUNDING_MARKET_KEYS = (
     "funding_interval",
     "funding_period",
     "interest_rate",
@@ -232,15 +253,18 @@ class MarketSpec(_Model):
     oracle_sources: int | None = Field(None, ge=1, le=8)
     oracle_quorum: int | None = Field(None, ge=1, le=8)
     oracle_max_age: Annotated[int, BeforeValidator(parse_duration), Field(ge=5, le=86400)] | None = None
-    # funding and liquidation (PROTOCOL.md §8-9): accepted and validated, not applied yet
+    # liquidation (PROTOCOL.md §9): accepted and validated, not applied yet
     liquidation_fee: Fraction | None = None
     liquidator_share: Fraction | None = None
+    # funding (PROTOCOL.md §8): the market's FundingRate parameters
     funding_interval: PosDuration | None = None
     funding_period: PosDuration | None = None
-    interest_rate: Dec | None = None
-    funding_clamp: NonNegDec | None = None
-    funding_cap: NonNegDec | None = None
-    impact_notional: PosDec | None = None
+    interest_rate: (
+        Annotated[Decimal, BeforeValidator(lambda v: _max_decimals(18)(parse_decimal(v)))] | None
+    ) = None
+    funding_clamp: WadDec | None = None
+    funding_cap: WadDec | None = None
+    impact_notional: PosWadDec | None = None
     sample_interval: PosDuration | None = None
     premium_mode: Literal["impact_band", "impact_mid"] | None = None
 
@@ -265,6 +289,7 @@ class MarketSpec(_Model):
             "oracle_sources",
             "oracle_quorum",
             "oracle_max_age",
+            *FUNDING_MARKET_KEYS,
         ):
             value = getattr(self, key)
             if value is not None:
@@ -305,9 +330,39 @@ class MarketSpec(_Model):
         quorum = self.oracle_quorum or min(d.oracle_quorum, sources)
         if quorum > sources:
             raise ValueError(f"oracle_quorum {quorum} is above oracle_sources {sources}")
-        if self.sample_interval and self.funding_interval and self.sample_interval > self.funding_interval:
-            raise ValueError("sample_interval is longer than funding_interval")
+        self._funding_bounds(d)
         return self
+
+    def _funding_bounds(self, d: Any) -> None:
+        """FundingRate._set_params' hard bounds, on the values that will be deployed."""
+
+        def pick(key: str) -> Any:
+            value = getattr(self, key)
+            return getattr(d, key) if value is None else value
+
+        interval, period, sample = pick("funding_interval"), pick("funding_period"), pick("sample_interval")
+        if not 60 <= interval <= 86400:
+            raise ValueError(f"funding_interval {format_duration(interval)} out of bounds [60s, 1d]")
+        if not interval <= period <= 30 * 86400:
+            raise ValueError(
+                f"funding_period {format_duration(period)} out of bounds [funding_interval "
+                f"{format_duration(interval)}, 30d]"
+            )
+        if sample > interval:
+            raise ValueError(
+                f"sample_interval {format_duration(sample)} is longer than funding_interval "
+                f"{format_duration(interval)}"
+            )
+        interest = pick("interest_rate")
+        if abs(interest) > Decimal("0.01"):
+            raise ValueError(
+                f"interest_rate {fmt(interest)} out of bounds [-0.01, 0.01] (per funding_period)"
+            )
+        if pick("funding_clamp") > Decimal("0.01"):
+            raise ValueError(f"funding_clamp {fmt(pick('funding_clamp'))} is above the 1% bound")
+        cap = pick("funding_cap")
+        if not Decimal(0) < cap <= Decimal("0.1"):
+            raise ValueError(f"funding_cap {fmt(cap)} out of bounds (0, 0.1] (per funding_interval)")
 
 
 class AccountSpec(_Model):
@@ -420,6 +475,9 @@ MarketField = Literal[
     "cumulative_funding",
     "last_funding_rate",
     "funding_apr",
+    "predicted_funding_rate",
+    "period_funding_rate",
+    "last_premium",
 ]
 # account fields read per market (the market may be omitted when the scenario has one)
 PER_MARKET_FIELDS = frozenset({"position", "entry_price", "open_orders"})
@@ -428,8 +486,6 @@ ACCOUNT_WIDE_FIELDS = frozenset({"cash", "equity", "withdrawable", "initial_marg
 PENDING_FIELDS = {
     "liquidated_size": "liquidation",
     "adl_size": "adl",
-    "last_funding_rate": "funding",
-    "funding_apr": "funding",
 }
 
 
@@ -743,7 +799,7 @@ def _protocol_events() -> dict[str, list[dict]]:
     from keeper import artifacts
 
     out: dict[str, list[dict]] = {}
-    for name in ("Clearinghouse", "PerpMarket", "IndexOracle"):
+    for name in ("Clearinghouse", "PerpMarket", "IndexOracle", "FundingRate"):
         for entry in artifacts.abi(name):
             if entry.get("type") == "event":
                 out.setdefault(entry["name"], []).append(entry)
@@ -882,22 +938,78 @@ class ScenarioResult:
 # ================================================================ runner
 
 # What "keepers acting as they would live" do when time passes (`advance`):
-# each action gets the runner and the seconds advanced, in this order.
-# Funding (premium samples, settlement), liquidation and ADL keepers go here.
-AdvanceAction = Callable[["ScenarioRunner", int], None]
+# at every stop of the schedule, each action gets the runner (``runner.now`` is
+# the stop's block timestamp) and the seconds since the previous stop, in this
+# order; it may return a summary. Automine is off during an advance: an action
+# sends through ``runner.lane.transact(calls, at=runner.now)`` (which mines its
+# block at the stop's time), never through a ChainClient (that would wait for
+# a receipt that never comes). Liquidation and ADL keepers go here.
+AdvanceAction = Callable[["ScenarioRunner", int], "str | None"]
 
 
-def _keeper_oracle(runner: ScenarioRunner, _seconds: int = 0) -> None:
+def _keeper_oracle(runner: ScenarioRunner, _seconds: int = 0) -> str | None:
     """The oracle reporter: every market's current index pushed again, so it stays fresh."""
     for symbol, price in runner.index.items():
         runner.net.set_index(symbol, price)
+    return None
 
 
-ADVANCE_KEEPERS: list[tuple[str, AdvanceAction]] = [("oracle", _keeper_oracle)]
+def _advance_oracle(runner: ScenarioRunner, _seconds: int) -> str | None:
+    """The oracle reporter at a stop: every source of every market re-reports its index at the stop's time."""
+    calls = []
+    for symbol, price in runner.index.items():
+        md = runner.net.deployment.markets[symbol]
+        data = _REPORT_SELECTOR + abi_encode(["uint256", "uint256"], [to_units(price, 18), runner.now])
+        calls += [(reporter, md.oracle.address, data) for reporter in md.reporters]
+    runner.lane.transact(calls, at=runner.now)
+    return None
+
+
+def _advance_funding(runner: ScenarioRunner, _seconds: int) -> str | None:
+    """The funding keeper at a stop: its plan (settle or sample as due) from the state just read."""
+    from keeper.bots.funding import plan_funding_actions
+
+    lane = runner.lane
+    states = lane.funding_states(runner.funding_contracts())
+    actions = plan_funding_actions(states.values(), runner.now)
+    if actions:
+        keeper = runner.net.backend.deployer
+        contracts = runner.funding_contracts()
+        lane.transact(
+            [(keeper, contracts[a.market], _FUNDING_SELECTORS[a.kind]) for a in actions], at=runner.now
+        )
+        settled = [a.market for a in actions if a.kind == "settle"]
+        runner.funding_counts["settle"] += len(settled)
+        runner.funding_counts["sample"] += len(actions) - len(settled)
+        if settled:
+            states.update(lane.funding_states({m: contracts[m] for m in settled}))
+    runner.next_funding = {m: st.next_funding_time for m, st in states.items()}
+    return None
+
+
+def _keeper_funding(runner: ScenarioRunner, _seconds: int = 0) -> str | None:
+    """One pass of the funding keeper (keeper.bots.funding.FundingKeeper), now, from the deployer's key."""
+    from keeper.bots.funding import FundingKeeper
+    from keeper.chain import TxError
+
+    net = runner.net
+    contracts = {s: md.funding for s, md in net.deployment.markets.items()}
+    bot = FundingKeeper(net.backend.client(), contracts, logger=logging.getLogger("keeper.funding"))
+    result = bot.run_once()
+    assert result is not None  # a fresh bot is never mid-step
+    if result["failed"]:
+        raise TxError(f"funding keeper: {bot.last_error}")
+    return f"funding: {result['settled']} settled, {result['sampled']} sampled, {result['skipped']} skipped"
+
+
+ADVANCE_KEEPERS: list[tuple[str, AdvanceAction]] = [
+    ("oracle", _advance_oracle),
+    ("funding", _advance_funding),
+]
 
 
 def _not_implemented(name: str) -> AdvanceAction:
-    def action(_runner: ScenarioRunner, _seconds: int = 0) -> None:
+    def action(_runner: ScenarioRunner, _seconds: int = 0) -> str | None:
         raise NotImplementedFeature(f"keeper '{name}': {NOT_IMPLEMENTED_STEP}")
 
     return action
@@ -906,10 +1018,285 @@ def _not_implemented(name: str) -> AdvanceAction:
 # `keepers: [...]` steps: run one keeper pass now
 KEEPERS: dict[str, AdvanceAction] = {
     "oracle": _keeper_oracle,
-    "funding": _not_implemented("funding"),
+    "funding": _keeper_funding,
     "liquidation": _not_implemented("liquidation"),
     "adl": _not_implemented("adl"),
 }
+
+
+def _selector(signature: str) -> bytes:
+    from eth_utils import function_signature_to_4byte_selector
+
+    return bytes(function_signature_to_4byte_selector(signature))
+
+
+def abi_encode(types: list[str], values: list[Any]) -> bytes:
+    from eth_abi import encode
+
+    return encode(types, values)
+
+
+_REPORT_SELECTOR = _selector("report(uint256,uint256)")
+_FUNDING_SELECTORS = {"settle": _selector("settle()"), "sample": _selector("sample()")}
+_FUNDING_PARAMS_TYPES = ["uint256", "uint256", "int256", "uint256", "uint256", "uint256", "uint256", "uint8"]
+_FUNDING_READS = (
+    ("next_funding_time", _selector("next_funding_time()")),
+    ("last_sample_time", _selector("last_sample_time()")),
+    ("params", _selector("params()")),
+)
+
+
+class FastLane:
+    """The runner's transaction lane for the stops of ``advance`` (thousands of keeper transactions).
+
+    JSON-RPC batches over one keep-alive HTTP connection. During an advance the
+    node's automine is off (:meth:`manual_mining`): a stop's transactions go to
+    the pool in one batch and are mined together by ``evm_mine`` at the stop's
+    exact timestamp, so a stop costs a few round trips and one block per
+    phase. Transactions are signed by the node (anvil's dev accounts are
+    unlocked; a sender it cannot sign for is signed locally), with locally
+    tracked nonces and a fixed gas limit (no estimate); every receipt is
+    checked and a failed one raises TxReverted with its reason. The pre-flight
+    ``eth_call`` of the keepers' ChainClient is skipped: each action is planned
+    from the state just read, and a revert still fails the step. Afterwards
+    the ChainClients' nonces must be re-synced.
+    """
+
+    GAS = 1_000_000  # per transaction; a block holds 30 of them at anvil's 30M gas limit
+
+    def __init__(self, url: str, keys: Mapping[str, str]) -> None:
+        from urllib.parse import urlsplit
+
+        self.url = url
+        parts = urlsplit(url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port
+        self._path = parts.path or "/"
+        self._https = parts.scheme == "https"
+        self._conn: Any = None
+        self.keys = dict(keys)  # address -> private key, for local signing
+        self.nonces: dict[str, int] = {}
+        self.local_signing: set[str] = set()
+        self.sent = 0
+        self.automine = True
+        self._chain_id: int | None = None
+
+    # ------------------------------------------------------------ JSON-RPC
+
+    def _post(self, body: bytes, *, idempotent: bool) -> Any:
+        """POST one JSON-RPC body; a dropped keep-alive connection is reopened and the body re-sent only
+        when `idempotent` (reads): a batch of transactions is never re-sent blindly."""
+        import http.client
+        import json
+        import socket
+
+        for attempt in (1, 2):
+            if self._conn is None:
+                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                self._conn = cls(self._host, self._port, timeout=60)
+                self._conn.connect()
+                if not self._https:
+                    self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                self._conn.request(
+                    "POST", self._path, body=body, headers={"Content-Type": "application/json"}
+                )
+                response = self._conn.getresponse()
+                text = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._conn.close()
+                self._conn = None
+                if attempt == 2 or not idempotent:
+                    raise
+                continue
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status} from {self.url}: {text[:200]!r}")
+            return json.loads(text)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]], *, check: bool = True) -> list[Any]:
+        """Results of `calls` sent as one JSON-RPC batch; with `check`, an error answer raises
+        (TxReverted with the reason for a revert), else it is returned as the answer dict."""
+        import json
+
+        from keeper.chain import TxError, TxReverted, decode_revert_data
+
+        if not calls:
+            return []
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        idempotent = not any(m.startswith(("eth_send", "evm_", "anvil_")) for m, _p in calls)
+        answers = {a.get("id"): a for a in self._post(json.dumps(payload).encode(), idempotent=idempotent)}
+        out = []
+        for i, (method, _params) in enumerate(calls):
+            answer = answers.get(i, {"error": {"message": "no answer"}})
+            if "error" in answer:
+                if not check:
+                    out.append(answer)
+                    continue
+                error = answer["error"]
+                data = error.get("data") if isinstance(error, dict) else None
+                if isinstance(data, str) and data.startswith("0x"):
+                    reason = decode_revert_data(bytes.fromhex(data[2:]))
+                    if reason is not None:
+                        raise TxReverted(reason)
+                raise TxError(f"{method} failed: {error}")
+            out.append(answer["result"])
+        return out
+
+    def call(self, method: str, *params: Any) -> Any:
+        return self.batch([(method, list(params))])[0]
+
+    def timestamp(self) -> int:
+        return int(self.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+
+    # ------------------------------------------------------------ reads
+
+    def eth_calls(self, calls: Sequence[tuple[str, bytes]]) -> list[bytes]:
+        """Return data of read-only calls (to, data) at the latest block, in one batch."""
+        results = self.batch(
+            [("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"]) for to, data in calls]
+        )
+        return [bytes.fromhex(r[2:]) for r in results]
+
+    def funding_states(self, contracts: Mapping[str, str]) -> dict[str, Any]:
+        """FundingState of each market (symbol -> FundingRate address), read in one batch."""
+        from eth_abi import decode
+
+        from keeper.bots.funding import FundingState
+
+        symbols = list(contracts)
+        raw = self.eth_calls([(contracts[s], sel) for s in symbols for _name, sel in _FUNDING_READS])
+        out = {}
+        for i, symbol in enumerate(symbols):
+            nft, last, params = raw[3 * i : 3 * i + 3]
+            p = decode(_FUNDING_PARAMS_TYPES, params)
+            out[symbol] = FundingState(
+                symbol, int.from_bytes(nft, "big"), int.from_bytes(last, "big"), p[0], p[6]
+            )
+        return out
+
+    # ------------------------------------------------------------ mining
+
+    @contextmanager
+    def manual_mining(self) -> Iterator[None]:
+        """Automine off inside (blocks are mined by :meth:`transact` at the stop's time), restored after."""
+        answer = self.batch([("anvil_getAutomine", [])], check=False)[0]
+        was = answer if isinstance(answer, bool) else True
+        self.call("evm_setAutomine", False)
+        self.automine = False
+        try:
+            yield
+        finally:
+            self.automine = True
+            self.call("evm_setAutomine", was)
+
+    # ------------------------------------------------------------ transactions
+
+    def transact(self, calls: Sequence[tuple[str, str, bytes]], at: int | None = None) -> list[dict]:
+        """Send (sender, to, data) transactions in one batch, have them mined (automine off: by
+        `evm_mine`, the block at timestamp `at` when given), wait for every receipt; raise on a revert."""
+        from keeper.chain import TxError
+
+        if not calls:
+            return []
+        missing = sorted({sender for sender, _to, _data in calls if sender not in self.nonces})
+        if missing:
+            counts = self.batch([("eth_getTransactionCount", [a, "pending"]) for a in missing])
+            self.nonces.update({a: int(n, 16) for a, n in zip(missing, counts, strict=True)})
+        requests_ = []
+        for sender, to, data in calls:
+            nonce = self.nonces[sender]
+            self.nonces[sender] = nonce + 1
+            requests_.append(self._send_request(sender, to, data, nonce))
+        answers = self.batch(requests_, check=False)
+        hashes = []
+        for (sender, to, data), request, answer in zip(calls, requests_, answers, strict=True):
+            if (
+                isinstance(answer, dict)
+                and request[0] == "eth_sendTransaction"
+                and "signer" in str(answer.get("error", "")).lower()
+            ):
+                # the node cannot sign for this sender ("no signer available"): sign locally from now on
+                self.local_signing.add(sender)
+                nonce = int(request[1][0]["nonce"], 16)
+                answer = self.batch([self._send_request(sender, to, data, nonce)], check=False)[0]
+            if isinstance(answer, dict):
+                raise TxError(f"send from {sender} to {to} failed: {answer.get('error')}")
+            hashes.append(answer)
+        self.sent += len(hashes)
+        return self._receipts(hashes, at)
+
+    def _receipts(self, hashes: Sequence[str], at: int | None, timeout_s: float = 30) -> list[dict]:
+        import time
+
+        from keeper.chain import TxError, TxReverted
+
+        deadline = time.monotonic() + timeout_s
+        mined_at = at
+        while True:
+            if not self.automine:  # mine what is pending (a full block leaves some: mine again)
+                self.call("evm_mine", *([mined_at] if mined_at is not None else []))
+                mined_at = None
+            receipts = self.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+            if all(r is not None for r in receipts):
+                break
+            if time.monotonic() > deadline:
+                raise TxError(f"no receipt within {timeout_s} s for {sum(r is None for r in receipts)} tx(s)")
+            if self.automine:
+                time.sleep(0.002)
+        for h, r in zip(hashes, receipts, strict=True):
+            if int(r["status"], 16) != 1:
+                raise TxReverted(self._replay_reason(h, r))
+        return receipts
+
+    def _send_request(self, sender: str, to: str, data: bytes, nonce: int) -> tuple[str, list[Any]]:
+        if sender not in self.local_signing:
+            tx = {
+                "from": sender,
+                "to": to,
+                "data": "0x" + data.hex(),
+                "gas": hex(self.GAS),
+                "nonce": hex(nonce),
+            }
+            return ("eth_sendTransaction", [tx])
+        from eth_account import Account
+
+        if self._chain_id is None:
+            self._chain_id = int(self.call("eth_chainId"), 16)
+        base_fee = int(self.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+        signed = Account.sign_transaction(
+            {
+                "to": to,
+                "data": data,
+                "gas": self.GAS,
+                "maxFeePerGas": 2 * base_fee + 10**9,
+                "maxPriorityFeePerGas": 10**9,
+                "nonce": nonce,
+                "chainId": self._chain_id,
+                "type": 2,
+                "value": 0,
+            },
+            self.keys[sender],
+        )
+        return ("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
+
+    def _replay_reason(self, tx_hash: str, receipt: dict) -> str:
+        from keeper.chain import TxReverted
+
+        tx = self.call("eth_getTransactionByHash", tx_hash)
+        replay = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
+        try:
+            self.batch([("eth_call", [replay, hex(int(receipt["blockNumber"], 16) - 1)])])
+        except TxReverted as exc:
+            return exc.reason or "reverted"
+        except Exception as exc:
+            if not _is_chain_error(exc):
+                raise
+        return f"reverted on-chain (status 0), tx {tx_hash}"
 
 
 class ScenarioRunner:
@@ -933,6 +1320,12 @@ class ScenarioRunner:
         self.labels: dict[str, tuple[str, int]] = {}
         self.start_block = 0
         self._topics: dict[str, list[str]] | None = None
+        # advance: the current stop's block timestamp, the fast lane, each market's next funding time
+        self.now = 0
+        self._lane: FastLane | None = None
+        self.next_funding: dict[str, int] = {}
+        self.funding_counts = {"settle": 0, "sample": 0}
+        self._time_frozen = False
 
     # ------------------------------------------------------------ output
 
@@ -957,6 +1350,7 @@ class ScenarioRunner:
             self.note(f"requires {', '.join(missing)}: not implemented yet, expect failures")
         self.net = self._start()
         try:
+            self._freeze_time()
             try:
                 self._setup()
             except Exception as exc:
@@ -976,7 +1370,38 @@ class ScenarioRunner:
                     break
             return self._finish()
         finally:
+            self._unfreeze_time()
+            if self._lane is not None:
+                self._lane.close()
             self.net.stop()
+
+    def _freeze_time(self) -> None:
+        """Chain time stands still between steps: every block gets the previous block's timestamp."""
+        answer = self.net.w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
+        if answer.get("error"):
+            self.note(f"the node cannot pin block timestamps ({answer['error']}): times follow its clock")
+            return
+        self._time_frozen = True
+
+    def _unfreeze_time(self) -> None:
+        if self._time_frozen:
+            self._time_frozen = False
+            try:
+                self.net.w3.provider.make_request("anvil_removeBlockTimestampInterval", [])
+            except Exception as exc:
+                if not _is_chain_error(exc):
+                    raise
+
+    @property
+    def lane(self) -> FastLane:
+        if self._lane is None:
+            keys = {c.address: c.account.key.hex() for c in self.net.backend.clients.values()}
+            self._lane = FastLane(self.net.w3.provider.endpoint_uri, keys)
+        return self._lane
+
+    def funding_contracts(self) -> dict[str, str]:
+        """Symbol -> FundingRate address."""
+        return {s: md.funding.address for s, md in self.net.deployment.markets.items()}
 
     def _finish(self) -> ScenarioResult:
         r = self.result
@@ -1042,6 +1467,12 @@ class ScenarioRunner:
                 f"min notional {fmt(mc.min_order_notional)} IM {fmt(mc.initial_margin)} "
                 f"MM {fmt(mc.maintenance_margin)} fees {fmt(mc.taker_fee)}/{fmt(mc.maker_fee)} "
                 f"band {fmt(mc.mark_band)}"
+            )
+            parts.append(
+                f"{symbol} funding {mc.premium_mode} every {format_duration(mc.funding_interval)} "
+                f"quoted per {format_duration(mc.funding_period)}, interest {fmt(mc.interest_rate)} "
+                f"clamp {fmt(mc.funding_clamp)} cap {fmt(mc.funding_cap)} impact notional "
+                f"{fmt(mc.impact_notional)}, samples every {format_duration(mc.sample_interval)}"
             )
         self.say(f"setup: collateral {spec.collateral_decimals} decimals; chain {net.w3.eth.chain_id}")
         for p in parts:
@@ -1226,25 +1657,45 @@ class ScenarioRunner:
         return ""
 
     def _step_advance(self, seconds: int) -> str:
-        w3 = self.net.w3
-        before = self.net.backend.timestamp()
-        for method, params in (("evm_increaseTime", [int(seconds)]), ("evm_mine", [])):
-            answer = w3.provider.make_request(method, params)
-            if answer.get("error"):
-                from keeper.chain import TxError
-
-                raise TxError(f"{method} failed (is the node anvil?): {answer['error']}")
-        after = self.net.backend.timestamp()
-        done = []
-        for name, action in ADVANCE_KEEPERS:
-            action(self, seconds)
-            done.append(name)
-        return f"chain time {before} -> {after}; keepers: {', '.join(done)}"
+        """Play the keepers' schedule over `seconds`: stops at most min(sample_interval) apart, on every
+        market's next funding time, block timestamps exact; ADVANCE_KEEPERS act at every stop."""
+        lane = self.lane
+        lane.nonces.clear()  # the ChainClients sent since the last advance
+        start = lane.timestamp()
+        end = start + seconds
+        step = min(md.config.sample_interval for md in self.net.deployment.markets.values())
+        self.next_funding = {
+            m: st.next_funding_time for m, st in lane.funding_states(self.funding_contracts()).items()
+        }
+        before = dict(self.funding_counts)
+        t, stops = start, 0
+        try:
+            with lane.manual_mining():
+                while t < end:
+                    nxt = min(t + step, end, *(n for n in self.next_funding.values() if n > t))
+                    self.now, seconds_since, t = nxt, nxt - t, nxt
+                    for _name, action in ADVANCE_KEEPERS:
+                        action(self, seconds_since)
+                    stops += 1
+                if lane.timestamp() < end:  # nothing was sent at the last stop: its block must still exist
+                    lane.call("evm_mine", end)
+        finally:
+            self.net.resync_nonces()
+        after = lane.timestamp()
+        settled = self.funding_counts["settle"] - before["settle"]
+        sampled = self.funding_counts["sample"] - before["sample"]
+        return (
+            f"chain time {start} -> {after} in {stops} stop{'s' * (stops != 1)}; keepers: "
+            f"{', '.join(name for name, _a in ADVANCE_KEEPERS)}; funding: {settled} settlement(s), "
+            f"{sampled} sample(s)"
+        )
 
     def _step_keepers(self, names: tuple[str, ...]) -> str:
+        said = []
         for name in names:
-            KEEPERS[name](self, 0)
-        return f"ran {', '.join(names)}"
+            summary = KEEPERS[name](self, 0)
+            said.append(summary or f"ran {name}")
+        return "; ".join(said)
 
     def _step_liquidate(self, s: LiquidateStep) -> str:
         raise NotImplementedFeature(f"liquidate: {NOT_IMPLEMENTED_STEP}")
@@ -1275,7 +1726,7 @@ class ScenarioRunner:
         try:
             er.actual = self._actual(e)
             er.ok = abs(er.actual - e.value) <= e.tol
-        except NotImplementedFeature as exc:
+        except (NotImplementedFeature, UnobservableValue) as exc:
             er.error = str(exc)
         except Exception as exc:
             if not _is_chain_error(exc):
@@ -1316,10 +1767,15 @@ class ScenarioRunner:
             margin = self._call(net.ch.functions.margin(account))
             pos = ("equity", "initial_margin", "maintenance_margin", "withdrawable").index(f)
             return from_wad(margin[pos])
+        symbols = [e.market] if e.market else list(self.scenario.spec.markets)
         if f in ("realized_pnl", "funding_paid", "fees_paid"):
             key = {"realized_pnl": "realized_pnl", "funding_paid": "funding_paid", "fees_paid": "fee_paid"}[f]
-            return from_wad(sum(ev[key] for ev in self._position_changes(account, e.market)))
-        symbols = [e.market] if e.market else list(self.scenario.spec.markets)
+            total = sum(ev[key] for ev in self._position_changes(account, e.market))
+            if f == "funding_paid":  # settled so far + owed now (+ = paid)
+                for s in symbols:
+                    self._check_funding_observable(account, s)
+                total += sum(self._call(net.market(s).functions.position(account))[5] for s in symbols)
+            return from_wad(total)
         if f == "open_orders":
             return Decimal(self._call(net.market(symbols[0]).functions.open_order_stats(account))[0])
         views = [self._call(net.market(s).functions.position(account)) for s in symbols]
@@ -1332,6 +1788,20 @@ class ScenarioRunner:
     def _market_field(self, symbol: str, f: str) -> Decimal:
         if f in PENDING_FIELDS:
             raise NotImplementedFeature(f"field '{f}': not implemented yet ({PENDING_FIELDS[f]})")
+        ffns = self.net.deployment.markets[symbol].funding.functions
+        if f == "period_funding_rate":
+            params = self._call(ffns.params())
+            with localcontext() as ctx:
+                ctx.prec = 100
+                return from_wad(self._call(ffns.last_rate())) * params[1] / params[0]
+        funding_views = {
+            "last_funding_rate": ffns.last_rate,
+            "funding_apr": ffns.funding_apr,
+            "predicted_funding_rate": ffns.predicted_rate,
+            "last_premium": ffns.last_premium,
+        }
+        if f in funding_views:
+            return from_wad(self._call(funding_views[f]()))
         fns = self.net.market(symbol).functions
         view = {
             "index": fns.index_price,
@@ -1361,6 +1831,52 @@ class ScenarioRunner:
         event = markets[0].events.PositionChanged()
         return [event.process_log(log)["args"] for log in logs]
 
+    def _check_funding_observable(self, account: int, symbol: str) -> None:
+        """Raise UnobservableValue when funding was settled into the account's cash without an event.
+
+        Every settlement emits PositionChanged (trades, and PerpMarket.settle_funding reached from
+        Clearinghouse.withdraw and settle_funding); this is the safety net that would catch a path that
+        does not, since `funding_paid` is summed from events. Detected by replaying
+        the accumulator: after each PositionChanged the account's snapshot is the market's cumulative
+        funding at that block, and the next PositionChanged must settle exactly
+        ceil(size x (cumulative now - then)); today's snapshot must still be the last one."""
+        if account == 0:
+            return
+        mkt = self.net.market(symbol)
+        logs = self.net.w3.eth.get_logs(
+            {
+                "fromBlock": self.start_block,
+                "toBlock": "latest",
+                "address": mkt.address,
+                "topics": [self._topic_map()["PositionChanged"], "0x" + account.to_bytes(32, "big").hex()],
+            }
+        )
+        event = mkt.events.PositionChanged()
+        size, cum = 0, 0
+        for log in logs:
+            ev = event.process_log(log)
+            cum_then = self._call_at(mkt.functions.cumulative_funding(), ev["blockNumber"])
+            if size != 0 and ev["args"]["funding_paid"] != -((-size * (cum_then - cum)) // WAD):
+                break
+            size, cum = ev["args"]["size"], cum_then
+        else:
+            if size == 0 or self._call(mkt.functions.funding_snapshot(account)) == cum:
+                return
+        raise UnobservableValue(
+            f"funding was settled into cash without an event in {symbol}: "
+            "funding_paid cannot be summed from PositionChanged events"
+        )
+
+    def _call_at(self, fn: Any, block: int) -> Any:
+        from web3.exceptions import ContractLogicError, Web3RPCError
+
+        from keeper.chain import TxReverted, revert_reason
+
+        try:
+            return fn.call(block_identifier=block)
+        except (ContractLogicError, Web3RPCError) as exc:
+            raise TxReverted(revert_reason(exc)) from exc
+
     def _topic_map(self) -> dict[str, list[str]]:
         if self._topics is None:
             from eth_utils import event_abi_to_log_topic
@@ -1376,7 +1892,7 @@ class ScenarioRunner:
         d = self.net.deployment
         addresses = [d.clearinghouse.address]
         for md in d.markets.values():
-            addresses += [md.market.address, md.oracle.address]
+            addresses += [md.market.address, md.oracle.address, md.funding.address]
         logs = self.net.w3.eth.get_logs(
             {
                 "fromBlock": self.start_block,

@@ -2,7 +2,8 @@
 
 Sources, highest priority first:
   1. explicit overrides: `load_settings(path, rpc_url=...)` (e.g. from CLI flags);
-  2. environment: `VYPERP_RPC_URL`, `VYPERP_ORACLE__INTERVAL_S`, `VYPERP_ORACLE__REPORTER_KEYS='["0x..."]'`;
+  2. environment: `VYPERP_RPC_URL`, `VYPERP_ORACLE__INTERVAL_S`, `VYPERP_ORACLE__REPORTER_KEYS='["0x..."]'`,
+     `VYPERP_FUNDING__KEY=0x...`;
   3. a config file, YAML (.yaml/.yml) or TOML (.toml): the `path` argument, else `$VYPERP_CONFIG`;
   4. the defaults below.
 Unknown keys (in the file or the overrides) are an error naming the key.
@@ -73,6 +74,21 @@ class OracleSettings(BaseModel):
         return self
 
 
+class FundingSettings(BaseModel):
+    """The funding keeper bot (premium samples and settlements)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(5.0, gt=0, description="seconds between passes over the markets")
+    # the keeper's own key (falls back to the shared private_key)
+    key: SecretStr | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_hex(cls, key: SecretStr | None) -> SecretStr | None:
+        return _check_key(key)
+
+
 class KeeperSettings(BaseSettings):
     """Settings shared by every keeper, with one nested section per bot."""
 
@@ -87,6 +103,7 @@ class KeeperSettings(BaseSettings):
     max_fee_gwei: float = Field(500, gt=0, description="cap on maxFeePerGas")
     priority_fee_gwei: float = Field(1, ge=0)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
+    funding: FundingSettings = Field(default_factory=FundingSettings)
 
     @field_validator("private_key")
     @classmethod
@@ -178,4 +195,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> KeeperSet
         _config_path.reset(token)
 
 
-__all__ = ["KeeperSettings", "OracleSettings", "SettingsError", "load_settings", "read_config_file"]
+__all__ = [
+    "FundingSettings",
+    "KeeperSettings",
+    "OracleSettings",
+    "SettingsError",
+    "load_settings",
+    "read_config_file",
+]

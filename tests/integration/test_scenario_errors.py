@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -159,10 +160,35 @@ def test_load_scenario__pending_params_and_requires__accepted() -> None:
             ],
         }
     )
-    assert sc.missing_features() == ["funding", "liquidation"]  # the test suite skips such scenarios
-    pending = sc.spec.markets["SOL-PERP"].pending()
-    assert pending["funding_interval"] == 3600 and pending["premium_mode"] == "impact_mid"
+    assert sc.missing_features() == ["liquidation"]  # the test suite skips such scenarios
+    spec = sc.spec.markets["SOL-PERP"]
+    assert spec.pending() == {"liquidation_fee": Decimal("0.005"), "liquidator_share": Decimal("0.5")}
+    # the funding keys are applied to the market's FundingRate
+    mc = spec.market_config("SOL-PERP")
+    assert (mc.funding_interval, mc.funding_period, mc.sample_interval) == (3600, 86400, 60)
+    assert mc.premium_mode == "impact_mid" and mc.funding_cap == Decimal("0.05")
     assert [s.kind for s in sc.steps] == ["advance", "keepers", "liquidate", "expect"]
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ({"funding_interval": "30s"}, "funding_interval 30s out of bounds [60s, 1d]"),
+        ({"funding_interval": "8h", "funding_period": "1h"}, "funding_period 1h out of bounds"),
+        ({"sample_interval": "2h"}, "sample_interval 2h is longer than funding_interval 1h"),
+        ({"interest_rate": "0.02"}, "interest_rate 0.02 out of bounds"),
+        ({"funding_clamp": "0.05"}, "funding_clamp 0.05 is above the 1% bound"),
+        ({"funding_cap": "0"}, "funding_cap 0 out of bounds"),
+        ({"funding_cap": "0.2"}, "funding_cap 0.2 out of bounds"),
+    ],
+)
+def test_load_scenario__funding_params_out_of_contract_bounds__error(
+    override: dict[str, str], problem: str
+) -> None:
+    sc = copy.deepcopy(BASE)
+    sc["markets"]["BTC-PERP"].update(override)
+    with pytest.raises(ScenarioError, match="markets.BTC-PERP: " + problem.replace("[", r"\[")):
+        load_scenario(sc)
 
 
 @pytest.mark.parametrize(
@@ -311,17 +337,44 @@ def test_run_scenario__deferred_features__fail_clearly_and_notes_pending_params(
         {
             "expect": [
                 {"market": "BTC-PERP", "field": "index", "value": "100"},
-                {"market": "BTC-PERP", "field": "cumulative_funding", "value": "0"},
-                {"market": "BTC-PERP", "field": "funding_apr", "value": "0"},
+                # empty book: premium 0, so F = interest 0.01% per 8h, per 1h interval
+                {"market": "BTC-PERP", "field": "last_funding_rate", "value": "0.0000125"},
+                {"market": "BTC-PERP", "field": "funding_apr", "value": "0.1095"},
+                {"market": "BTC-PERP", "field": "cumulative_funding", "value": "0.01"},
+                {"event": "FundingSettled", "count": 8},
+                {"account": "trader", "field": "liquidated_size", "value": "0"},
             ]
         },
         {"keepers": ["oracle", "liquidation"]},
     )
-    sc["markets"]["BTC-PERP"]["funding_interval"] = "1h"
+    sc["markets"]["BTC-PERP"].update(funding_interval="1h", sample_interval="10m", liquidation_fee="0.01")
     result = run_scenario(sc, scenario_rpc)
-    assert any("not yet applied: funding_interval=1h" in n for n in result.notes)
-    index, cumulative, apr = result.steps[2].expectations
-    assert index.ok and cumulative.ok  # the index was re-reported after 8h: still valid
-    assert not apr.ok and "not implemented yet" in (apr.error or "")
+    assert any("not yet applied: liquidation_fee=0.01" in n for n in result.notes)
+    assert not any("funding_interval" in n for n in result.notes)
+    *funding, liquidated = result.steps[2].expectations
+    assert all(e.ok for e in funding), result.text()  # the index was re-reported at every stop: valid
+    assert not liquidated.ok and "not implemented yet" in (liquidated.error or "")
     assert result.steps[3].error == f"keeper 'liquidation': {NOT_IMPLEMENTED_STEP}"
     assert not result.ok
+
+
+@pytest.mark.integration
+def test_run_scenario__funding_settled_by_withdraw__is_an_event_and_counted(
+    scenario_rpc: str,
+) -> None:
+    """Clearinghouse.withdraw settles funding into cash and the market emits
+    PositionChanged with funding_paid, so the events' sum stays exact (the
+    runner's replay check, which catches a settlement without an event, passes)."""
+    sc = scenario_with(
+        {"order": {"account": "trader", "market": "BTC-PERP", "side": "buy", "size": "1", "type": "market"}},
+        {"advance": "1h"},
+        {"expect": [{"account": "trader", "field": "funding_paid", "value": "0.00125"}]},
+        {"withdraw": {"account": "trader", "amount": "1"}},
+        {"expect": [{"account": "trader", "field": "funding_paid", "value": "0.00125"}]},
+    )
+    sc["markets"]["BTC-PERP"].update(funding_interval="1h", sample_interval="30m")
+    result = run_scenario(sc, scenario_rpc)
+    (owed,) = result.steps[3].expectations
+    assert owed.ok, result.text()  # 1 x 100 x 0.01% per 8h x 1h/8h, owed
+    (settled,) = result.steps[5].expectations
+    assert settled.ok, result.text()  # settled by the withdrawal, seen through its event

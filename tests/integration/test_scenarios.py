@@ -20,6 +20,15 @@ pytestmark = pytest.mark.integration
 def test_scenarios__shipped_files_exist() -> None:
     names = {p.name for p in SCENARIOS}
     assert {"seed001_btc_86k_to_90k.yaml", "basics_orders_and_margin.yaml"} <= names
+    # the seeds' funding examples (002: mark - index per day, both ways; 003: Zeta; 004: Binance 8h)
+    assert {
+        "seed002_mark_minus_index.yaml",
+        "seed002_perp_below_index.yaml",
+        "seed003_zeta_sol_impact_mid.yaml",
+        "seed004_8h_funding.yaml",
+    } <= names
+    for name in ("seed002_mark_minus_index", "seed003_zeta_sol_impact_mid", "seed004_8h_funding"):
+        assert not load_scenario(REPO / "scenarios" / f"{name}.yaml").missing_features()
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
