@@ -135,6 +135,14 @@ def apply_trade(pos: Position, delta: int, value: int) -> tuple[Position, int]:
     -signed``, so from flat back to flat an account realizes exactly minus
     the sum of its signed trade values, and counterparties' realized PnL
     sums to zero.
+
+    Note (a departure from §2, mirrored on purpose): the flip's truncation
+    rounds against the account for long -> short (``signed < 0``), but in
+    its favour for short -> long (``signed > 0``), by less than 1e-18 quote,
+    whenever the taker's value is not divisible (several price levels).
+    Rounding ``close_value`` toward +inf, as the reduce branch rounds
+    ``removed``, would be against the account both ways. The differential
+    test ``test_apply_trade__flip_at_vwap__...`` pins this down.
     """
     if delta == 0:
         raise ValueError("apply_trade: zero delta")
