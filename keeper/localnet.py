@@ -106,7 +106,9 @@ class LocalNet:
         md = self.deployment.markets[symbol]
         now = self.backend.timestamp()
         hashes = [
-            self.backend.client(r).send_nowait(md.oracle.functions.report(to_wad(price), now)) for r in md.reporters
+            # explicit gas: an estimate against pending state can miss the median recompute
+            self.backend.client(r).send_nowait(md.oracle.functions.report(to_wad(price), now), gas=150_000)
+            for r in md.reporters
         ]
         for h in hashes:
             self.backend.client(md.reporters[0]).wait(h)
