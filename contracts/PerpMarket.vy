@@ -896,8 +896,9 @@ def _apply_trade(account: uint256, delta: int256, trade_value: uint256, cum: int
         realized = -signed_value - removed
         on -= removed
     else:
-        # flip: close all at the pro-rata value, open the rest
-        close_value: int256 = signed_value * abs(size) // abs(delta)
+        # flip: close all at the pro-rata value (rounded toward +inf: against
+        # the account whichever the side), open the rest
+        close_value: int256 = self._ceil_div_signed(signed_value * abs(size), abs(delta))
         realized = -close_value - on
         on = signed_value - close_value
     assert abs(new_size) < P_OFFSET and abs(on) < P_OFFSET, "position too large"

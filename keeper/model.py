@@ -159,7 +159,8 @@ def apply_trade(pos: Position, delta: int, value: int) -> tuple[Position, int]:
         realized = -signed - removed
         on -= removed
     else:
-        close_value = trunc_div(signed * abs(size), abs(delta))
+        # the closed part's value rounds toward +inf: against the account either way
+        close_value = ceil_div_signed(signed * abs(size), abs(delta))
         realized = -close_value - on
         on = signed - close_value
     if abs(new_size) >= POSITION_LIMIT or abs(on) >= POSITION_LIMIT:
