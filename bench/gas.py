@@ -206,7 +206,7 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
     maker's bid; a book around the index for the impact prices."""
     rows: list[Row] = []
     config = DeployConfig(markets=(bench_market(),))
-    with start_localnet(config, accounts=20, anvil_args=("--auto-impersonate",)) as net:
+    with start_localnet(config, accounts=20, anvil_args=("--auto-impersonate", "--gas-limit", "1000000000")) as net:
         w3, be, m = net.w3, net.backend, net.market("BTC-PERP")
         funding = net.deployment.markets["BTC-PERP"].funding
         net.fund("maker", 50_000_000)
@@ -221,27 +221,34 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
                 net.ch, "place_order", maker, 0, m.address, True, to_wad("0.0001") * (n - made), to_wad(99_990),
                 GTC, False, 0, sender=maker,
             )
+            # setup in blocks of 500 accounts (automine off): one block per tx gets slow on a long chain
             hashes = []
-            for i in range(made, n):
-                if i % 500 == 0:
-                    net.set_index("BTC-PERP", 100_000)
-                owner = w3.to_checksum_address(f"0x{0x10000 + i:040x}")
-                net.anvil.rpc("anvil_setBalance", [owner, hex(10**18)])
-                hashes.append(w3.eth.send_transaction({"from": funder, "to": net.ch.address, "gas": 300_000,
-                    "data": net.ch.encode_abi("deposit", [0, net.units(100), owner])}))
-                hashes.append(w3.eth.send_transaction({"from": owner, "to": net.ch.address, "gas": 600_000,
-                    "data": net.ch.encode_abi("place_order", [owner, 0, m.address, False, to_wad("0.0001"),
-                                                              to_wad(99_990), IOC, False, 0])}))
+            net.anvil.set_automine(False)
+            try:
+                for i in range(made, n):
+                    owner = w3.to_checksum_address(f"0x{0x10000 + i:040x}")
+                    net.anvil.rpc("anvil_setBalance", [owner, hex(10**18)])
+                    hashes.append(w3.eth.send_transaction({"from": funder, "to": net.ch.address, "gas": 300_000,
+                        "data": net.ch.encode_abi("deposit", [0, net.units(100), owner])}))
+                    hashes.append(w3.eth.send_transaction({"from": owner, "to": net.ch.address, "gas": 600_000,
+                        "data": net.ch.encode_abi("place_order", [owner, 0, m.address, False, to_wad("0.0001"),
+                                                                  to_wad(99_990), IOC, False, 0])}))
+                    if (i + 1 - made) % 500 == 0 or i == n - 1:
+                        net.anvil.mine()
+                        net.anvil.set_automine(True)  # the reporter keeps the index fresh
+                        net.set_index("BTC-PERP", 100_000)
+                        net.anvil.set_automine(False)
+            finally:
+                net.anvil.set_automine(True)
             net.set_index("BTC-PERP", 100_000)
-            for h in hashes[-2:]:
-                r = w3.eth.wait_for_transaction_receipt(h)
-                if r["status"] != 1:
-                    tx = w3.eth.get_transaction(h)
-                    try:
-                        w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, r["blockNumber"] - 1)
-                    except Exception as exc:  # noqa: BLE001 - report the reason of the failed setup tx
-                        raise RuntimeError(f"setup transaction failed: {exc}") from exc
-                    raise RuntimeError("setup transaction failed")
+            failed = [h for h in hashes[-1000:] if w3.eth.get_transaction_receipt(h)["status"] != 1]
+            if failed:
+                tx = w3.eth.get_transaction(failed[0])
+                try:
+                    w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]})
+                except Exception as exc:  # noqa: BLE001 - report why a setup transaction failed
+                    raise RuntimeError(f"setup transaction failed: {exc}") from exc
+                raise RuntimeError(f"{len(failed)} setup transactions failed")
             made = n
             longs, shorts = m.functions.open_interest_sides().call()
             assert shorts == to_wad("0.0001") * n, "positions not opened"
