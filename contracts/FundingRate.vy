@@ -88,6 +88,7 @@ MAX_INTEREST: constant(int256) = SWAD // 100         # 1% per period
 MAX_CLAMP: constant(uint256) = WAD // 100            # 1%
 MAX_CAP: constant(uint256) = WAD // 10               # 10% per interval
 MIN_SAMPLE_INTERVAL: constant(uint256) = 1
+MIN_IMPACT_NOTIONAL: constant(uint256) = WAD     # 1 unit of quote
 OFF128: constant(int256) = 2**127
 OFF96: constant(int256) = 2**95
 M32: constant(uint256) = 2**32 - 1
@@ -293,12 +294,19 @@ def set_params(params_: FundingParams):
     @notice Set every funding parameter (owner). Bounds: 60 s <= interval <=
             1 day; interval <= period <= 30 days; |interest| <= 1% per
             period; clamp <= 1%; 0 < cap <= 10% per interval;
-            impact_notional > 0; 1 s <= sample_interval <= interval;
-            premium_mode 0 (impact_band) or 1 (impact_mid). The new interval
-            applies from the next settlement on.
+            impact_notional >= 1 (quote unit); 1 s <= sample_interval <= interval;
+            premium_mode 0 (impact_band) or 1 (impact_mid). A new interval
+            reschedules the running one: same start, new length.
     """
     ownable._check_owner()
+    old_interval: uint256 = self._params_a & M32
     self._set_params(params_)
+    if params_.funding_interval != old_interval:
+        # the running interval keeps its start and takes the new length, so
+        # it is charged for the time that elapses, never a longer interval
+        settled: uint256 = self._settled
+        start: uint256 = (settled & M64) - old_interval
+        self._settled = (settled >> 64 << 64) | (start + params_.funding_interval)
 
 
 # ================================================================ internals
@@ -393,7 +401,7 @@ def _set_params(p: FundingParams):
     assert p.interest_rate >= -MAX_INTEREST and p.interest_rate <= MAX_INTEREST, "funding: interest rate out of bounds"
     assert p.clamp <= MAX_CLAMP, "funding: clamp out of bounds"
     assert p.cap > 0 and p.cap <= MAX_CAP, "funding: cap out of bounds"
-    assert p.impact_notional > 0 and p.impact_notional < 2**128, "funding: impact notional out of bounds"
+    assert p.impact_notional >= MIN_IMPACT_NOTIONAL and p.impact_notional < 2**128, "funding: impact notional out of bounds"
     assert p.sample_interval >= MIN_SAMPLE_INTERVAL and p.sample_interval <= p.funding_interval, "funding: sample interval out of bounds"
     assert p.premium_mode <= IMPACT_MID, "funding: unknown premium mode"
     self._params_a = (

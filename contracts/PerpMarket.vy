@@ -847,6 +847,9 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
         value: uint256 = size * price // WAD
         if value >= left:
             base += left * WAD // price
+            if base == 0:
+                # dev: a notional below one wei of base: no meaningful price
+                return 0
             return notional * WAD // base
         left -= value
         base += size
