@@ -34,7 +34,7 @@ from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
-from keeper.bots.oracle import _install_stop_signals
+from keeper.bots.loop import LoopingBot
 from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout, call_with_retry
 
 MAX_CATCHUP = 48  # FundingRate.MAX_CATCHUP: intervals settled per call at most
@@ -99,10 +99,11 @@ def is_benign_revert(reason: str) -> bool:
 # ---------------------------------------------------------------- bot
 
 
-class FundingKeeper:
+class FundingKeeper(LoopingBot):
     """Samples premiums and settles funding on every market's FundingRate when due."""
 
     name = "funding"
+    label = "funding keeper"
 
     def __init__(
         self,
@@ -282,6 +283,9 @@ class FundingKeeper:
 
     # ------------------------------------------------------------ health
 
+    def _start_info(self) -> dict[str, Any]:
+        return {"markets": sorted(self.contracts), "sender": self.client.address}
+
     def health(self) -> dict[str, Any]:
         last = self.last_success
         return {
@@ -300,50 +304,6 @@ class FundingKeeper:
             "pending_txs": {m: h.to_0x_hex() for m, h in self._pending.items()},
             "markets": {m: dict(v) for m, v in self.markets.items()},
         }
-
-    # ------------------------------------------------------------ loop
-
-    def run_forever(
-        self,
-        interval_s: float,
-        stop_event: threading.Event | None = None,
-        *,
-        max_steps: int | None = None,
-    ) -> int:
-        """Step every `interval_s` until stop_event is set, SIGINT/SIGTERM, or max_steps.
-
-        An error in one step is logged and counted; the loop goes on. Returns the steps run.
-        """
-        stop = stop_event or threading.Event()
-        restore = _install_stop_signals(stop)
-        steps = 0
-        self.log.info(
-            "funding keeper started",
-            extra={
-                "interval_s": interval_s,
-                "dry_run": self.dry_run,
-                "markets": sorted(self.contracts),
-                "sender": self.client.address,
-            },
-        )
-        try:
-            while not stop.is_set() and (max_steps is None or steps < max_steps):
-                started = time.monotonic()
-                try:
-                    self.run_once()
-                except Exception as exc:  # keep the keeper alive: log, count, try again next interval
-                    self.failures += 1
-                    self.last_error = repr(exc)
-                    self.log.exception("step failed")
-                steps += 1
-                if max_steps is not None and steps >= max_steps:
-                    break
-                stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
-        finally:
-            restore()
-            self.log.info("funding keeper stopped", extra={"steps": steps, **self.health()})
-        return steps
-
 
 __all__ = [
     "BENIGN_REVERTS",

@@ -10,20 +10,19 @@ for all. Planning is pure (`plan_reports`); chain I/O stays in the class.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from types import FrameType
 from typing import Any
 
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.bots.loop import LoopingBot
 from keeper.chain import ChainClient, TxError, call_with_retry
 from keeper.feeds import FeedExhausted, PriceFeed
 
@@ -101,10 +100,12 @@ def plan_reports(
 # ---------------------------------------------------------------- bot
 
 
-class OracleReporter:
+class OracleReporter(LoopingBot):
     """Pushes prices from a feed to the markets' IndexOracles, one report per held reporter source."""
 
     name = "oracle"
+    label = "oracle reporter"
+    stop_on = (FeedExhausted,)  # a replayed feed that runs out ends the loop
 
     def __init__(
         self,
@@ -234,6 +235,9 @@ class OracleReporter:
 
     # ------------------------------------------------------------ health
 
+    def _start_info(self) -> dict[str, Any]:
+        return {"markets": sorted(self.oracles), "reporters": sorted(self.clients)}
+
     def health(self) -> dict[str, Any]:
         last = self.last_success
         return {
@@ -249,69 +253,5 @@ class OracleReporter:
             "last_error": self.last_error,
             "last_prices": dict(self.last_prices),
         }
-
-    # ------------------------------------------------------------ loop
-
-    def run_forever(
-        self,
-        interval_s: float,
-        stop_event: threading.Event | None = None,
-        *,
-        max_steps: int | None = None,
-    ) -> int:
-        """Step every `interval_s` until stop_event is set, SIGINT/SIGTERM, the feed ends, or max_steps.
-
-        An error in one step is logged and counted; the loop goes on. Returns the steps run.
-        """
-        stop = stop_event or threading.Event()
-        restore = _install_stop_signals(stop)
-        steps = 0
-        self.log.info(
-            "oracle reporter started",
-            extra={
-                "interval_s": interval_s,
-                "dry_run": self.dry_run,
-                "markets": sorted(self.oracles),
-                "reporters": sorted(self.clients),
-            },
-        )
-        try:
-            while not stop.is_set() and (max_steps is None or steps < max_steps):
-                started = time.monotonic()
-                try:
-                    self.run_once()
-                except FeedExhausted as exc:
-                    self.log.info("feed exhausted, stopping", extra={"detail": str(exc)})
-                    break
-                except Exception as exc:  # keep the keeper alive: log, count, try again next interval
-                    self.failures += 1
-                    self.last_error = repr(exc)
-                    self.log.exception("step failed")
-                steps += 1
-                if max_steps is not None and steps >= max_steps:
-                    break
-                stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
-        finally:
-            restore()
-            self.log.info("oracle reporter stopped", extra={"steps": steps, **self.health()})
-        return steps
-
-
-def _install_stop_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGINT/SIGTERM set `stop` (main thread only); returns a function restoring the old handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
-
 
 __all__ = ["OracleReporter", "Report", "Source", "plan_reports", "price_to_wad"]

@@ -1,0 +1,89 @@
+"""The loop every keeper bot shares: step every interval until stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+
+class LoopingBot:
+    """Base of the keeper bots: subclasses set `name`, `label`, `log`, `dry_run`,
+    `failures`, `last_error` and implement `run_once()`, `health()` and
+    `_start_info()`. Exceptions in `stop_on` end the loop (e.g. a replayed
+    price feed running out); any other error in a step is logged and
+    counted, and the loop goes on."""
+
+    name: str = "keeper"
+    label: str = "keeper"  # in log messages: "<label> started", "<label> stopped"
+    stop_on: tuple[type[BaseException], ...] = ()
+    log: logging.Logger
+    dry_run: bool
+    failures: int
+    last_error: str | None
+
+    def run_once(self) -> Any:
+        raise NotImplementedError
+
+    def health(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _start_info(self) -> dict[str, Any]:
+        return {}
+
+    def run_forever(
+        self,
+        interval_s: float,
+        stop_event: threading.Event | None = None,
+        *,
+        max_steps: int | None = None,
+    ) -> int:
+        """Step every `interval_s` until stop_event is set, SIGINT/SIGTERM, a
+        `stop_on` exception, or max_steps. Returns the steps run."""
+        stop = stop_event or threading.Event()
+        restore = install_stop_signals(stop)
+        steps = 0
+        self.log.info(
+            f"{self.label} started", extra={"interval_s": interval_s, "dry_run": self.dry_run, **self._start_info()}
+        )
+        try:
+            while not stop.is_set() and (max_steps is None or steps < max_steps):
+                started = time.monotonic()
+                try:
+                    self.run_once()
+                except self.stop_on as exc:
+                    self.log.info(f"{self.label} stopping", extra={"detail": str(exc)})
+                    break
+                except Exception as exc:  # keep the keeper alive: log, count, try again next interval
+                    self.failures += 1
+                    self.last_error = repr(exc)
+                    self.log.exception("step failed")
+                steps += 1
+                if max_steps is not None and steps >= max_steps:
+                    break
+                stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
+        finally:
+            restore()
+            self.log.info(f"{self.label} stopped", extra={"steps": steps, **self.health()})
+        return steps
+
+
+def install_stop_signals(stop: threading.Event) -> Callable[[], None]:
+    """SIGINT/SIGTERM set `stop` (main thread only); returns a function restoring the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
