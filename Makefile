@@ -30,6 +30,7 @@ demo: install
 
 test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(BIN)/ape compile --force > /dev/null  # ape's incremental compile can miss source changes
 	$(BIN)/ape test tests/ape -q
 
 lint: $(PY_STAMP)

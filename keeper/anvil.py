@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _START_TIMEOUT_S = 20.0
 _STOP_TIMEOUT_S = 5.0
+_MAX_PERSISTED_STATES = 2_000  # historical states anvil may page out to disk
 _PORT_ATTEMPTS = 5
 
 
@@ -152,6 +153,9 @@ class Anvil:
         """Terminate anvil (kill after 5 s) and remove its log dir unless keep_logs. Idempotent."""
         self._terminate()
         atexit.unregister(self.stop)
+        if self.log_dir is not None:
+            # anvil's paged-out states go whatever happens to the logs
+            shutil.rmtree(self.log_dir / "home", ignore_errors=True)
         if not (self.keep_logs or self._start_failed) and self.log_dir is not None:
             shutil.rmtree(self.log_dir, ignore_errors=True)
             self.log_dir = None
@@ -173,13 +177,23 @@ class Anvil:
         ]  # fmt: skip
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
+        # anvil pages historical states out to $HOME/.foundry/anvil/tmp and never
+        # removes them (80 GB seen after a day of runs): bound how many it keeps,
+        # and give it a private HOME inside log_dir, which stop() deletes
+        cmd += ["--max-persisted-states", str(_MAX_PERSISTED_STATES)]
         cmd += list(self.extra_args)
+        home = self.log_dir / "home"
+        home.mkdir(exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log_file = open(self.log_path, "ab")  # closed in _terminate
         self._log_file.write(f"$ {' '.join(cmd)}\n".encode())
         self._log_file.flush()
         self._proc = subprocess.Popen(
-            cmd, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "HOME": str(home)},
         )
         atexit.register(self.stop)
 

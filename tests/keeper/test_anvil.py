@@ -121,3 +121,14 @@ def test_start_failure__clear_error_with_log(monkeypatch: pytest.MonkeyPatch) ->
     assert not node.running
     node.stop()
     assert node.log_path.exists()  # kept for debugging after a failed start
+
+
+def test_stop__removes_anvils_paged_out_state():
+    """anvil writes historical states under $HOME/.foundry; the launcher gives
+    it a private HOME inside its temp dir and deletes it on stop."""
+    node = Anvil(accounts=1).start()
+    home = node.log_dir / "home"
+    assert home.is_dir()
+    (home / ".foundry" / "anvil" / "tmp").mkdir(parents=True, exist_ok=True)
+    node.stop()
+    assert not home.exists()
