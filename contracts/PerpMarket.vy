@@ -337,17 +337,15 @@ def place_order(
 
 
 @external
-def cancel_order(account: uint256, order_id: uint256) -> bool:
+def cancel_order(account: uint256, order_id: uint256):
     """
     @notice Cancel one resting order of `account` (clearinghouse only).
-    @return Whether the account still has a position or orders here.
     """
     assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
     order: uint256 = self._orders[order_id]
     assert order != 0, "no such order"
     assert self._bits(order, O_ACCT, 48) == account, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
-    return True
 
 
 @external
@@ -399,15 +397,6 @@ def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
         im=self._ceil_div((notional + worst) * self._bits(pa, 0, 64), WAD),
         mm=self._ceil_div(notional * self._bits(pa, 64, 64), WAD),
     )
-
-
-@external
-@view
-def has_exposure(account: uint256) -> bool:
-    """
-    @notice Whether the account has a position or resting orders here.
-    """
-    return self._positions[account] != 0 or self._bits(self._account_orders[account], A_COUNT, 16) > 0
 
 
 @external

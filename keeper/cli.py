@@ -48,6 +48,7 @@ class MarketInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
     oracle: str
     market: str | None = None
+    funding: str | None = None
     reporters: list[str] = []
     initial_price: Decimal
 
@@ -169,11 +170,16 @@ def run_oracle(ctx: RunContext) -> int:
     bot = OracleReporter(
         clients, oracles, build_feed(ctx, oracles), dry_run=s.dry_run, logger=get_logger("keeper.oracle")
     )
+    return _step_or_loop(ctx, bot, s.oracle.interval_s)
+
+
+def _step_or_loop(ctx: RunContext, bot: Any, interval_s: float) -> int:
+    """`--once`: one step, exit 1 if any of its actions failed; else loop."""
     if ctx.args.once:
         result = bot.run_once()
-        log.info("oracle step done", extra={"result": result, **bot.health()})
+        log.info(f"{bot.name} step done", extra={"result": result, **bot.health()})
         return 0 if result is not None and result["failed"] == 0 else 1
-    bot.run_forever(s.oracle.interval_s, max_steps=ctx.args.steps)
+    bot.run_forever(interval_s, max_steps=ctx.args.steps)
     return 0
 
 
@@ -192,19 +198,14 @@ def run_funding(ctx: RunContext) -> int:
         raise CliError("no funding keeper key: set funding.key (or private_key) in the config or env")
     contracts = {}
     for market, info in ctx.manifest.markets.items():
-        address = (info.model_extra or {}).get("funding")
+        address = info.funding
         if not address:
             raise CliError(
                 f"the manifest has no funding contract for {market} (redeploy with the current deployer)"
             )
         contracts[market] = ctx.contract("FundingRate", address)
     bot = FundingKeeper(ctx.client(key), contracts, dry_run=s.dry_run, logger=get_logger("keeper.funding"))
-    if ctx.args.once:
-        result = bot.run_once()
-        log.info("funding step done", extra={"result": result, **bot.health()})
-        return 0 if result is not None and result["failed"] == 0 else 1
-    bot.run_forever(s.funding.interval_s, max_steps=ctx.args.steps)
-    return 0
+    return _step_or_loop(ctx, bot, s.funding.interval_s)
 
 
 BotRunner = Callable[[RunContext], int]

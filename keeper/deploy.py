@@ -378,10 +378,3 @@ def write_manifest(manifest: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
-
-
-def read_manifest(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"deployment manifest {path} not found: deploy first (scripts/deploy.py)")
-    return json.loads(path.read_text())

@@ -22,7 +22,6 @@ from keeper.chain import connect
 from keeper.deploy import (
     DeployConfig,
     Deployment,
-    MarketConfig,
     Web3Backend,
     deploy_protocol,
     to_wad,
@@ -167,13 +166,3 @@ def start_localnet(
         if anvil is not None:
             anvil.stop()
         raise
-
-
-def market_config(symbol: str, **overrides) -> MarketConfig:
-    """A default market config for `symbol` (BTC/ETH/SOL) with overrides."""
-    from keeper.deploy import DEFAULT_MARKETS
-
-    for mc in DEFAULT_MARKETS:
-        if mc.symbol == symbol:
-            return replace(mc, **overrides)
-    return MarketConfig(symbol, **overrides)

@@ -129,9 +129,5 @@ def main() -> int:
     return 0 if pnl == 400 else 1
 
 
-def cli():  # `ape run simulate` runs this file's main too
-    raise SystemExit(main())
-
-
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from hexbytes import HexBytes
@@ -287,20 +286,11 @@ class FundingKeeper(LoopingBot):
         return {"markets": sorted(self.contracts), "sender": self.client.address}
 
     def health(self) -> dict[str, Any]:
-        last = self.last_success
         return {
-            "bot": self.name,
-            "dry_run": self.dry_run,
-            "in_progress": self._guard.locked(),
+            **self._base_health(),
             "sender": self.client.address,
-            "steps": self.steps,
             "settles": self.settles,
             "samples": self.samples,
-            "skipped": self.skipped,
-            "failures": self.failures,
-            "last_success": datetime.fromtimestamp(last, tz=timezone.utc).isoformat() if last else None,
-            "last_success_age_s": round(time.time() - last, 3) if last else None,
-            "last_error": self.last_error,
             "pending_txs": {m: h.to_0x_hex() for m, h in self._pending.items()},
             "markets": {m: dict(v) for m, v in self.markets.items()},
         }

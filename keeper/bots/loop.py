@@ -7,13 +7,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
 
 class LoopingBot:
     """Base of the keeper bots: subclasses set `name`, `label`, `log`, `dry_run`,
-    `failures`, `last_error` and implement `run_once()`, `health()` and
+    the counters (`steps`, `skipped`, `failures`, `last_success`,
+    `last_error`), an in-progress `_guard` lock, and implement `run_once()`, `health()` and
     `_start_info()`. Exceptions in `stop_on` end the loop (e.g. a replayed
     price feed running out); any other error in a step is logged and
     counted, and the loop goes on."""
@@ -24,7 +26,11 @@ class LoopingBot:
     log: logging.Logger
     dry_run: bool
     failures: int
+    skipped: int
+    steps: int
+    last_success: float | None
     last_error: str | None
+    _guard: threading.Lock
 
     def run_once(self) -> Any:
         raise NotImplementedError
@@ -34,6 +40,21 @@ class LoopingBot:
 
     def _start_info(self) -> dict[str, Any]:
         return {}
+
+    def _base_health(self) -> dict[str, Any]:
+        """The fields every bot's health() starts with."""
+        last = self.last_success
+        return {
+            "bot": self.name,
+            "dry_run": self.dry_run,
+            "in_progress": self._guard.locked(),
+            "steps": self.steps,
+            "skipped": self.skipped,
+            "failures": self.failures,
+            "last_success": datetime.fromtimestamp(last, tz=timezone.utc).isoformat() if last else None,
+            "last_success_age_s": round(time.time() - last, 3) if last else None,
+            "last_error": self.last_error,
+        }
 
     def run_forever(
         self,

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -239,18 +238,9 @@ class OracleReporter(LoopingBot):
         return {"markets": sorted(self.oracles), "reporters": sorted(self.clients)}
 
     def health(self) -> dict[str, Any]:
-        last = self.last_success
         return {
-            "bot": self.name,
-            "dry_run": self.dry_run,
-            "in_progress": self._guard.locked(),
-            "steps": self.steps,
+            **self._base_health(),
             "pushes": self.pushes,
-            "failures": self.failures,
-            "skipped": self.skipped,
-            "last_success": datetime.fromtimestamp(last, tz=timezone.utc).isoformat() if last else None,
-            "last_success_age_s": round(time.time() - last, 3) if last else None,
-            "last_error": self.last_error,
             "last_prices": dict(self.last_prices),
         }
 
