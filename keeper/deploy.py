@@ -129,6 +129,8 @@ class Backend(Protocol):
 
     def deploy(self, name: str, *args: Any) -> Any: ...
 
+    def at(self, name: str, address: str) -> Any: ...
+
     def transact(self, contract: Any, fn: str, *args: Any, sender: str | None = None) -> Any: ...
 
     def address(self, contract: Any) -> str: ...
@@ -205,8 +207,10 @@ class Web3Backend:
             raise KeyError(f"no private key for sender {addr}")
         return self.clients[addr]
 
-    def contract(self, name: str, address: str) -> Any:
+    def at(self, name: str, address: str) -> Any:
         return self.w3.eth.contract(address=address, abi=artifacts.abi(name))
+
+    contract = at
 
     def deploy(self, name: str, *args: Any) -> Any:
         factory = self.w3.eth.contract(abi=artifacts.abi(name), bytecode=artifacts.bytecode(name))
@@ -244,6 +248,9 @@ class ApeBackend:
 
     def deploy(self, name: str, *args: Any) -> Any:
         return getattr(self.project, name).deploy(*args, sender=self.sender)
+
+    def at(self, name: str, address: str) -> Any:
+        return getattr(self.project, name).at(address)
 
     def transact(self, contract: Any, fn: str, *args: Any, sender: str | None = None) -> Any:
         account = self.accounts[str(sender)] if sender else self.sender
@@ -298,7 +305,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
     treasury = config.treasury or backend.deployer
     insurance = config.insurance_fund or _derived_address("insurance-fund")
     if config.collateral:
-        collateral = backend.at("MockStablecoin", config.collateral) if hasattr(backend, "at") else None
+        collateral = backend.at("MockStablecoin", config.collateral)  # the ERC-20 part of its ABI
         collateral_address = config.collateral
     else:
         collateral = backend.deploy(
