@@ -23,6 +23,7 @@ from snekmate.auth import ownable
 from snekmate.auth import ownable_2step
 
 from .interfaces import IClearinghouse
+from .interfaces import IInsuranceFund
 from .interfaces import IPerpMarket
 
 implements: IClearinghouse
@@ -67,6 +68,14 @@ struct AccountHealth:
     liquidatable: bool
 
 
+struct LiquidationParams:
+    liquidation_fee: uint256        # WAD fraction of closed notional
+    liquidator_share: uint256       # WAD fraction of the fee paid to the caller
+    bankrupt_band: uint256          # a bankrupt account closes within mark x (1 -+ band)
+    takeover_discount: uint256      # backstop takeover at mark x (1 -+ discount)
+    small_position_notional: uint256  # positions and remainders at or below close whole
+
+
 struct PositionView:
     size: int256
     open_notional: int256
@@ -81,12 +90,36 @@ interface IPositionView:
     def position(account: uint256) -> PositionView: view
     def CLEARINGHOUSE() -> address: view
     def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
+    def TICK_SIZE() -> uint256: view
+    def LOT_SIZE() -> uint256: view
+    def params() -> MarketParamsView: view
+
+
+struct MarketParamsView:
+    imr: uint256
+    mmr: uint256
+    taker_fee: uint256
+    maker_fee: uint256
+    mark_band: uint256
+    min_order_notional: uint256
+    max_open_orders: uint256
+    max_fills: uint256
+    max_open_interest: uint256
 
 
 WAD: constant(uint256) = 10**18
+SWAD: constant(int256) = 10**18
 MAX_MARKETS: constant(uint256) = 16
 MAX_HEALTH_PAGE: constant(uint256) = 500
 MAX_CANCELS: constant(uint256) = 200
+MAX_ADL: constant(uint256) = 32
+LIQUIDATION_ORDER: constant(uint8) = 3     # PerpMarket: IOC, reduce-only, no taker fee
+
+# hard bounds of the liquidation parameters
+MAX_LIQUIDATION_FEE: constant(uint256) = WAD // 20    # 5%
+MIN_BANKRUPT_BAND: constant(uint256) = WAD // 1_000   # 0.1%
+MAX_BANKRUPT_BAND: constant(uint256) = WAD // 2       # 50%
+MAX_TAKEOVER_DISCOUNT: constant(uint256) = WAD // 10  # 10%
 
 PAUSE_DEPOSIT: constant(uint256) = 1
 PAUSE_TRADE: constant(uint256) = 2        # risk-increasing orders only
@@ -115,6 +148,12 @@ treasury: public(immutable(address))
 treasury_account: public(immutable(uint256))
 insurance_fee_share: public(uint256)
 paused_ops: public(uint256)
+
+liquidation_params: public(HashMap[address, LiquidationParams])
+# market -> tick size (128) | lot size (128), read at listing
+_grid: HashMap[address, uint256]
+# bad debt neither the insurance fund nor ADL absorbed, WAD (cash set to 0)
+bad_debt: public(uint256)
 
 
 @deploy
@@ -237,27 +276,13 @@ def place_order(
     account: uint256 = self._authorized(owner, subaccount)
     idx: uint256 = self.market_index[market]
     assert idx != 0, "unknown market"
+    assert order_type <= 2, "bad order type"
     r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
         account, is_buy, size, price, order_type, reduce_only, hint
     )
     if r.risk_increased:
         assert self.paused_ops & PAUSE_TRADE == 0, "trading paused"
-    # book the cash of every party
-    if r.taker_delta != 0:
-        self.cash[account] += r.taker_delta
-    for d: IPerpMarket.CashDelta in r.maker_deltas:
-        if d.amount != 0:
-            self.cash[d.account] += d.amount
-    if r.fees > 0 or r.funding_residue > 0:
-        to_insurance: uint256 = r.fees * self.insurance_fee_share // WAD
-        self.cash[insurance_account] += convert(to_insurance + r.funding_residue, int256)
-        self.cash[treasury_account] += convert(r.fees - to_insurance, int256)
-    bit: uint256 = 1 << (idx - 1)
-    mask: uint256 = self.active_markets[account]
-    if r.taker_active and mask & bit == 0:
-        self.active_markets[account] = mask | bit
-    elif not r.taker_active and mask & bit != 0:
-        self.active_markets[account] = mask ^ bit
+    self._book_trade(account, idx, r)
     if r.risk_increased:
         equity: int256 = 0
         im: uint256 = 0
@@ -296,6 +321,203 @@ def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: 
     b: uint256 = 0
     count, a, b = staticcall IPositionView(market).open_order_stats(account)
     assert count == 0, "cancel-all: orders missing from the list"
+
+
+# ================================================================ liquidation
+
+@external
+def liquidate(account: uint256, market: address, max_size: uint256, order_ids: DynArray[uint256, MAX_CANCELS]) -> uint256:
+    """
+    @notice Liquidate an account whose equity is below its maintenance
+            margin (permissionless; PROTOCOL.md §9). Cancels its orders in
+            `market` (listed by the caller; while some remain, the call only
+            cancels), then closes part of its position by an IOC into the
+            book: enough to restore initial margin, at most `max_size`, the
+            whole of it when it or the remainder is at most
+            small_position_notional. A solvent account never fills beyond its
+            bankruptcy price; a bankrupt one (equity < 0) closes whole within
+            mark x (1 -+ bankrupt_band), and only when the insurance fund can
+            cover the worst case (else: adl). Fee: liquidation_fee x closed
+            notional at mark, capped at the equity left; the caller's share
+            goes to its subaccount 0 (none when it owns the account), the
+            rest to the insurance fund. A flat account left below zero has
+            its bad debt covered by the insurance fund.
+    @return The size closed (base WAD), 0 when nothing filled.
+    """
+    idx: uint256 = self._cancel_orders(account, market, order_ids)
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    assert equity < convert(mm, int256), "not liquidatable"
+    v: PositionView = staticcall IPositionView(market).position(account)
+    assert v.size != 0, "liquidate: no position"
+    if v.open_orders > 0:
+        # dev: more orders than one call cancels: progress, no close yet
+        return 0
+    lp: LiquidationParams = self.liquidation_params[market]
+    grid: uint256 = self._grid[market]
+    tick: uint256 = grid >> 128
+    lot: uint256 = grid & (2**128 - 1)
+    is_long: bool = v.size > 0
+    abs_size: uint256 = convert(abs(v.size), uint256)
+    q: uint256 = abs_size
+    limit: uint256 = 0
+    if equity >= 0:
+        # enough to restore initial margin: q x mark x (imr - fee) >= IM - equity
+        imr: uint256 = (staticcall IPositionView(market).params()).imr
+        gap: int256 = convert(im, int256) - equity
+        if imr > lp.liquidation_fee and gap > 0:
+            q = min(q, self._round_up(self._ceil_div(convert(gap, uint256) * WAD * WAD, v.mark * (imr - lp.liquidation_fee)), lot))
+        # never beyond the bankruptcy price (where equity reaches zero)
+        limit = self._bankruptcy_price(v.mark, equity, v.size)
+    else:
+        capacity: uint256 = self._insurance_capacity()
+        worst: uint256 = convert(-equity, uint256) + abs_size * v.mark // WAD * lp.bankrupt_band // WAD
+        assert worst <= capacity, "liquidate: insurance fund cannot cover, adl"
+        band: uint256 = v.mark * lp.bankrupt_band // WAD
+        limit = v.mark - band if is_long else v.mark + band
+    q = self._close_size(min(q, max_size), abs_size, v.mark, lp)
+    # the limit on the tick grid, on the safe side of the bound
+    if is_long:
+        limit = self._round_up(limit, tick)
+    else:
+        limit = limit // tick * tick
+    if limit == 0:
+        return 0
+    r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
+        account, not is_long, q, limit, LIQUIDATION_ORDER, True, 0
+    )
+    self._book_trade(account, idx, r)
+    after: int256 = (staticcall IPositionView(market).position(account)).size
+    closed: uint256 = abs_size - convert(abs(after), uint256)
+    fee: uint256 = 0
+    keeper_fee: uint256 = 0
+    if closed > 0:
+        fee, keeper_fee = self._charge_liquidation_fee(account, closed * v.mark // WAD, lp, True)
+    equity_after: int256 = 0
+    equity_after, im, mm = self._margin(account)
+    log IClearinghouse.Liquidation(
+        account=account, market=market, liquidator=msg.sender, closed_size=closed, mark=v.mark, limit_price=limit,
+        fee=fee, liquidator_fee=keeper_fee, equity_before=equity, equity_after=equity_after, size_after=after,
+        bankrupt=equity < 0
+    )
+    self._settle_bad_debt(account)
+    return closed
+
+
+@external
+def takeover(account: uint256, market: address, size: uint256, subaccount: uint256) -> uint256:
+    """
+    @notice Backstop takeover (PROTOCOL.md §9.5): the caller's subaccount
+            takes over `size` of a liquidatable, solvent account's position
+            that the book could not absorb, at mark x (1 -+ takeover_discount)
+            bounded by the bankruptcy price, and must meet initial margin
+            afterwards. The account must have no resting orders here (call
+            liquidate first). The liquidation fee on the taken notional goes
+            to the insurance fund; the discount is the taker's reward.
+    @return The takeover price, quote WAD.
+    """
+    idx: uint256 = self.market_index[market]
+    assert idx != 0, "unknown market"
+    taker: uint256 = self._authorized(msg.sender, subaccount)
+    assert self._account_key[taker] >> 96 != self._account_key[account] >> 96, "takeover: own account"
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    assert equity < convert(mm, int256), "not liquidatable"
+    assert equity >= 0, "takeover: account bankrupt, liquidate or adl"
+    v: PositionView = staticcall IPositionView(market).position(account)
+    assert v.size != 0, "takeover: no position"
+    assert v.open_orders == 0, "takeover: account has open orders, liquidate first"
+    lp: LiquidationParams = self.liquidation_params[market]
+    abs_size: uint256 = convert(abs(v.size), uint256)
+    assert size % (self._grid[market] & (2**128 - 1)) == 0, "size off lot"
+    q: uint256 = self._close_size(min(size, abs_size), abs_size, v.mark, lp)
+    bk: uint256 = self._bankruptcy_price(v.mark, equity, v.size)
+    discount: uint256 = v.mark * lp.takeover_discount // WAD
+    price: uint256 = 0
+    delta: int256 = convert(q, int256)
+    if v.size > 0:
+        price = max(v.mark - discount, bk)
+    else:
+        price = min(v.mark + discount, bk)
+        delta = -delta
+    self._transfer(account, taker, market, idx, delta, price)
+    fee: uint256 = 0
+    keeper_fee: uint256 = 0
+    fee, keeper_fee = self._charge_liquidation_fee(account, q * v.mark // WAD, lp, False)
+    te: int256 = 0
+    tim: uint256 = 0
+    tmm: uint256 = 0
+    te, tim, tmm = self._margin(taker)
+    assert te >= convert(tim, int256), "takeover: liquidator below initial margin"
+    log IClearinghouse.Takeover(
+        account=account, market=market, liquidator=taker, size=q, price=price, mark=v.mark, fee=fee
+    )
+    return price
+
+
+@external
+def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL], order_ids: DynArray[uint256, MAX_CANCELS]) -> uint256:
+    """
+    @notice Auto-deleverage (PROTOCOL.md §11): close a bankrupt account's
+            position (equity < 0, beyond what the insurance fund can cover
+            within its payout cap) against profitable opposite positions at
+            its bankruptcy price, so no bad debt remains. The caller lists
+            candidates by score, highest first; the contract recomputes each
+            live score (adl_score) and requires the opposite side, a profit,
+            non-increasing scores and that the deficit is not yet absorbed.
+            One Deleveraged event per counterparty.
+    @return The size closed, base WAD.
+    """
+    assert len(candidates) > 0, "adl: no candidates"
+    idx: uint256 = self._cancel_orders(account, market, order_ids)
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    assert equity < 0, "adl: account not bankrupt"
+    v: PositionView = staticcall IPositionView(market).position(account)
+    assert v.size != 0, "adl: no position"
+    assert v.open_orders == 0, "adl: account has open orders"
+    lp: LiquidationParams = self.liquidation_params[market]
+    abs_size: uint256 = convert(abs(v.size), uint256)
+    worst: uint256 = convert(-equity, uint256) + abs_size * v.mark // WAD * lp.bankrupt_band // WAD
+    assert worst > self._insurance_capacity(), "adl: insurance fund can cover, liquidate"
+    price: uint256 = self._bankruptcy_price(v.mark, equity, v.size)
+    remaining: uint256 = abs_size
+    prev: uint256 = max_value(uint256)
+    n: uint256 = 0
+    for c: uint256 in candidates:
+        assert remaining > 0, "adl: deficit already absorbed"
+        assert c != account, "adl: candidate is the account"
+        cv: PositionView = staticcall IPositionView(market).position(c)
+        assert cv.size != 0, "adl: candidate has no position"
+        assert (cv.size > 0) != (v.size > 0), "adl: candidate on the same side"
+        score: uint256 = self._adl_score(c, cv)
+        assert score > 0, "adl: candidate not profitable"
+        assert score <= prev, "adl: candidates out of order"
+        prev = score
+        take: uint256 = min(remaining, convert(abs(cv.size), uint256))
+        remaining -= take
+        delta: int256 = convert(take, int256)
+        if cv.size > 0:
+            delta = -delta
+        self._transfer(account, c, market, idx, delta, price)
+        n += 1
+        log IClearinghouse.Deleveraged(
+            account=account, counterparty=c, market=market, size=take, price=price, score=score,
+            counterparty_size=cv.size + delta
+        )
+    closed: uint256 = abs_size - remaining
+    log IClearinghouse.AutoDeleverage(
+        account=account, market=market, size=closed, price=price, mark=v.mark, equity_before=equity,
+        counterparties=n
+    )
+    self._settle_bad_debt(account)
+    return closed
 
 
 # ================================================================ views
@@ -371,6 +593,32 @@ def health(from_account: uint256, count: uint256) -> DynArray[AccountHealth, MAX
 
 @external
 @view
+def adl_score(account: uint256, market: address) -> uint256:
+    """
+    @notice ADL rank of the account's position in `market` (PROTOCOL.md §11):
+            pnl_pct x effective_leverage, WAD, where pnl_pct = unrealized PnL /
+            |open notional| and effective_leverage = notional at mark /
+            equity. 0 when flat, not profitable or not solvent.
+    """
+    assert self.market_index[market] != 0, "unknown market"
+    v: PositionView = staticcall IPositionView(market).position(account)
+    if v.size == 0:
+        return 0
+    return self._adl_score(account, v)
+
+
+@external
+@view
+def insurance_capacity() -> uint256:
+    """
+    @notice The most the insurance fund pays for one bad-debt event now:
+            payout_cap x (its assets + its pending cash here), WAD.
+    """
+    return self._insurance_capacity()
+
+
+@external
+@view
 def account_key(account: uint256) -> (address, uint256):
     """
     @notice (owner, subaccount) of an account id.
@@ -394,7 +642,26 @@ def add_market(market: address):
     self.markets[n] = market
     self.market_count = n + 1
     self.market_index[market] = n + 1
+    self._grid[market] = (staticcall IPositionView(market).TICK_SIZE() << 128) | staticcall IPositionView(market).LOT_SIZE()
     log IClearinghouse.MarketAdded(market=market, market_index=n)
+    # seed 001: "a nominal fee of 0.5%"; see docs/PROTOCOL.md §9 for the rest
+    self._set_liquidation_params(market, LiquidationParams(
+        liquidation_fee=WAD // 200, liquidator_share=WAD // 2, bankrupt_band=WAD // 20,
+        takeover_discount=WAD // 100, small_position_notional=1_000 * WAD
+    ))
+
+
+@external
+def set_liquidation_params(market: address, params_: LiquidationParams):
+    """
+    @notice Liquidation parameters of a listed market (owner), within hard
+            bounds: liquidation_fee <= 5%, liquidator_share <= 100%,
+            0.1% <= bankrupt_band <= 50%, takeover_discount <= 10% and
+            below the market's maintenance margin rate.
+    """
+    ownable._check_owner()
+    assert self.market_index[market] != 0, "unknown market"
+    self._set_liquidation_params(market, params_)
 
 
 @external
@@ -503,6 +770,209 @@ def _settle_all_funding(account: uint256):
             if residue != 0:
                 self.cash[insurance_account] += convert(residue, int256)
         mask >>= 1
+
+
+@internal
+def _book_trade(account: uint256, idx: uint256, r: IPerpMarket.TradeResult):
+    """
+    @dev Book the cash of every party of a trade, the fees' split and the
+         funding residue, and the account's active-market bit.
+    """
+    if r.taker_delta != 0:
+        self.cash[account] += r.taker_delta
+    for d: IPerpMarket.CashDelta in r.maker_deltas:
+        if d.amount != 0:
+            self.cash[d.account] += d.amount
+    if r.fees > 0 or r.funding_residue > 0:
+        to_insurance: uint256 = r.fees * self.insurance_fee_share // WAD
+        self.cash[insurance_account] += convert(to_insurance + r.funding_residue, int256)
+        self.cash[treasury_account] += convert(r.fees - to_insurance, int256)
+    bit: uint256 = 1 << (idx - 1)
+    mask: uint256 = self.active_markets[account]
+    if r.taker_active and mask & bit == 0:
+        self.active_markets[account] = mask | bit
+    elif not r.taker_active and mask & bit != 0:
+        self.active_markets[account] = mask ^ bit
+
+
+@internal
+def _transfer(account: uint256, counterparty: uint256, market: address, idx: uint256, size: int256, price: uint256):
+    """
+    @dev Move `size` of position from `account` to `counterparty` at `price`
+         (takeover, ADL) and book both cash deltas and the residue.
+    """
+    d0: int256 = 0
+    d1: int256 = 0
+    residue: uint256 = 0
+    d0, d1, residue = extcall IPerpMarket(market).transfer_position(account, counterparty, size, price)
+    self.cash[account] += d0
+    self.cash[counterparty] += d1
+    if residue > 0:
+        self.cash[insurance_account] += convert(residue, int256)
+    bit: uint256 = 1 << (idx - 1)
+    # dev: a takeover may open the counterparty's first position here
+    self.active_markets[counterparty] |= bit
+    v: PositionView = staticcall IPositionView(market).position(account)
+    if v.size == 0 and v.open_orders == 0:
+        self.active_markets[account] &= ~bit
+
+
+@internal
+def _charge_liquidation_fee(account: uint256, notional: uint256, lp: LiquidationParams, pay_caller: bool) -> (uint256, uint256):
+    """
+    @dev liquidation_fee x notional, capped at the equity left (the fee never
+         creates bad debt); the caller's share to its subaccount 0 unless it
+         owns the account, the rest to the insurance fund.
+    """
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    if equity <= 0:
+        return (0, 0)
+    fee: uint256 = min(self._ceil_div(notional * lp.liquidation_fee, WAD), convert(equity, uint256))
+    if fee == 0:
+        return (0, 0)
+    keeper_fee: uint256 = 0
+    if pay_caller and convert(self._account_key[account] >> 96, uint160) != convert(msg.sender, uint160):
+        keeper_fee = fee * lp.liquidator_share // WAD
+    self.cash[account] -= convert(fee, int256)
+    if keeper_fee > 0:
+        keeper: uint256 = self.account_of[msg.sender][0]
+        if keeper == 0:
+            keeper = self._create_account(msg.sender, 0)
+        self.cash[keeper] += convert(keeper_fee, int256)
+    self.cash[insurance_account] += convert(fee - keeper_fee, int256)
+    return (fee, keeper_fee)
+
+
+@internal
+def _settle_bad_debt(account: uint256):
+    """
+    @dev An account flat in every market with negative cash: the insurance
+         fund covers the deficit (within its payout cap); what it cannot is
+         recognized as bad debt. The fund's pending cash here is pushed to
+         it first, so the cap applies to all of its assets.
+    """
+    cash: int256 = self.cash[account]
+    if cash >= 0 or self.active_markets[account] != 0:
+        return
+    deficit: uint256 = convert(-cash, uint256)
+    pending: int256 = self.cash[insurance_account]
+    inflow: uint256 = 0
+    if pending > 0:
+        inflow = convert(pending, uint256) // PRECISION
+    if inflow > 0:
+        self.cash[insurance_account] = pending - convert(inflow * PRECISION, int256)
+        assert extcall IERC20(COLLATERAL).transfer(insurance_fund, inflow, default_return_value=True), "transfer failed"
+    paid: uint256 = extcall IInsuranceFund(insurance_fund).cover(account, inflow, self._ceil_div(deficit, PRECISION))
+    paid_wad: uint256 = paid * PRECISION
+    uncovered: uint256 = 0
+    if paid_wad >= deficit:
+        # the token-unit rounding of the cover stays with the fund
+        self.cash[insurance_account] += convert(paid_wad - deficit, int256)
+    else:
+        uncovered = deficit - paid_wad
+        self.bad_debt += uncovered
+    self.cash[account] = 0
+    log IClearinghouse.BadDebt(account=account, deficit=deficit, covered=min(paid_wad, deficit), uncovered=uncovered)
+
+
+@internal
+def _cancel_orders(account: uint256, market: address, order_ids: DynArray[uint256, MAX_CANCELS]) -> uint256:
+    idx: uint256 = self.market_index[market]
+    assert idx != 0, "unknown market"
+    for oid: uint256 in order_ids:
+        extcall IPerpMarket(market).cancel_order(account, oid)
+    return idx
+
+
+@internal
+@pure
+def _close_size(q: uint256, abs_size: uint256, mark: uint256, lp: LiquidationParams) -> uint256:
+    """
+    @dev The size a liquidation or takeover closes: the whole position when
+         it or what it would leave is at most small_position_notional.
+    """
+    assert q > 0, "zero size"
+    if (abs_size - q) * mark // WAD <= lp.small_position_notional:
+        return abs_size
+    return q
+
+
+@internal
+@view
+def _insurance_capacity() -> uint256:
+    pending: int256 = self.cash[insurance_account]
+    assets: uint256 = staticcall IInsuranceFund(insurance_fund).total_assets_stored()
+    if pending > 0:
+        assets += convert(pending, uint256) // PRECISION
+    return assets * staticcall IInsuranceFund(insurance_fund).payout_cap() // WAD * PRECISION
+
+
+@internal
+@view
+def _adl_score(account: uint256, v: PositionView) -> uint256:
+    if v.unrealized_pnl <= 0:
+        return 0
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    if equity <= 0:
+        return 0
+    pnl_pct: uint256 = convert(v.unrealized_pnl, uint256) * WAD // convert(abs(v.open_notional), uint256)
+    notional: uint256 = convert(abs(v.size), uint256) * v.mark // WAD
+    return pnl_pct * notional // convert(equity, uint256)
+
+
+@internal
+@pure
+def _bankruptcy_price(mark: uint256, equity: int256, size: int256) -> uint256:
+    """
+    @dev The price at which closing the whole position leaves equity at
+         zero: mark - equity / size, rounded in favour of the account (a
+         long sells at it: up; a short buys at it: down); 0 when a short's
+         deficit exceeds the mark.
+    """
+    abs_size: uint256 = convert(abs(size), uint256)
+    if equity >= 0:
+        per_unit: uint256 = convert(equity, uint256) * WAD // abs_size
+        if size > 0:
+            return mark - min(per_unit, mark)
+        return mark + per_unit
+    per_unit_up: uint256 = self._ceil_div(convert(-equity, uint256) * WAD, abs_size)
+    if size > 0:
+        return mark + per_unit_up
+    if per_unit_up >= mark:
+        return 0
+    return mark - per_unit_up
+
+
+@internal
+def _set_liquidation_params(market: address, p: LiquidationParams):
+    assert p.liquidation_fee <= MAX_LIQUIDATION_FEE, "liquidation fee out of bounds"
+    assert p.liquidator_share <= WAD, "liquidator share above 1"
+    assert p.bankrupt_band >= MIN_BANKRUPT_BAND and p.bankrupt_band <= MAX_BANKRUPT_BAND, "bankrupt band out of bounds"
+    assert p.takeover_discount <= MAX_TAKEOVER_DISCOUNT, "takeover discount out of bounds"
+    self.liquidation_params[market] = p
+    log IClearinghouse.LiquidationParamsSet(
+        market=market, liquidation_fee=p.liquidation_fee, liquidator_share=p.liquidator_share,
+        bankrupt_band=p.bankrupt_band, takeover_discount=p.takeover_discount,
+        small_position_notional=p.small_position_notional
+    )
+
+
+@internal
+@pure
+def _ceil_div(x: uint256, y: uint256) -> uint256:
+    return (x + y - 1) // y
+
+
+@internal
+@pure
+def _round_up(x: uint256, step: uint256) -> uint256:
+    return self._ceil_div(x, step) * step
 
 
 @internal

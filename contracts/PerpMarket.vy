@@ -86,6 +86,8 @@ MAX_IMPACT_LEVELS: constant(uint256) = 32
 GTC: constant(uint8) = 0
 POST_ONLY: constant(uint8) = 1
 IOC: constant(uint8) = 2
+# an IOC, reduce-only close sent by the clearinghouse's liquidation: no taker fee
+LIQUIDATION: constant(uint8) = 3
 
 # an emptied level keeps a non-zero slot (no lots, no links): reopening a
 # price that was used before costs a warm rewrite, not a fresh slot
@@ -207,7 +209,9 @@ def place_order(
     @notice Match and/or rest an order for `account` (clearinghouse only).
     @param size Base WAD, a whole number of lots.
     @param price Limit price, quote WAD per base unit, on the tick grid.
-    @param order_type 0 limit (GTC), 1 post-only, 2 IOC (market with a limit).
+    @param order_type 0 limit (GTC), 1 post-only, 2 IOC (market with a limit),
+           3 liquidation (an IOC without taker fee; the clearinghouse never
+           routes it for a user).
     @param reduce_only Only ever reduces the position.
     @param hint A bid (ask) level tick at or above (below) the price, or 0.
     @return The cash deltas for the clearinghouse to book.
@@ -215,7 +219,7 @@ def place_order(
     assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
     assert size > 0, "zero size"
     assert price > 0, "zero price"
-    assert order_type <= IOC, "bad order type"
+    assert order_type <= LIQUIDATION, "bad order type"
     assert size % LOT_SIZE == 0, "size off lot"
     assert price % TICK_SIZE == 0, "price off tick"
     lots: uint256 = size // LOT_SIZE
@@ -228,7 +232,7 @@ def place_order(
     size0: int256 = self._size(self._positions[account])
     if reduce_only:
         assert size0 != 0 and (size0 > 0) != is_buy and size <= convert(abs(size0), uint256), "reduce-only would increase position"
-    if not (reduce_only and order_type == IOC):
+    if not (reduce_only and order_type >= IOC):
         assert lots * tick * UNIT >= self._bits(pb, 64, 112), "order below min notional"
 
     book: uint256 = self._book
@@ -304,7 +308,9 @@ def place_order(
         tdelta: int256 = convert(filled * LOT_SIZE, int256)
         if not is_buy:
             tdelta = -tdelta
-        tfee: uint256 = self._fee(filled_value, self._bits(pa, 128, 64))
+        tfee: uint256 = 0
+        if order_type != LIQUIDATION:
+            tfee = self._fee(filled_value, self._bits(pa, 128, 64))
         realized: int256 = 0
         fpaid: int256 = 0
         res: uint256 = 0
@@ -316,7 +322,7 @@ def place_order(
 
     # ---- rest the remainder (limit and post-only)
     rested: bool = False
-    if remaining > 0 and order_type != IOC:
+    if remaining > 0 and order_type < IOC:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
         assert self._bits(self._account_orders[account], A_COUNT, 16) < self._bits(pb, 232, 16), "too many open orders"
@@ -346,6 +352,35 @@ def cancel_order(account: uint256, order_id: uint256):
     assert order != 0, "no such order"
     assert self._bits(order, O_ACCT, 48) == account, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
+
+
+@external
+def transfer_position(account: uint256, counterparty: uint256, size: int256, price: uint256) -> (int256, int256, uint256):
+    """
+    @notice Move `size` of position from `account` to `counterparty` at
+            `price`, outside the book and without fees (clearinghouse only:
+            backstop takeover and ADL): the counterparty's position changes by
+            `size`, the account's by `-size`. The value |size| x price is
+            rounded in favour of `account`; the last trade price (and so the
+            mark) does not move.
+    @return (cash delta of the account, cash delta of the counterparty,
+            funding residue), for the clearinghouse to book.
+    """
+    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    assert size != 0 and counterparty != account, "market: bad transfer"
+    cum: int256 = self.cumulative_funding
+    # the account sells when the counterparty buys: the value is rounded up then
+    v: uint256 = convert(abs(size), uint256) * price
+    v = self._ceil_div(v, WAD) if size > 0 else v // WAD
+    r0: int256 = 0
+    f0: int256 = 0
+    res0: uint256 = 0
+    r1: int256 = 0
+    f1: int256 = 0
+    res1: uint256 = 0
+    r1, f1, res1 = self._apply_trade(counterparty, size, v, cum, 0)
+    r0, f0, res0 = self._apply_trade(account, -size, v, cum, 0)
+    return (r0 - f0, r1 - f1, res0 + res1)
 
 
 @external

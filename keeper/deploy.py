@@ -67,6 +67,12 @@ class MarketConfig:
     impact_notional: Decimal = Decimal("1000")  # Zeta (seed 003): $1k of quotes
     sample_interval: int = 60
     premium_mode: str = "impact_band"  # or impact_mid (seeds 002, 003)
+    # liquidation (PROTOCOL.md §9): Clearinghouse.LiquidationParams
+    liquidation_fee: Decimal = Decimal("0.005")  # seed 001: "a nominal fee of 0.5%"
+    liquidator_share: Decimal = Decimal("0.5")
+    bankrupt_band: Decimal = Decimal("0.05")
+    takeover_discount: Decimal = Decimal("0.01")
+    small_position_notional: Decimal = Decimal("1000")
 
     def params(self) -> tuple:
         """The PerpMarket.MarketParams tuple."""
@@ -80,6 +86,16 @@ class MarketConfig:
             self.max_open_orders,
             self.max_fills,
             to_wad(self.max_open_interest),
+        )
+
+    def liquidation_params(self) -> tuple:
+        """The Clearinghouse.LiquidationParams tuple."""
+        return (
+            to_wad(self.liquidation_fee),
+            to_wad(self.liquidator_share),
+            to_wad(self.bankrupt_band),
+            to_wad(self.takeover_discount),
+            to_wad(self.small_position_notional),
         )
 
     def funding_params(self) -> tuple:
@@ -113,9 +129,13 @@ class DeployConfig:
     collateral: str | None = None  # an existing token: no mock is deployed
     insurance_fee_share: Decimal = Decimal("0.5")
     markets: Sequence[MarketConfig] = DEFAULT_MARKETS
-    # addresses; None -> the deployer (treasury) / a derived distinct address
-    treasury: str | None = None
+    # insurance fund (PROTOCOL.md §10): an InsuranceFund is deployed unless given
     insurance_fund: str | None = None
+    insurance_payout_cap: Decimal = Decimal("0.5")  # of its assets per bad-debt event
+    insurance_cooldown: int = 7 * 86400
+    insurance_withdraw_window: int = 2 * 86400
+    # None -> the deployer
+    treasury: str | None = None
     # reporters[symbol] = reporter addresses, one per oracle source
     reporters: dict[str, list[str]] = field(default_factory=dict)
     push_initial_prices: bool = True
@@ -289,21 +309,16 @@ class Deployment:
     clearinghouse: Any
     markets: dict[str, MarketDeployment]
     manifest: dict
-
-
-def _derived_address(tag: str) -> str:
-    from eth_utils import keccak, to_checksum_address
-
-    return to_checksum_address(keccak(text=f"vyperp:{tag}")[-20:])
+    insurance_fund: Any = None
 
 
 def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Deployment:
-    """Deploy the collateral (mock unless given), the clearinghouse, and per
-    market an index oracle and a perp market; list the markets; push initial
-    prices. Returns handles and the manifest."""
+    """Deploy the collateral (mock unless given), the insurance fund (unless
+    given), the clearinghouse, and per market an index oracle, a perp market
+    and its funding rate; list the markets with their liquidation
+    parameters; push initial prices. Returns handles and the manifest."""
     config = config or DeployConfig()
     treasury = config.treasury or backend.deployer
-    insurance = config.insurance_fund or _derived_address("insurance-fund")
     if config.collateral:
         collateral = backend.at("MockStablecoin", config.collateral)  # the ERC-20 part of its ABI
         collateral_address = config.collateral
@@ -315,10 +330,25 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             config.collateral_decimals,
         )
         collateral_address = backend.address(collateral)
+    if config.insurance_fund:
+        fund = backend.at("InsuranceFund", config.insurance_fund)
+    else:
+        fund = backend.deploy(
+            "InsuranceFund",
+            collateral_address,
+            "vyperp insurance fund",
+            "vIF",
+            to_wad(config.insurance_payout_cap),
+            config.insurance_cooldown,
+            config.insurance_withdraw_window,
+        )
+    insurance = backend.address(fund)
     ch = backend.deploy(
         "Clearinghouse", collateral_address, insurance, treasury, to_wad(config.insurance_fee_share)
     )
     ch_address = backend.address(ch)
+    if not config.insurance_fund:
+        backend.transact(fund, "set_clearinghouse", ch_address)
     markets: dict[str, MarketDeployment] = {}
     for mc in config.markets:
         reporters = list(config.reporters.get(mc.symbol, []))
@@ -345,6 +375,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
         )
         backend.transact(market, "set_funding_rate", backend.address(funding))
         backend.transact(ch, "add_market", backend.address(market))
+        backend.transact(ch, "set_liquidation_params", backend.address(market), mc.liquidation_params())
         markets[mc.symbol] = MarketDeployment(mc, oracle, market, reporters, funding)
     if config.push_initial_prices:
         now = backend.timestamp()
@@ -377,7 +408,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             for s, md in markets.items()
         },
     }
-    return Deployment(backend, config, collateral, ch, markets, manifest)
+    return Deployment(backend, config, collateral, ch, markets, manifest, fund)
 
 
 def write_manifest(manifest: dict, path: str | Path) -> Path:

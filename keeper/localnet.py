@@ -3,7 +3,7 @@ deployed by the one deployer, and funded actors. Used by ``make demo``, the
 scenario runner, the gas benchmark and the integration tests.
 
 Dev-key layout (anvil's default mnemonic): key 0 deploys and is the
-treasury, key 1 is the insurance fund, the next ``sources`` keys per market
+treasury, key 1 funds the insurance fund (an InsuranceFund contract), the next ``sources`` keys per market
 are its oracle reporters, every later key is an actor handed out by
 :meth:`LocalNet.actor`.
 """
@@ -156,7 +156,7 @@ def start_localnet(
         for mc in config.markets:
             reporters[mc.symbol] = addresses[cursor : cursor + mc.oracle_sources]
             cursor += mc.oracle_sources
-        config = replace(config, treasury=addresses[0], insurance_fund=addresses[1], reporters=reporters)
+        config = replace(config, treasury=addresses[0], reporters=reporters)
         backend = Web3Backend(w3, keys[:cursor])
         deployment = deploy_protocol(backend, config)
         if manifest_path:

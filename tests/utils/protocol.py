@@ -54,6 +54,11 @@ class Protocol:
     def ch(self):
         return self.d.clearinghouse
 
+    @property
+    def insurance(self):
+        """The InsuranceFund."""
+        return self.d.insurance_fund
+
     def market(self, symbol: str = "BTC-PERP"):
         return self.d.markets[symbol].market
 
@@ -73,6 +78,15 @@ class Protocol:
         if deposit is not None:
             self.fund(addr, deposit, sub)
         return addr
+
+    def fund_insurance(self, amount, who: str | None = None) -> None:
+        """Deposit `amount` into the insurance fund (ERC-4626) from `who`."""
+        who = who or boa.env.generate_address("insurance-depositor")
+        units = self.units(amount)
+        self.token.mint(who, units, sender=self.owner)
+        with boa.env.prank(who):
+            self.token.approve(self.insurance.address, MAX_UINT)
+            self.insurance.deposit(units, who)
 
     def fund(self, who: str, amount, sub: int = 0) -> None:
         units = self.units(amount)
@@ -136,7 +150,6 @@ def deploy_for_tests(decimals: int = 6, markets: tuple[MarketConfig, ...] | None
         collateral_decimals=decimals,
         markets=markets or test_markets(),
         reporters=reporters,
-        insurance_fund=boa.env.generate_address("insurance-fund"),
     )
     return Protocol(deploy_protocol(backend, config), backend, decimals)
 
