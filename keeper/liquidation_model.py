@@ -57,7 +57,9 @@ def close_size(q: int, abs_size: int, mark: int, small_position_notional: int) -
     return q
 
 
-def restore_size(equity: int, im: int, mark: int, imr: int, liquidation_fee: int, lot: int, abs_size: int) -> int:
+def restore_size(
+    equity: int, im: int, mark: int, imr: int, liquidation_fee: int, lot: int, abs_size: int
+) -> int:
     """Size to close so that ``equity >= IM`` again, assuming fills at mark:
     ``q x mark x (imr - fee) >= IM - equity``, rounded up to a lot; the
     whole position when the fee is not below imr or nothing is missing."""
@@ -97,7 +99,9 @@ def worst_case_deficit(equity: int, abs_size: int, mark: int, bankrupt_band: int
     return -equity + abs_size * mark // WAD * bankrupt_band // WAD
 
 
-def insurance_capacity(stored_assets_units: int, pending_cash_wad: int, payout_cap: int, precision: int) -> int:
+def insurance_capacity(
+    stored_assets_units: int, pending_cash_wad: int, payout_cap: int, precision: int
+) -> int:
     """The most the fund pays for one bad-debt event, WAD:
     ``payout_cap x (assets + pending cash)``, in whole token units."""
     assets = stored_assets_units + (max(pending_cash_wad, 0) // precision)

@@ -120,10 +120,20 @@ class Protocol:
     ) -> int:
         with boa.env.prank(sender or who):
             return self.ch.place_order(
-                who, sub, self.market(symbol).address, side == "buy", to_wad(size), to_wad(price), kind, reduce_only, hint
+                who,
+                sub,
+                self.market(symbol).address,
+                side == "buy",
+                to_wad(size),
+                to_wad(price),
+                kind,
+                reduce_only,
+                hint,
             )
 
-    def cancel(self, who: str, order_id: int, symbol: str = "BTC-PERP", sub: int = 0, sender: str | None = None):
+    def cancel(
+        self, who: str, order_id: int, symbol: str = "BTC-PERP", sub: int = 0, sender: str | None = None
+    ):
         with boa.env.prank(sender or who):
             self.ch.cancel_order(who, sub, self.market(symbol).address, order_id)
 
@@ -145,7 +155,9 @@ def deploy_for_tests(decimals: int = 6, markets: tuple[MarketConfig, ...] | None
     backend = BoaBackend()
     reporters = {}
     for mc in markets or test_markets():
-        reporters[mc.symbol] = [boa.env.generate_address(f"{mc.symbol}-reporter-{i}") for i in range(mc.oracle_sources)]
+        reporters[mc.symbol] = [
+            boa.env.generate_address(f"{mc.symbol}-reporter-{i}") for i in range(mc.oracle_sources)
+        ]
     config = DeployConfig(
         collateral_decimals=decimals,
         markets=markets or test_markets(),
