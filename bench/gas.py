@@ -40,6 +40,8 @@ BUDGETS = {
     "funding settlement, 10,000 open positions": 60_000,
     "premium sample, 10 open positions": 80_000,
     "premium sample, 10,000 open positions": 80_000,
+    "liquidation of one position (one fill)": 200_000,
+    "ADL, each further counterparty": 80_000,
 }
 
 
@@ -96,7 +98,9 @@ class Bench:
 
     def cancel(self, who: str, oid: int):
         a = self.net.actor(who)
-        return self.net.backend.transact(self.net.ch, "cancel_order", a.address, 0, self.m.address, oid, sender=a.address)
+        return self.net.backend.transact(
+            self.net.ch, "cancel_order", a.address, 0, self.m.address, oid, sender=a.address
+        )
 
     def add(self, name: str, gas: int, note: str = "") -> int:
         self.rows.append(Row(name, gas, note))
@@ -114,7 +118,14 @@ class Bench:
             for i in range(k * per_account, min(n, (k + 1) * per_account)):
                 price = start_price + i
                 call = self.net.ch.functions.place_order(
-                    a.address, 0, self.m.address, False, to_wad("0.0001"), to_wad(price), GTC, False,
+                    a.address,
+                    0,
+                    self.m.address,
+                    False,
+                    to_wad("0.0001"),
+                    to_wad(price),
+                    GTC,
+                    False,
                     price - 1 if i else 0,
                 )
                 pending.append(client.send_nowait(call, gas=400_000))
@@ -142,9 +153,18 @@ def measure(deep: int = 5_000) -> dict[str, int]:
         maker = net.actor("maker")
         be.transact(net.token, "mint", maker.address, net.units(10_000_000))
         be.transact(net.token, "approve", net.ch.address, 2**256 - 1, sender=maker.address)
-        b.add("deposit (new account)", b.gas(be.transact(net.ch, "deposit", 0, net.units(5_000_000), sender=maker.address)))
-        b.add("deposit (existing account)", b.gas(be.transact(net.ch, "deposit", 0, net.units(1_000), sender=maker.address)))
-        b.add("withdraw (no position)", b.gas(be.transact(net.ch, "withdraw", 0, net.units(500), sender=maker.address)))
+        b.add(
+            "deposit (new account)",
+            b.gas(be.transact(net.ch, "deposit", 0, net.units(5_000_000), sender=maker.address)),
+        )
+        b.add(
+            "deposit (existing account)",
+            b.gas(be.transact(net.ch, "deposit", 0, net.units(1_000), sender=maker.address)),
+        )
+        b.add(
+            "withdraw (no position)",
+            b.gas(be.transact(net.ch, "withdraw", 0, net.units(500), sender=maker.address)),
+        )
         net.fund("taker", 5_000_000)
         for k in ("maker2", "maker3", "maker4", "maker5", "maker6"):
             net.fund(k, 1_000_000)
@@ -157,10 +177,13 @@ def measure(deep: int = 5_000) -> dict[str, int]:
         b.add("index read, median of 3 (view)", view - 21_000, "eth_estimateGas - 21,000")
         # ---- trading (every measured taker order consumes exactly the makers named)
         b.order("maker", "sell", "0.1", 100_000)
-        b.add("market order, first trade of both accounts", b.gas(b.order("taker", "buy", "0.1", 100_000, IOC)))
+        b.add(
+            "market order, first trade of both accounts", b.gas(b.order("taker", "buy", "0.1", 100_000, IOC))
+        )
         b.order("maker", "sell", "0.1", 100_010)
         g1 = b.add(
-            "market order vs 1 resting, both hold positions", b.gas(b.order("taker", "buy", "0.1", 100_010, IOC))
+            "market order vs 1 resting, both hold positions",
+            b.gas(b.order("taker", "buy", "0.1", 100_010, IOC)),
         )
         makers = ["maker", "maker2", "maker3", "maker4", "maker5", "maker6"]
         # makers 2..6 get positions first, so each fill is the steady-state case
@@ -206,7 +229,9 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
     maker's bid; a book around the index for the impact prices."""
     rows: list[Row] = []
     config = DeployConfig(markets=(bench_market(),))
-    with start_localnet(config, accounts=20, anvil_args=("--auto-impersonate", "--gas-limit", "1000000000")) as net:
+    with start_localnet(
+        config, accounts=20, anvil_args=("--auto-impersonate", "--gas-limit", "1000000000")
+    ) as net:
         w3, be, m = net.w3, net.backend, net.market("BTC-PERP")
         funding = net.deployment.markets["BTC-PERP"].funding
         net.fund("maker", 50_000_000)
@@ -218,8 +243,18 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
         for n in counts:
             # the maker's bid absorbs the new shorts; then a book around the index
             be.transact(
-                net.ch, "place_order", maker, 0, m.address, True, to_wad("0.0001") * (n - made), to_wad(99_990),
-                GTC, False, 0, sender=maker,
+                net.ch,
+                "place_order",
+                maker,
+                0,
+                m.address,
+                True,
+                to_wad("0.0001") * (n - made),
+                to_wad(99_990),
+                GTC,
+                False,
+                0,
+                sender=maker,
             )
             # setup in blocks of 500 accounts (automine off): one block per tx gets slow on a long chain
             hashes = []
@@ -228,11 +263,39 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
                 for i in range(made, n):
                     owner = w3.to_checksum_address(f"0x{0x10000 + i:040x}")
                     net.anvil.rpc("anvil_setBalance", [owner, hex(10**18)])
-                    hashes.append(w3.eth.send_transaction({"from": funder, "to": net.ch.address, "gas": 300_000,
-                        "data": net.ch.encode_abi("deposit", [0, net.units(100), owner])}))
-                    hashes.append(w3.eth.send_transaction({"from": owner, "to": net.ch.address, "gas": 600_000,
-                        "data": net.ch.encode_abi("place_order", [owner, 0, m.address, False, to_wad("0.0001"),
-                                                                  to_wad(99_990), IOC, False, 0])}))
+                    hashes.append(
+                        w3.eth.send_transaction(
+                            {
+                                "from": funder,
+                                "to": net.ch.address,
+                                "gas": 300_000,
+                                "data": net.ch.encode_abi("deposit", [0, net.units(100), owner]),
+                            }
+                        )
+                    )
+                    hashes.append(
+                        w3.eth.send_transaction(
+                            {
+                                "from": owner,
+                                "to": net.ch.address,
+                                "gas": 600_000,
+                                "data": net.ch.encode_abi(
+                                    "place_order",
+                                    [
+                                        owner,
+                                        0,
+                                        m.address,
+                                        False,
+                                        to_wad("0.0001"),
+                                        to_wad(99_990),
+                                        IOC,
+                                        False,
+                                        0,
+                                    ],
+                                ),
+                            }
+                        )
+                    )
                     if (i + 1 - made) % 500 == 0 or i == n - 1:
                         net.anvil.mine()
                         net.anvil.set_automine(True)  # the reporter keeps the index fresh
@@ -253,10 +316,34 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
             longs, shorts = m.functions.open_interest_sides().call()
             assert shorts == to_wad("0.0001") * n, "positions not opened"
             net.set_index("BTC-PERP", 100_000)
-            ask = be.transact(net.ch, "place_order", maker, 0, m.address, False, to_wad("0.05"), to_wad(100_020),
-                              GTC, False, 0, sender=maker)
-            bid = be.transact(net.ch, "place_order", maker, 0, m.address, True, to_wad("0.05"), to_wad(99_980),
-                              GTC, False, 0, sender=maker)
+            ask = be.transact(
+                net.ch,
+                "place_order",
+                maker,
+                0,
+                m.address,
+                False,
+                to_wad("0.05"),
+                to_wad(100_020),
+                GTC,
+                False,
+                0,
+                sender=maker,
+            )
+            bid = be.transact(
+                net.ch,
+                "place_order",
+                maker,
+                0,
+                m.address,
+                True,
+                to_wad("0.05"),
+                to_wad(99_980),
+                GTC,
+                False,
+                0,
+                sender=maker,
+            )
             for _cycle in range(2):  # the second cycle is the steady state measured
                 net.anvil.increase_time(61)
                 net.set_index("BTC-PERP", 100_000)
@@ -266,7 +353,9 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
                 net.anvil.mine()
                 net.set_index("BTC-PERP", 100_000)
                 settle = int(be.transact(funding, "settle")["gasUsed"])
-            rows.append(Row(f"premium sample, {n:,} open positions", sample, "impact walk of 1 level per side"))
+            rows.append(
+                Row(f"premium sample, {n:,} open positions", sample, "impact walk of 1 level per side")
+            )
             rows.append(Row(f"funding settlement, {n:,} open positions", settle))
             for r in (ask, bid):
                 oid = m.events.OrderPlaced().process_receipt(r)[-1]["args"]["order_id"]
@@ -274,8 +363,76 @@ def measure_funding(counts: tuple[int, ...] = (10, 10_000)) -> list[Row]:
     return rows
 
 
+def measure_liquidation(health_accounts: int = 100) -> list[Row]:
+    """Liquidation, takeover, ADL and the keepers' health view, on anvil."""
+    rows: list[Row] = []
+    config = DeployConfig(markets=(bench_market(),))
+    with start_localnet(config, accounts=health_accounts + 20) as net:
+        b = Bench(net)
+        be, m = net.backend, b.m
+        net.fund("maker", 10_000_000)
+        keeper = net.actor("keeper")
+
+        def open_long(who: str, margin, size, price) -> int:
+            net.fund(who, margin)
+            b.order("maker", "sell", size, price)
+            b.order(who, "buy", size, price, IOC)
+            return net.ch.functions.account_of(net.actor(who).address, 0).call()
+
+        # ---- liquidation: 0.1 BTC at $100,000 with $1,100, index to $93,600, one bid absorbs the close
+        victims = [open_long(f"victim{i}", 1_100, "0.1", 100_000) for i in range(3)]
+        b.order("maker", "buy", "1", 93_500)
+        net.set_index("BTC-PERP", 93_600)
+        first = be.transact(net.ch, "liquidate", victims[0], m.address, 2**256 - 1, [], sender=keeper.address)
+        rows.append(Row("liquidation, keeper's first (creates its account)", b.gas(first)))
+        r = be.transact(net.ch, "liquidate", victims[1], m.address, 2**256 - 1, [], sender=keeper.address)
+        rows.append(Row("liquidation of one position (one fill)", b.gas(r), "dYdX v1: about 152,000"))
+        # ---- takeover of a position the book cannot absorb
+        net.set_index("BTC-PERP", 93_600)
+        backstop = net.actor("backstop")
+        net.fund("backstop", 100_000)
+        r = be.transact(net.ch, "takeover", victims[2], m.address, to_wad("0.1"), 0, sender=backstop.address)
+        rows.append(Row("backstop takeover (whole position)", b.gas(r)))
+        # ---- health view of N accounts with positions
+        for i in range(max(0, health_accounts - net.ch.functions.account_count().call())):
+            open_long(f"h{i}", 20_000, "0.01", 93_600)
+        count = net.ch.functions.account_count().call()
+        n = min(health_accounts, count)
+        est = net.w3.eth.estimate_gas({"to": net.ch.address, "data": net.ch.encode_abi("health", [1, n])})
+        rows.append(Row(f"health view of {n} accounts (view)", est - 21_000, "eth_estimateGas - 21,000"))
+    # ---- ADL: a bankrupt long against 1 and against 3 profitable shorts
+    adl_gas = {}
+    for k in (1, 3):
+        with start_localnet(config, accounts=30) as net:
+            b = Bench(net)
+            be, m = net.backend, b.m
+            net.fund("maker", 10_000_000)
+            shorts = []
+            for i in range(k):
+                net.fund(f"short{i}", 50_000)
+                b.order("maker", "buy", "1", 100_000)
+                b.order(f"short{i}", "sell", "1", 100_000, IOC)
+                shorts.append(net.ch.functions.account_of(net.actor(f"short{i}").address, 0).call())
+            net.set_index("BTC-PERP", 110_000)
+            net.fund("levered", 11_200 * k)
+            b.order("maker", "sell", str(k), 110_000)
+            b.order("levered", "buy", str(k), 110_000, IOC)
+            bankrupt = net.ch.functions.account_of(net.actor("levered").address, 0).call()
+            net.set_index("BTC-PERP", 80_000)
+            ranked = sorted(shorts, key=lambda a: -net.ch.functions.adl_score(a, m.address).call())
+            r = be.transact(
+                net.ch, "adl", bankrupt, m.address, ranked, [], sender=net.actor("keeper").address
+            )
+            adl_gas[k] = b.gas(r)
+    rows.append(Row("ADL against 1 counterparty", adl_gas[1]))
+    rows.append(Row("ADL, each further counterparty", (adl_gas[3] - adl_gas[1]) // 2, "(3 - 1) / 2"))
+    return rows
+
+
 def sizes() -> list[Row]:
-    return [Row(n, artifacts.runtime_size(n), "runtime bytes (EIP-170: 24,576)") for n in artifacts.deployables()]
+    return [
+        Row(n, artifacts.runtime_size(n), "runtime bytes (EIP-170: 24,576)") for n in artifacts.deployables()
+    ]
 
 
 def print_rows(title: str, rows: list[Row]) -> int:
@@ -310,6 +467,7 @@ def main() -> int:
     figures = measure(args.deep)
     over += print_rows("vault, oracle, order book", figures.pop("_rows"))
     over += print_rows("funding", measure_funding((10, args.positions)))
+    over += print_rows("liquidation, takeover, ADL", measure_liquidation())
     return 1 if over else 0
 
 

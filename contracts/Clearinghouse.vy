@@ -393,10 +393,8 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     closed: uint256 = abs_size - convert(abs(after), uint256)
     fee: uint256 = 0
     keeper_fee: uint256 = 0
-    if closed > 0:
-        fee, keeper_fee = self._charge_liquidation_fee(account, closed * v.mark // WAD, lp, True)
     equity_after: int256 = 0
-    equity_after, im, mm = self._margin(account)
+    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, closed * v.mark // WAD, lp, True)
     log IClearinghouse.Liquidation(
         account=account, market=market, liquidator=msg.sender, closed_size=closed, mark=v.mark, limit_price=limit,
         fee=fee, liquidator_fee=keeper_fee, equity_before=equity, equity_after=equity_after, size_after=after,
@@ -447,7 +445,8 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     self._transfer(account, taker, market, idx, delta, price)
     fee: uint256 = 0
     keeper_fee: uint256 = 0
-    fee, keeper_fee = self._charge_liquidation_fee(account, q * v.mark // WAD, lp, False)
+    equity_after: int256 = 0
+    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, q * v.mark // WAD, lp, False)
     te: int256 = 0
     tim: uint256 = 0
     tmm: uint256 = 0
@@ -818,21 +817,22 @@ def _transfer(account: uint256, counterparty: uint256, market: address, idx: uin
 
 
 @internal
-def _charge_liquidation_fee(account: uint256, notional: uint256, lp: LiquidationParams, pay_caller: bool) -> (uint256, uint256):
+def _charge_liquidation_fee(account: uint256, notional: uint256, lp: LiquidationParams, pay_caller: bool) -> (uint256, uint256, int256):
     """
     @dev liquidation_fee x notional, capped at the equity left (the fee never
          creates bad debt); the caller's share to its subaccount 0 unless it
-         owns the account, the rest to the insurance fund.
+         owns the account, the rest to the insurance fund. Returns (fee,
+         caller's share, equity after the fee).
     """
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0
     equity, im, mm = self._margin(account)
-    if equity <= 0:
-        return (0, 0)
+    if equity <= 0 or notional == 0:
+        return (0, 0, equity)
     fee: uint256 = min(self._ceil_div(notional * lp.liquidation_fee, WAD), convert(equity, uint256))
     if fee == 0:
-        return (0, 0)
+        return (0, 0, equity)
     keeper_fee: uint256 = 0
     if pay_caller and convert(self._account_key[account] >> 96, uint160) != convert(msg.sender, uint160):
         keeper_fee = fee * lp.liquidator_share // WAD
@@ -843,7 +843,7 @@ def _charge_liquidation_fee(account: uint256, notional: uint256, lp: Liquidation
             keeper = self._create_account(msg.sender, 0)
         self.cash[keeper] += convert(keeper_fee, int256)
     self.cash[insurance_account] += convert(fee - keeper_fee, int256)
-    return (fee, keeper_fee)
+    return (fee, keeper_fee, equity - convert(fee, int256))
 
 
 @internal
