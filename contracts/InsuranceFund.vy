@@ -77,14 +77,6 @@ struct WithdrawRequest:
     expiry_time: uint256        # withdrawable until (inclusive)
 
 
-event Skimmed:
-    amount: uint256             # token units held above total_assets_stored, booked
-    total_assets: uint256
-
-event ClearinghouseSet:
-    clearinghouse: indexed(address)
-
-
 WAD: constant(uint256) = 10**18
 # shares have the asset's decimals + DECIMALS_OFFSET; 10**DECIMALS_OFFSET
 # virtual shares (and 1 virtual asset unit) make an inflation attack cost the
@@ -172,7 +164,7 @@ def skim() -> uint256:
         return 0
     amount: uint256 = unsafe_sub(balance, stored)  # balance > stored
     self.total_assets_stored = balance
-    log Skimmed(amount=amount, total_assets=balance)
+    log IInsuranceFund.Skimmed(amount=amount, total_assets=balance)
     return amount
 
 
@@ -448,7 +440,7 @@ def set_clearinghouse(clearinghouse_: address):
     self.clearinghouse = clearinghouse_
     self._ch_account = staticcall ch.insurance_account()
     self._ch_precision = staticcall ch.PRECISION()
-    log ClearinghouseSet(clearinghouse=clearinghouse_)
+    log IInsuranceFund.ClearinghouseSet(clearinghouse=clearinghouse_)
 
 
 @external

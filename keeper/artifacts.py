@@ -44,18 +44,26 @@ def _sources_hash() -> str:
     return h.hexdigest()
 
 
+def _layout_size(layout: dict) -> int:
+    """Bytes of a code layout (module layouts nest)."""
+    return sum(v["length"] if "length" in v else _layout_size(v) for v in layout.values())
+
+
 def _compile(name: str, path: Path) -> tuple[dict, list[str]]:
     from vyper.cli.vyper_compile import compile_files
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = compile_files([path], ("abi", "bytecode", "bytecode_runtime"))
+        out = compile_files([path], ("abi", "bytecode", "bytecode_runtime", "layout"))
     result = next(iter(out.values()))
+    code_layout = result["layout"].get("code_layout", {})
     artifact = {
         "contractName": name,
         "abi": result["abi"],
         "bytecode": result["bytecode"],
         "bytecode_runtime": result["bytecode_runtime"],
+        # immutables are appended to the runtime code at deploy time
+        "immutables_size": _layout_size(code_layout),
         "source": str(path.relative_to(REPO)),
     }
     return artifact, [f"{name}: {w.message}" for w in caught]
@@ -99,8 +107,10 @@ def bytecode(name: str) -> str:
 
 
 def runtime_size(name: str) -> int:
-    """Deployed (runtime) code size in bytes; EIP-170 allows 24,576."""
-    return (len(_load(name)["bytecode_runtime"]) - 2) // 2
+    """Deployed code size in bytes (runtime code plus the immutables Vyper
+    appends to it at deploy time); EIP-170 allows 24,576."""
+    a = _load(name)
+    return (len(a["bytecode_runtime"]) - 2) // 2 + a["immutables_size"]
 
 
 def source_path(name: str) -> Path:
