@@ -2,7 +2,10 @@
 
     keeper run oracle [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
     keeper run funding [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
+    keeper run liquidation [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
+    keeper run adl [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
     keeper scenario run FILE.yaml [--rpc URL] [--verbose]     (keeper/scenario.py)
+    keeper audit adl --tx HASH | --block N [--rpc URL] [--manifest PATH] [--json]   (keeper/audit.py)
 
 Extension points:
   * a new bot: write `run_<name>(ctx: RunContext) -> int` and add it to `BOTS`
@@ -208,12 +211,78 @@ def run_funding(ctx: RunContext) -> int:
     return _step_or_loop(ctx, bot, s.funding.interval_s)
 
 
+def _bot_key(ctx: RunContext, secret: Any, section: str, dry_run: bool) -> str:
+    """The bot's key: its section's `key`, else the shared `private_key`; any key for a dry run."""
+    from eth_account import Account
+
+    secret = secret or ctx.settings.private_key
+    if secret is not None:
+        return str(secret.get_secret_value())
+    if dry_run:
+        return str(Account.create().key.hex())  # a dry run sends nothing: any address reads the chain
+    raise CliError(f"no {section} keeper key: set {section}.key (or private_key) in the config or env")
+
+
+def _clearinghouse_and_markets(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
+    if not ctx.manifest.clearinghouse:
+        raise CliError(
+            f"the manifest {ctx.settings.manifest} has no clearinghouse (redeploy with the current deployer)"
+        )
+    ch = ctx.contract("Clearinghouse", ctx.manifest.clearinghouse)
+    markets = {s: ctx.contract("PerpMarket", m.market) for s, m in ctx.manifest.markets.items() if m.market}
+    return ch, markets
+
+
+def run_liquidation(ctx: RunContext) -> int:
+    from keeper.bots.liquidation import LiquidationBot
+
+    s = ctx.settings
+    ls = s.liquidation
+    dry_run = s.dry_run or ls.dry_run
+    key = _bot_key(ctx, ls.key, "liquidation", dry_run)
+    ch, markets = _clearinghouse_and_markets(ctx)
+    bot = LiquidationBot(
+        ctx.client(key),
+        ch,
+        markets,
+        max_per_round=ls.max_per_round,
+        health_page=ls.health_page,
+        gas=ls.gas,
+        no_fill_backoff_blocks=ls.no_fill_backoff_blocks,
+        dry_run=dry_run,
+        logger=get_logger("keeper.liquidation"),
+    )
+    return _step_or_loop(ctx, bot, ls.interval_s)
+
+
+def run_adl(ctx: RunContext) -> int:
+    from keeper.bots.adl import AdlBot
+
+    s = ctx.settings
+    a = s.adl
+    dry_run = s.dry_run or a.dry_run
+    key = _bot_key(ctx, a.key, "adl", dry_run)
+    ch, markets = _clearinghouse_and_markets(ctx)
+    bot = AdlBot(
+        ctx.client(key),
+        ch,
+        markets,
+        max_per_round=a.max_per_round,
+        health_page=a.health_page,
+        dry_run=dry_run,
+        logger=get_logger("keeper.adl"),
+    )
+    return _step_or_loop(ctx, bot, a.interval_s)
+
+
 BotRunner = Callable[[RunContext], int]
 
-# `keeper run <name>`; others add liquidation, adl here
+# `keeper run <name>`
 BOTS: dict[str, tuple[str, BotRunner]] = {
     "oracle": ("push index prices from a feed to the IndexOracles", run_oracle),
     "funding": ("take premium samples and settle funding when due", run_funding),
+    "liquidation": ("liquidate accounts below maintenance margin, worst first", run_liquidation),
+    "adl": ("auto-deleverage bankrupt positions the insurance fund cannot cover", run_adl),
 }
 
 
@@ -257,8 +326,14 @@ def _add_scenario_command(sub: Any) -> None:
     add_scenario_command(sub)
 
 
+def _add_audit_command(sub: Any) -> None:
+    from keeper.audit import add_audit_command  # lazily, as scenario
+
+    add_audit_command(sub)
+
+
 # (register subparsers, ...) per top-level command; `scenario` goes here
-COMMANDS: list[Callable[[Any], None]] = [_add_run_command, _add_scenario_command]
+COMMANDS: list[Callable[[Any], None]] = [_add_run_command, _add_scenario_command, _add_audit_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

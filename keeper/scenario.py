@@ -19,18 +19,36 @@ Beyond SCENARIOS.md this runner accepts:
 * top level ``requires: [funding, liquidation, adl]``: features the scenario
   needs; the test suite skips it while one is missing from
   ``IMPLEMENTED_FEATURES`` (a scenario that needs one without saying so fails);
-  ``insurance_fee_share`` (default: the deployer's);
+  ``insurance_fee_share`` (default: the deployer's, 0.5 of trading fees) and
+  ``insurance_payout_cap`` (the fund pays at most this fraction of its assets
+  per bad-debt event, beyond it ADL; default 0.5, ``DeployConfig``);
 * market keys ``max_open_orders``, ``max_fills``, ``max_open_interest``,
   ``oracle_sources``, ``oracle_quorum``, ``oracle_max_age`` (a duration);
   unset keys fall back to ``keeper.deploy.MarketConfig``; the funding keys
   are applied to the market's FundingRate (checked against its hard bounds
-  before deploying); the liquidation keys are validated and reported as
-  "not yet applied";
+  before deploying); the liquidation keys to the market's
+  ``Clearinghouse.LiquidationParams`` (hard bounds checked too):
+  ``liquidation_fee`` (of closed notional, default 0.005, at most 0.05),
+  ``liquidator_share`` (of that fee, to the caller; default 0.5),
+  ``bankrupt_band`` (a bankrupt account closes within mark -+ this; default
+  0.05, in [0.001, 0.5]), ``takeover_discount`` (default 0.01, at most 0.1),
+  ``small_position_notional`` (positions and remainders worth at most this
+  close whole; default 1000);
 * steps: ``cancel`` by ``order_id`` (+ ``market``), ``expect_revert`` and
   ``note`` beside the step kind (``- advance: 1h`` / ``  note: ...``);
   ``keepers: [oracle]`` re-reports every index now, ``keepers: [funding]``
-  runs one pass of the funding keeper (``keeper.bots.funding``) now;
-* account field ``open_orders`` (per market); market fields
+  runs one pass of the funding keeper (``keeper.bots.funding``) now,
+  ``keepers: [liquidation]`` / ``[adl]`` one pass of the liquidation / ADL
+  keeper (``keeper.bots.liquidation.LiquidationBot``,
+  ``keeper.bots.adl.AdlBot``) from keys of the runner's own;
+  ``liquidate: {account, market, by, max_size?}``: `by` calls
+  ``Clearinghouse.liquidate`` on the account's subaccount 0, listing all its
+  resting orders in the market (the fee share goes to `by`);
+* account fields ``open_orders`` (per market), ``initial_margin``,
+  ``maintenance_margin``; ``liquidated_size`` (base units of the account's
+  position closed by ``Liquidation`` + taken over by ``Takeover`` events) and
+  ``adl_size`` (``Deleveraged`` events where it is the bankrupt account or the
+  counterparty), per market or summed over all; market fields
   ``predicted_funding_rate`` (the running interval's rate if it settled now),
   ``period_funding_rate`` (the last rate per funding_period: last rate x
   period / interval) and ``last_premium`` (the last settled mean premium).
@@ -43,16 +61,25 @@ set to 0 for the run, and restored afterwards), so only ``advance`` moves it;
 ``advance: D`` plays the keepers' schedule: it steps time forward in stops no
 longer than the smallest ``sample_interval`` of the markets, landing exactly
 on every market's next funding time, and at each stop (block timestamp exact)
-runs every action of ``ADVANCE_KEEPERS`` (now: the oracle reporter re-reports
-every market's current index, then the funding keeper's plan - settle or
-sample as due, ``keeper.bots.funding.plan_funding_actions`` - is executed).
+runs every action of ``ADVANCE_KEEPERS`` in order: the oracle reporter
+re-reports every market's current index; the funding keeper's plan (settle
+or sample as due, ``keeper.bots.funding.plan_funding_actions``) is executed;
+the liquidation keeper's plan (``keeper.bots.liquidation.plan_liquidations``:
+liquidatable accounts worst first, bankrupt ones the insurance fund can cover)
+and then the ADL keeper's (the accounts left to ADL, against the profitable
+opposite positions by live ``adl_score``) are executed, each call simulated
+first and skipped when it would revert benignly or close nothing.
 Those stops use a fast transaction lane (JSON-RPC batches, node-signed dev
 accounts, fixed gas, receipts checked): a day at 60 s samples is 1,440 stops.
 ``funding_paid`` is the funding settled into cash (``PositionChanged``
 events) plus the funding owed now (``position().funding_owed``), + = paid;
-event counts cover the clearinghouse, markets, oracles and funding
-contracts from the block after the deployment; a failed expectation does not
-stop the run, a failed step does.
+event counts cover every protocol contract (clearinghouse, markets, oracles,
+funding rates, insurance fund; each matched against its own ABI) from the
+block after the deployment, so they include the setup's deposits;
+``insurance_fund: balance`` is the fund's ERC-4626 ``totalAssets()`` (its
+assets plus the whole token units of its pending cash at the clearinghouse),
+funded at setup by an ERC-4626 deposit from an actor of the runner's own;
+a failed expectation does not stop the run, a failed step does.
 
 Layout: the YAML loader that keeps line numbers, the models, the static
 checks (pure), then :class:`ScenarioRunner` (chain I/O) and the CLI glue.
@@ -88,7 +115,7 @@ WAD = 10**18
 # Features a scenario can declare in `requires:`; the ones not in
 # IMPLEMENTED_FEATURES make the test suite skip the scenario (with that reason).
 FEATURES = ("funding", "liquidation", "adl")
-IMPLEMENTED_FEATURES: frozenset[str] = frozenset({"funding"})
+IMPLEMENTED_FEATURES: frozenset[str] = frozenset({"funding", "liquidation", "adl"})
 NOT_IMPLEMENTED_STEP = "not implemented yet (issue 5)"
 
 ORDER_TYPES = {"limit": 0, "post_only": 1, "ioc": 2, "market": 2}
@@ -101,6 +128,14 @@ REMOVED_REASONS = {
     3: "self-trade: own resting order cancelled",
     4: "reduce-only void",
 }
+
+
+# actors of the runner itself (never a scenario account): the insurance fund's
+# depositor and the keepers' keys
+INSURANCE_DEPOSITOR = "<insurance depositor>"
+LIQUIDATION_KEEPER = "<liquidation keeper>"
+ADL_KEEPER = "<adl keeper>"
+RUNNER_ACTORS = (INSURANCE_DEPOSITOR, LIQUIDATION_KEEPER, ADL_KEEPER)
 
 
 class ScenarioError(ValueError):
@@ -220,8 +255,14 @@ class _Model(BaseModel):
 # ================================================================ models
 
 
-# MarketSpec keys stored and validated, not applied to the contracts yet
-PENDING_MARKET_KEYS = ("liquidation_fee", "liquidator_share")
+# MarketSpec keys applied to keeper.deploy.MarketConfig (Clearinghouse.LiquidationParams)
+LIQUIDATION_MARKET_KEYS = (
+    "liquidation_fee",
+    "liquidator_share",
+    "bankrupt_band",
+    "takeover_discount",
+    "small_position_notional",
+)
 # MarketSpec keys applied to keeper.deploy.MarketConfig under the same name
 FUNDING_MARKET_KEYS = (
     "funding_interval",
@@ -253,9 +294,12 @@ class MarketSpec(_Model):
     oracle_sources: int | None = Field(None, ge=1, le=8)
     oracle_quorum: int | None = Field(None, ge=1, le=8)
     oracle_max_age: Annotated[int, BeforeValidator(parse_duration), Field(ge=5, le=86400)] | None = None
-    # liquidation (PROTOCOL.md §9): accepted and validated, not applied yet
-    liquidation_fee: Fraction | None = None
+    # liquidation (PROTOCOL.md §9): the market's Clearinghouse.LiquidationParams
+    liquidation_fee: WadDec | None = None
     liquidator_share: Fraction | None = None
+    bankrupt_band: WadDec | None = None
+    takeover_discount: WadDec | None = None
+    small_position_notional: WadDec | None = None
     # funding (PROTOCOL.md §8): the market's FundingRate parameters
     funding_interval: PosDuration | None = None
     funding_period: PosDuration | None = None
@@ -290,15 +334,12 @@ class MarketSpec(_Model):
             "oracle_quorum",
             "oracle_max_age",
             *FUNDING_MARKET_KEYS,
+            *LIQUIDATION_MARKET_KEYS,
         ):
             value = getattr(self, key)
             if value is not None:
                 overrides[key] = value
         return MarketConfig(symbol, **overrides)
-
-    def pending(self) -> dict[str, Any]:
-        """The parameters set in the file that the contracts do not implement yet."""
-        return {k: getattr(self, k) for k in PENDING_MARKET_KEYS if getattr(self, k) is not None}
 
     @model_validator(mode="after")
     def _bounds(self) -> MarketSpec:
@@ -331,7 +372,18 @@ class MarketSpec(_Model):
         if quorum > sources:
             raise ValueError(f"oracle_quorum {quorum} is above oracle_sources {sources}")
         self._funding_bounds(d)
+        self._liquidation_bounds()
         return self
+
+    def _liquidation_bounds(self) -> None:
+        """Clearinghouse._set_liquidation_params' hard bounds."""
+        if self.liquidation_fee is not None and self.liquidation_fee > Decimal("0.05"):
+            raise ValueError(f"liquidation_fee {fmt(self.liquidation_fee)} is above the 5% bound")
+        band = self.bankrupt_band
+        if band is not None and not Decimal("0.001") <= band <= Decimal("0.5"):
+            raise ValueError(f"bankrupt_band {fmt(band)} out of bounds [0.001, 0.5]")
+        if self.takeover_discount is not None and self.takeover_discount > Decimal("0.1"):
+            raise ValueError(f"takeover_discount {fmt(self.takeover_discount)} is above the 10% bound")
 
     def _funding_bounds(self, d: Any) -> None:
         """FundingRate._set_params' hard bounds, on the values that will be deployed."""
@@ -377,6 +429,7 @@ class ScenarioSpec(_Model):
     requires: list[Feature] = []
     collateral_decimals: int = Field(6, ge=2, le=18)
     insurance_fee_share: Fraction | None = None
+    insurance_payout_cap: Annotated[Decimal, BeforeValidator(parse_decimal), Field(gt=0, le=1)] | None = None
     markets: dict[str, MarketSpec] = Field(min_length=1)
     insurance_fund: WadDec = Decimal(0)
     accounts: dict[str, AccountSpec] = {}
@@ -387,6 +440,14 @@ class ScenarioSpec(_Model):
     def _empty_accounts(cls, v: Any) -> Any:
         if isinstance(v, Mapping):
             return {k: ({} if a is None else a) for k, a in v.items()}
+        return v
+
+    @field_validator("accounts")
+    @classmethod
+    def _reserved(cls, v: dict[str, AccountSpec]) -> dict[str, AccountSpec]:
+        for name in v:
+            if name in RUNNER_ACTORS:
+                raise ValueError(f"account name {name!r} is reserved for the runner")
         return v
 
     @field_validator("markets")
@@ -446,7 +507,7 @@ class LiquidateStep(_Revertible):
     account: str
     market: str
     by: str
-    max_size: WadDec | None = None
+    max_size: PosWadDec | None = None
 
 
 AccountField = Literal[
@@ -483,10 +544,8 @@ MarketField = Literal[
 PER_MARKET_FIELDS = frozenset({"position", "entry_price", "open_orders"})
 # account fields of the whole (cross-margined) account: no market
 ACCOUNT_WIDE_FIELDS = frozenset({"cash", "equity", "withdrawable", "initial_margin", "maintenance_margin"})
-PENDING_FIELDS = {
-    "liquidated_size": "liquidation",
-    "adl_size": "adl",
-}
+# fields the protocol does not implement yet: field -> feature (none now)
+PENDING_FIELDS: dict[str, str] = {}
 
 
 class AccountExpect(_Model):
@@ -794,15 +853,27 @@ def _parse_expectation(doc: _Doc, item: Any, path: tuple) -> Expectation:
     return _validate(doc, model, item, path)
 
 
-def _protocol_events() -> dict[str, list[dict]]:
-    """Event name -> ABI entries, over the contracts whose logs are counted."""
+# the protocol's contracts, whose events `{event: NAME, count: N}` counts
+PROTOCOL_CONTRACTS = ("Clearinghouse", "PerpMarket", "IndexOracle", "FundingRate", "InsuranceFund")
+
+
+def _contract_events(contract: str) -> dict[str, list[dict]]:
+    """Event name -> ABI entries of one contract."""
     from keeper import artifacts
 
     out: dict[str, list[dict]] = {}
-    for name in ("Clearinghouse", "PerpMarket", "IndexOracle", "FundingRate"):
-        for entry in artifacts.abi(name):
-            if entry.get("type") == "event":
-                out.setdefault(entry["name"], []).append(entry)
+    for entry in artifacts.abi(contract):
+        if entry.get("type") == "event":
+            out.setdefault(entry["name"], []).append(entry)
+    return out
+
+
+def _protocol_events() -> dict[str, list[dict]]:
+    """Event name -> ABI entries, over the contracts whose logs are counted."""
+    out: dict[str, list[dict]] = {}
+    for contract in PROTOCOL_CONTRACTS:
+        for name, entries in _contract_events(contract).items():
+            out.setdefault(name, []).extend(entries)
     return out
 
 
@@ -1002,9 +1073,264 @@ def _keeper_funding(runner: ScenarioRunner, _seconds: int = 0) -> str | None:
     return f"funding: {result['settled']} settled, {result['sampled']} sampled, {result['skipped']} skipped"
 
 
+# ---------------------------------------------------------------- liquidation and ADL keepers
+#
+# `keepers: [liquidation]` / `[adl]` run one pass of the real bots
+# (keeper.bots.liquidation.LiquidationBot, keeper.bots.adl.AdlBot) from keys of
+# the runner's own. At the stops of `advance` the bots cannot run as they are
+# (they wait for receipts, and automine is off): the same pure planners
+# (`plan_liquidations`, ADL ranking) decide from the state read through the
+# fast lane, and every call is simulated (eth_call) just before it is sent
+# through the lane at the stop's time, so a call that would revert for a
+# benign reason (the state moved) or close nothing (no liquidity within the
+# bound: the live bot sends it and backs off) is skipped and printed.
+
+MAX_UINT = 2**256 - 1
+
+
+class _SayHandler(logging.Handler):
+    """A keeper bot's log records as lines of the runner's output (INFO and below only when verbose)."""
+
+    def __init__(self, runner: ScenarioRunner, label: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.runner, self.label = runner, label
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and not self.runner.verbose:
+            return
+        from keeper.logs import _RECORD_ATTRS
+
+        extra = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRS}
+        keys = ("account", "market", "why", "reason", "equity", "worst_case_deficit", "error")
+        wad = ("equity", "worst_case_deficit")
+        detail = ", ".join(
+            f"{k} {fmt(from_wad(extra[k])) if k in wad and isinstance(extra[k], int) else extra[k]}"
+            for k in keys
+            if k in extra
+        )
+        self.runner.say(f"      {self.label}: {record.getMessage()}" + (f" ({detail})" if detail else ""))
+
+
+def _bot_logger(runner: ScenarioRunner, name: str) -> logging.Logger:
+    log = logging.getLogger(f"keeper.scenario.{name}")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    log.addHandler(_SayHandler(runner, f"{name} keeper"))
+    return log
+
+
+def _keeper_actor(runner: ScenarioRunner, name: str) -> Any:
+    actor = runner.net.actor(name)
+    if runner._lane is not None:
+        runner._lane.keys.setdefault(actor.address, actor.key)
+    return actor
+
+
+def _lane_read(runner: ScenarioRunner, *fns: Any) -> list[Any]:
+    """Results of view calls (web3 ContractFunctions) in one batch of the fast lane, at the latest block."""
+    from eth_abi import decode
+    from eth_utils.abi import get_abi_output_types
+
+    raw = runner.lane.eth_calls(
+        [(fn.address, bytes.fromhex(fn._encode_transaction_data()[2:])) for fn in fns]
+    )
+    out = []
+    for fn, data in zip(fns, raw, strict=True):
+        values = decode(get_abi_output_types(fn.abi), data)
+        out.append(values[0] if len(values) == 1 else values)
+    return out
+
+
+def _lane_send_checked(runner: ScenarioRunner, kind: str, sender: str, fn: Any, why: str) -> Any | None:
+    """Simulate `fn` from `sender`; send it through the lane at the stop's time when it would close
+    something; return its (decoded) receipt, or None when skipped. A revert that is not benign fails
+    the step (TxReverted), as a failed keeper pass does."""
+    from keeper.bots import adl, liquidation
+    from keeper.chain import TxReverted, decode_revert_data
+
+    data = bytes.fromhex(fn._encode_transaction_data()[2:])
+    to = runner.net.ch.address
+    answer = runner.lane.batch(
+        [("eth_call", [{"from": sender, "to": to, "data": "0x" + data.hex()}, "latest"])], check=False
+    )[0]
+    if isinstance(answer, dict):
+        error = answer.get("error") or {}
+        revert = error.get("data") if isinstance(error, dict) else None
+        reason = decode_revert_data(bytes.fromhex(revert[2:])) if isinstance(revert, str) else None
+        reason = reason or str(error)
+        # the bots' own list of "someone acted first / the state moved"
+        if not liquidation.is_benign_revert(reason, (*liquidation.BENIGN_REVERTS, *adl.BENIGN_REVERTS)):
+            raise TxReverted(f"{kind} keeper: {reason}")
+        runner.say(f"      {kind} keeper at {runner.now}: {why}: would revert ({reason}), skipped")
+        return None
+    if int(answer, 16) == 0:
+        runner.say(f"      {kind} keeper at {runner.now}: {why}: would close nothing (no liquidity), skipped")
+        return None
+    (raw,) = runner.lane.transact([(sender, to, data)], at=runner.now)
+    receipt = runner.net.w3.eth.get_transaction_receipt(raw["transactionHash"])
+    runner.risk_counts[kind] += 1
+    runner.say(
+        f"      {kind} keeper at {runner.now}: {why} -> " + "; ".join(runner._describe_liquidation(receipt))
+    )
+    return receipt
+
+
+def _liquidatable(runner: ScenarioRunner) -> list[Any]:
+    """Clearinghouse.health of every account (pages of 500, through the lane), liquidatable ones worst
+    first (keeper.bots.liquidation.rank_liquidatable)."""
+    from keeper.bots.liquidation import HEALTH_PAGE, Health, rank_liquidatable
+
+    key = (runner.now, runner.lane.sent)  # nothing was sent since the last read: the same answer
+    if runner.health_cache is not None and runner.health_cache[0] == key:
+        return runner.health_cache[1]
+    ch = runner.net.ch
+    rows: list[Any] = []
+    start = 1
+    while True:
+        (page,) = _lane_read(runner, ch.functions.health(start, HEALTH_PAGE))
+        rows += [Health(int(r[0]), int(r[1]), int(r[2]), int(r[3]), bool(r[4])) for r in page]
+        if len(page) < HEALTH_PAGE:
+            break
+        start += HEALTH_PAGE
+    ranked = rank_liquidatable(rows)
+    runner.health_cache = (key, ranked)
+    return ranked
+
+
+def _risk_state(runner: ScenarioRunner, ranked: list[Any]) -> tuple[Any, dict, dict, int]:
+    """(market directory, account -> positions, market -> LiquidationParams, insurance capacity)."""
+    from keeper.bots.liquidation import MarketDirectory, read_positions
+    from keeper.chain import TxError
+    from keeper.liquidation_model import LiquidationParams
+
+    net = runner.net
+    if runner.directory is None:
+        runner.directory = MarketDirectory(net.ch, {s: md.market for s, md in net.deployment.markets.items()})
+    directory = runner.directory
+    directory.refresh()
+    positions, failures = read_positions(directory, [h.account for h in ranked])
+    if failures:
+        raise TxError(f"reading positions: {failures}")
+    markets = sorted({p.market for ps in positions.values() for p in ps})
+    reads = _lane_read(
+        runner,
+        net.ch.functions.insurance_capacity(),
+        *(net.ch.functions.liquidation_params(m) for m in markets),
+    )
+    params = {m: LiquidationParams(*p) for m, p in zip(markets, reads[1:], strict=True)}
+    return directory, positions, params, int(reads[0])
+
+
+def _advance_liquidation(runner: ScenarioRunner, _seconds: int) -> str | None:
+    """The liquidation keeper at a stop: LiquidationBot's plan (plan_liquidations, worst first) from the
+    state just read; each liquidate simulated, then sent through the lane."""
+    from keeper.bots.liquidation import plan_liquidations, resting_order_ids
+
+    ranked = _liquidatable(runner)
+    if not ranked:
+        return None
+    directory, positions, params, capacity = _risk_state(runner, ranked)
+    plan = plan_liquidations(ranked, positions, params, capacity)
+    sender = _keeper_actor(runner, LIQUIDATION_KEEPER).address
+    for a in plan.liquidate:
+        order_ids = resting_order_ids(directory.contracts[a.market], a.account, a.open_orders)
+        fn = runner.net.ch.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
+        why = f"account {a.account} in {directory.name(a.market)}: {a.reason}"
+        _lane_send_checked(runner, "liquidation", sender, fn, why)
+    return None
+
+
+def _advance_adl(runner: ScenarioRunner, _seconds: int) -> str | None:
+    """The ADL keeper at a stop: AdlBot's plan - the bankrupt positions beyond the insurance fund's
+    capacity (find_adl_cases), each against the profitable opposite positions by live adl_score,
+    highest first (read_market_scores, plan_adl) - each ADL simulated, then sent through the lane."""
+    from keeper.bots.adl import find_adl_cases, plan_adl, read_market_scores
+    from keeper.bots.liquidation import resting_order_ids
+    from keeper.chain import TxError
+
+    bankrupt = [h for h in _liquidatable(runner) if h.equity < 0]
+    if not bankrupt:
+        return None
+    directory, positions, params, capacity = _risk_state(runner, bankrupt)
+    cases, _to_liquidate = find_adl_cases(bankrupt, positions, params, capacity)
+    sender = _keeper_actor(runner, ADL_KEEPER).address
+    for case in cases:
+        plan = plan_adl(case, read_market_scores(directory, case.market))
+        why = (
+            f"account {case.account} in {directory.name(case.market)}: equity {fmt(from_wad(case.equity))}, "
+            f"worst case {fmt(from_wad(case.worst_case_deficit))} > insurance capacity "
+            f"{fmt(from_wad(case.capacity))}"
+        )
+        if not plan.takes:
+            raise TxError(f"adl keeper: {why}: no opposite-side profitable position to deleverage")
+        order_ids = resting_order_ids(directory.contracts[case.market], case.account, case.open_orders)
+        fn = runner.net.ch.functions.adl(case.account, case.market, plan.candidates, order_ids)
+        why += "; candidates " + ", ".join(f"{a} (score {fmt(from_wad(sc))})" for a, _t, sc in plan.takes)
+        _lane_send_checked(runner, "adl", sender, fn, why)
+    return None
+
+
+def _since(runner: ScenarioRunner, block: int) -> list[str]:
+    """What liquidations, ADL and bad debt did in the blocks after `block`."""
+    w3 = runner.net.w3
+    latest = w3.eth.block_number
+    out = []
+    for n in range(block + 1, latest + 1):
+        for tx in w3.eth.get_block(n)["transactions"]:
+            out += runner._describe_liquidation(w3.eth.get_transaction_receipt(tx))
+    return out
+
+
+def _keeper_adl(runner: ScenarioRunner, _seconds: int = 0) -> str | None:
+    """One pass of the ADL keeper (keeper.bots.adl.AdlBot), now, from a key of its own."""
+    from keeper.bots.adl import AdlBot
+    from keeper.chain import TxError
+
+    net = runner.net
+    actor = _keeper_actor(runner, ADL_KEEPER)
+    markets = {s: md.market for s, md in net.deployment.markets.items()}
+    bot = AdlBot(net.client(actor.address), net.ch, markets, logger=_bot_logger(runner, "adl"))
+    block = net.w3.eth.block_number
+    counts = bot.run_once()
+    assert counts is not None  # a fresh bot is never mid-step
+    for line in _since(runner, block):
+        runner.say(f"      adl keeper: {line}")
+    if counts["failed"]:
+        raise TxError(f"adl keeper: {bot.last_error}")
+    return f"adl: {counts['bankrupt']} bankrupt, {counts['cases']} beyond the insurance fund, {counts['adl']} deleveraged"
+
+
+def _keeper_liquidation(runner: ScenarioRunner, _seconds: int = 0) -> str | None:
+    """One pass of the liquidation keeper (keeper.bots.liquidation.LiquidationBot), now, from a key of its own."""
+    from keeper.bots.liquidation import LiquidationBot
+    from keeper.chain import TxError
+
+    net = runner.net
+    actor = _keeper_actor(runner, LIQUIDATION_KEEPER)
+    markets = {s: md.market for s, md in net.deployment.markets.items()}
+    bot = LiquidationBot(
+        net.client(actor.address), net.ch, markets, logger=_bot_logger(runner, "liquidation")
+    )
+    block = net.w3.eth.block_number
+    counts = bot.run_once()
+    assert counts is not None  # a fresh bot is never mid-step
+    for line in _since(runner, block):
+        runner.say(f"      liquidation keeper: {line}")
+    if counts["failed"]:
+        raise TxError(f"liquidation keeper: {bot.last_error}")
+    return (
+        f"liquidation: {counts['liquidatable']} liquidatable, {counts['liquidated']} liquidated, "
+        f"{counts['adl_handoff']} left to ADL, {counts['skipped']} skipped"
+    )
+
+
 ADVANCE_KEEPERS: list[tuple[str, AdvanceAction]] = [
     ("oracle", _advance_oracle),
     ("funding", _advance_funding),
+    ("liquidation", _advance_liquidation),
+    ("adl", _advance_adl),
 ]
 
 
@@ -1019,8 +1345,8 @@ def _not_implemented(name: str) -> AdvanceAction:
 KEEPERS: dict[str, AdvanceAction] = {
     "oracle": _keeper_oracle,
     "funding": _keeper_funding,
-    "liquidation": _not_implemented("liquidation"),
-    "adl": _not_implemented("adl"),
+    "liquidation": _keeper_liquidation,
+    "adl": _keeper_adl,
 }
 
 
@@ -1319,12 +1645,15 @@ class ScenarioRunner:
         self.index: dict[str, Decimal] = {s: m.index for s, m in scenario.spec.markets.items()}
         self.labels: dict[str, tuple[str, int]] = {}
         self.start_block = 0
-        self._topics: dict[str, list[str]] | None = None
+        self._topics: dict[str, dict[str, list[str]]] | None = None
         # advance: the current stop's block timestamp, the fast lane, each market's next funding time
         self.now = 0
         self._lane: FastLane | None = None
         self.next_funding: dict[str, int] = {}
         self.funding_counts = {"settle": 0, "sample": 0}
+        self.risk_counts = {"liquidation": 0, "adl": 0}
+        self.directory: Any = None  # keeper.bots.liquidation.MarketDirectory, for the advance keepers
+        self.health_cache: tuple[tuple[int, int], list[Any]] | None = None
         self._time_frozen = False
 
     # ------------------------------------------------------------ output
@@ -1428,11 +1757,13 @@ class ScenarioRunner:
 
         spec = self.scenario.spec
         markets = [m.market_config(s) for s, m in spec.markets.items()]
-        needed = 2 + sum(mc.oracle_sources for mc in markets) + len(spec.accounts)
+        needed = 2 + sum(mc.oracle_sources for mc in markets) + len(spec.accounts) + len(RUNNER_ACTORS)
         n_keys = max(60, needed + 4)
         kwargs: dict[str, Any] = {}
         if spec.insurance_fee_share is not None:
             kwargs["insurance_fee_share"] = spec.insurance_fee_share
+        if spec.insurance_payout_cap is not None:
+            kwargs["insurance_payout_cap"] = spec.insurance_payout_cap
         config = DeployConfig(collateral_decimals=spec.collateral_decimals, markets=markets, **kwargs)
         try:
             if self.rpc_url is not None:
@@ -1474,28 +1805,32 @@ class ScenarioRunner:
                 f"clamp {fmt(mc.funding_clamp)} cap {fmt(mc.funding_cap)} impact notional "
                 f"{fmt(mc.impact_notional)}, samples every {format_duration(mc.sample_interval)}"
             )
+            parts.append(
+                f"{symbol} liquidation fee {fmt(mc.liquidation_fee)} (keeper share {fmt(mc.liquidator_share)}), "
+                f"bankrupt band {fmt(mc.bankrupt_band)}, takeover discount {fmt(mc.takeover_discount)}, "
+                f"small position {fmt(mc.small_position_notional)}"
+            )
         self.say(f"setup: collateral {spec.collateral_decimals} decimals; chain {net.w3.eth.chain_id}")
         for p in parts:
             self.say(f"  market {p}")
-        for symbol, m in spec.markets.items():
-            pending = m.pending()
-            if pending:
-                listed = ", ".join(
-                    f"{k}={format_duration(v) if k in _DURATION_KEYS else v}" for k, v in pending.items()
-                )
-                self.note(f"{symbol}: not yet applied: {listed}")
-        if spec.insurance_fund > 0:
-            units = to_units(spec.insurance_fund, spec.collateral_decimals)
-            owner = net.deployment.manifest["insurance_fund"]
-            self._tx(net.token, "mint", net.backend.deployer, units)
-            self._tx(net.token, "approve", net.ch.address, units)
-            self._tx(net.ch, "deposit", 0, units, owner)
-            self.say(f"  insurance fund {fmt(spec.insurance_fund)} ({owner})")
         for name, acc in spec.accounts.items():
             actor = net.actor(name)
             if acc.deposit:
                 self._deposit(name, acc.deposit)
             self.say(f"  account {name} {actor.address} deposit {fmt(acc.deposit or Decimal(0))}")
+        fund = net.deployment.insurance_fund
+        cap = from_wad(self._call(fund.functions.payout_cap()))
+        if spec.insurance_fund > 0:
+            # an ERC-4626 deposit by a liquidity provider of the fund (an actor of the runner's own)
+            units = to_units(spec.insurance_fund, spec.collateral_decimals)
+            lp = net.actor(INSURANCE_DEPOSITOR)
+            self._tx(net.token, "mint", lp.address, units)
+            self._tx(net.token, "approve", fund.address, units, sender=lp.address)
+            self._tx(fund, "deposit", units, lp.address, sender=lp.address)
+        self.say(
+            f"  insurance fund {fund.address}: {fmt(spec.insurance_fund)} deposited, payout cap {fmt(cap)} "
+            "of its assets per bad-debt event"
+        )
 
     # ------------------------------------------------------------ steps
 
@@ -1668,6 +2003,7 @@ class ScenarioRunner:
             m: st.next_funding_time for m, st in lane.funding_states(self.funding_contracts()).items()
         }
         before = dict(self.funding_counts)
+        risk_before = dict(self.risk_counts)
         t, stops = start, 0
         try:
             with lane.manual_mining():
@@ -1687,7 +2023,8 @@ class ScenarioRunner:
         return (
             f"chain time {start} -> {after} in {stops} stop{'s' * (stops != 1)}; keepers: "
             f"{', '.join(name for name, _a in ADVANCE_KEEPERS)}; funding: {settled} settlement(s), "
-            f"{sampled} sample(s)"
+            f"{sampled} sample(s); liquidations: {self.risk_counts['liquidation'] - risk_before['liquidation']}, "
+            f"ADL: {self.risk_counts['adl'] - risk_before['adl']}"
         )
 
     def _step_keepers(self, names: tuple[str, ...]) -> str:
@@ -1698,7 +2035,50 @@ class ScenarioRunner:
         return "; ".join(said)
 
     def _step_liquidate(self, s: LiquidateStep) -> str:
-        raise NotImplementedFeature(f"liquidate: {NOT_IMPLEMENTED_STEP}")
+        """`by` calls Clearinghouse.liquidate on the account's subaccount 0 in `market`, listing every
+        resting order of the account there (max_size: the whole position when not given)."""
+        net = self.net
+        account = self._call(net.ch.functions.account_of(net.actor(s.account).address, 0))
+        mkt = net.market(s.market)
+        max_size = to_units(s.max_size, 18) if s.max_size is not None else 2**256 - 1
+        order_ids = self._resting_orders(mkt, account)
+        by = net.actor(s.by).address
+        receipt = self._tx(net.ch, "liquidate", account, mkt.address, max_size, order_ids, sender=by)
+        return "; ".join(self._describe_liquidation(receipt)) or "nothing closed"
+
+    def _resting_orders(self, mkt: Any, account: int) -> list[int]:
+        """Ids of the account's resting orders in a market (PerpMarket.orders_of, pages of 1,000 ids)."""
+        if account == 0:
+            return []
+        end = self._call(mkt.functions.next_order_id())
+        out: list[int] = []
+        for start in range(1, end, 1000):
+            out += self._call(mkt.functions.orders_of(account, start, min(1000, end - start)))
+        return out
+
+    def _describe_liquidation(self, receipt: Any) -> list[str]:
+        """What a liquidation, takeover or ADL transaction did, from the events in its receipt."""
+        bits = []
+        for ev in self._logs(self.net.ch, "Liquidation", receipt):
+            bits.append(
+                f"liquidated account {ev['account']}: closed {fmt(from_wad(ev['closed_size']))} at mark "
+                f"{fmt(from_wad(ev['mark']))} (limit {fmt(from_wad(ev['limit_price']))}), fee "
+                f"{fmt(from_wad(ev['fee']))} (keeper {fmt(from_wad(ev['liquidator_fee']))}), equity "
+                f"{fmt(from_wad(ev['equity_before']))} -> {fmt(from_wad(ev['equity_after']))}, size left "
+                f"{fmt(from_wad(ev['size_after']))}" + (" (bankrupt)" if ev["bankrupt"] else "")
+            )
+        for ev in self._logs(self.net.ch, "Deleveraged", receipt):
+            bits.append(
+                f"ADL account {ev['account']} against {ev['counterparty']}: {fmt(from_wad(ev['size']))} "
+                f"@ {fmt(from_wad(ev['price']))} (score {fmt(from_wad(ev['score']))}, its size left "
+                f"{fmt(from_wad(ev['counterparty_size']))})"
+            )
+        for ev in self._logs(self.net.ch, "BadDebt", receipt):
+            bits.append(
+                f"bad debt of account {ev['account']}: {fmt(from_wad(ev['deficit']))}, insurance fund paid "
+                f"{fmt(from_wad(ev['covered']))}, uncovered {fmt(from_wad(ev['uncovered']))}"
+            )
+        return bits
 
     def _deposit(self, name: str, amount: Decimal) -> None:
         net = self.net
@@ -1751,9 +2131,9 @@ class ScenarioRunner:
     def _actual(self, e: Expectation) -> Decimal:
         net = self.net
         if isinstance(e, InsuranceExpect):
-            return from_wad(
-                self._call(net.ch.functions.cash(self._call(net.ch.functions.insurance_account())))
-            )
+            # ERC-4626 totalAssets: the fund's booked assets + its whole token units of pending cash
+            units = self._call(net.deployment.insurance_fund.functions.totalAssets())
+            return Decimal(units).scaleb(-self.scenario.spec.collateral_decimals)
         if isinstance(e, MarketExpect):
             return self._market_field(e.market, e.field)
         assert isinstance(e, AccountExpect)
@@ -1768,6 +2148,8 @@ class ScenarioRunner:
             pos = ("equity", "initial_margin", "maintenance_margin", "withdrawable").index(f)
             return from_wad(margin[pos])
         symbols = [e.market] if e.market else list(self.scenario.spec.markets)
+        if f in ("liquidated_size", "adl_size"):
+            return from_wad(sum(self._risk_sizes(account, s)[f] for s in symbols))
         if f in ("realized_pnl", "funding_paid", "fees_paid"):
             key = {"realized_pnl": "realized_pnl", "funding_paid": "funding_paid", "fees_paid": "fee_paid"}[f]
             total = sum(ev[key] for ev in self._position_changes(account, e.market))
@@ -1814,12 +2196,26 @@ class ScenarioRunner:
         }[f]
         return from_wad(self._call(view()))
 
+    def _risk_sizes(self, account: int, symbol: str) -> dict[str, int]:
+        """Base WAD of the account's position in `symbol` closed by liquidations (Liquidation.closed_size +
+        Takeover.size, the account being the one liquidated) and by ADL (Deleveraged.size, the account
+        being the bankrupt one or the counterparty), from the clearinghouse's events."""
+        if account == 0:
+            return {"liquidated_size": 0, "adl_size": 0}
+        acc = _topic_word(account)
+        mkt = _topic_word(int(self.net.market(symbol).address, 16))
+        liquidated = sum(ev["closed_size"] for ev in self._clearinghouse_events("Liquidation", acc, mkt))
+        liquidated += sum(ev["size"] for ev in self._clearinghouse_events("Takeover", acc, mkt))
+        adl = sum(ev["size"] for ev in self._clearinghouse_events("Deleveraged", acc, None, mkt))
+        adl += sum(ev["size"] for ev in self._clearinghouse_events("Deleveraged", None, acc, mkt))
+        return {"liquidated_size": liquidated, "adl_size": adl}
+
     def _position_changes(self, account: int, symbol: str | None) -> list[Any]:
         if account == 0:
             return []
         symbols = [symbol] if symbol else list(self.scenario.spec.markets)
         markets = [self.net.market(s) for s in symbols]
-        topic = self._topic_map()["PositionChanged"]
+        topic = self._topic_map("PerpMarket")["PositionChanged"]
         logs = self.net.w3.eth.get_logs(
             {
                 "fromBlock": self.start_block,
@@ -1848,7 +2244,10 @@ class ScenarioRunner:
                 "fromBlock": self.start_block,
                 "toBlock": "latest",
                 "address": mkt.address,
-                "topics": [self._topic_map()["PositionChanged"], "0x" + account.to_bytes(32, "big").hex()],
+                "topics": [
+                    self._topic_map("PerpMarket")["PositionChanged"],
+                    "0x" + account.to_bytes(32, "big").hex(),
+                ],
             }
         )
         event = mkt.events.PositionChanged()
@@ -1877,31 +2276,59 @@ class ScenarioRunner:
         except (ContractLogicError, Web3RPCError) as exc:
             raise TxReverted(revert_reason(exc)) from exc
 
-    def _topic_map(self) -> dict[str, list[str]]:
+    def _topic_map(self, contract: str) -> dict[str, list[str]]:
+        """Event name -> topic0s, of one protocol contract."""
         if self._topics is None:
             from eth_utils import event_abi_to_log_topic
 
             self._topics = {
-                name: sorted({"0x" + event_abi_to_log_topic(a).hex() for a in entries})
-                for name, entries in _protocol_events().items()
+                c: {
+                    name: sorted({"0x" + event_abi_to_log_topic(a).hex() for a in entries})
+                    for name, entries in _contract_events(c).items()
+                }
+                for c in PROTOCOL_CONTRACTS
             }
-        return self._topics
+        return self._topics[contract]
+
+    def _protocol_addresses(self) -> dict[str, list[str]]:
+        """Contract kind -> the deployment's addresses of that kind."""
+        d = self.net.deployment
+        mds = list(d.markets.values())
+        return {
+            "Clearinghouse": [d.clearinghouse.address],
+            "PerpMarket": [md.market.address for md in mds],
+            "IndexOracle": [md.oracle.address for md in mds],
+            "FundingRate": [md.funding.address for md in mds],
+            "InsuranceFund": [d.insurance_fund.address],
+        }
 
     def _event_count(self, name: str) -> int:
-        """Logs named `name` emitted by the clearinghouse, the markets and the oracles since deployment."""
-        d = self.net.deployment
-        addresses = [d.clearinghouse.address]
-        for md in d.markets.values():
-            addresses += [md.market.address, md.oracle.address, md.funding.address]
+        """Logs named `name` emitted by any protocol contract (clearinghouse, markets, oracles, funding
+        rates, insurance fund) since deployment; each contract's logs matched against its own ABI."""
+        total = 0
+        for contract, addresses in self._protocol_addresses().items():
+            topics = self._topic_map(contract).get(name)
+            if not topics:
+                continue
+            logs = self.net.w3.eth.get_logs(
+                {"fromBlock": self.start_block, "toBlock": "latest", "address": addresses, "topics": [topics]}
+            )
+            total += len(logs)
+        return total
+
+    def _clearinghouse_events(self, name: str, *topics: str | None) -> list[Any]:
+        """Decoded args of the clearinghouse's `name` events since deployment, filtered by indexed topics."""
+        ch = self.net.ch
         logs = self.net.w3.eth.get_logs(
             {
                 "fromBlock": self.start_block,
                 "toBlock": "latest",
-                "address": addresses,
-                "topics": [self._topic_map()[name]],
+                "address": ch.address,
+                "topics": [self._topic_map("Clearinghouse")[name], *topics],
             }
         )
-        return len(logs)
+        event = getattr(ch.events, name)()
+        return [event.process_log(log)["args"] for log in logs]
 
     # ------------------------------------------------------------ chain helpers
 
@@ -1936,6 +2363,11 @@ class ScenarioRunner:
 
 
 _DURATION_KEYS = frozenset({"funding_interval", "funding_period", "sample_interval"})
+
+
+def _topic_word(x: int) -> str:
+    """An indexed uint256/address as a log topic."""
+    return "0x" + x.to_bytes(32, "big").hex()
 
 
 def _is_chain_error(exc: BaseException) -> bool:
@@ -2035,6 +2467,10 @@ def add_scenario_command(sub: Any) -> None:
 
 __all__ = [
     "ADVANCE_KEEPERS",
+    "AccountExpect",
+    "EventExpect",
+    "InsuranceExpect",
+    "MarketExpect",
     "FEATURES",
     "IMPLEMENTED_FEATURES",
     "KEEPERS",

@@ -3,7 +3,7 @@
 Sources, highest priority first:
   1. explicit overrides: `load_settings(path, rpc_url=...)` (e.g. from CLI flags);
   2. environment: `VYPERP_RPC_URL`, `VYPERP_ORACLE__INTERVAL_S`, `VYPERP_ORACLE__REPORTER_KEYS='["0x..."]'`,
-     `VYPERP_FUNDING__KEY=0x...`;
+     `VYPERP_FUNDING__KEY=0x...`, `VYPERP_LIQUIDATION__KEY=0x...`, `VYPERP_ADL__MAX_PER_ROUND=5`;
   3. a config file, YAML (.yaml/.yml) or TOML (.toml): the `path` argument, else `$VYPERP_CONFIG`;
   4. the defaults below.
 Unknown keys (in the file or the overrides) are an error naming the key.
@@ -89,6 +89,47 @@ class FundingSettings(BaseModel):
         return _check_key(key)
 
 
+class LiquidationSettings(BaseModel):
+    """The liquidation keeper bot (PROTOCOL.md §9, §12)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(1.0, gt=0, description="seconds between rounds")
+    # the keeper's own key (falls back to the shared private_key)
+    key: SecretStr | None = None
+    max_per_round: int = Field(1_000, ge=1, description="liquidations sent per round at most")
+    health_page: int = Field(500, ge=1, le=500, description="accounts per Clearinghouse.health call")
+    gas: int | None = Field(
+        None, gt=21_000, description="fixed gas limit per liquidation (default: bounded by max_fills)"
+    )
+    no_fill_backoff_blocks: int = Field(
+        10, ge=0, description="blocks before retrying a liquidation that filled nothing"
+    )
+    dry_run: bool = False  # or the shared dry_run
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_hex(cls, key: SecretStr | None) -> SecretStr | None:
+        return _check_key(key)
+
+
+class AdlSettings(BaseModel):
+    """The ADL keeper bot (PROTOCOL.md §11, §12)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(2.0, gt=0, description="seconds between rounds")
+    key: SecretStr | None = None
+    max_per_round: int = Field(10, ge=1, description="ADL calls per round at most")
+    health_page: int = Field(500, ge=1, le=500)
+    dry_run: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_hex(cls, key: SecretStr | None) -> SecretStr | None:
+        return _check_key(key)
+
+
 class KeeperSettings(BaseSettings):
     """Settings shared by every keeper, with one nested section per bot."""
 
@@ -104,6 +145,8 @@ class KeeperSettings(BaseSettings):
     priority_fee_gwei: float = Field(1, ge=0)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
     funding: FundingSettings = Field(default_factory=FundingSettings)
+    liquidation: LiquidationSettings = Field(default_factory=LiquidationSettings)
+    adl: AdlSettings = Field(default_factory=AdlSettings)
 
     @field_validator("private_key")
     @classmethod
@@ -196,8 +239,10 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> KeeperSet
 
 
 __all__ = [
+    "AdlSettings",
     "FundingSettings",
     "KeeperSettings",
+    "LiquidationSettings",
     "OracleSettings",
     "SettingsError",
     "load_settings",

@@ -19,7 +19,9 @@ from pathlib import Path
 from keeper.deploy import ApeBackend, DeployConfig, Deployment, deploy_protocol, write_manifest
 
 
-def deploy(project, sender, config: DeployConfig | None = None, manifest_path: str | Path | None = None) -> Deployment:
+def deploy(
+    project, sender, config: DeployConfig | None = None, manifest_path: str | Path | None = None
+) -> Deployment:
     """Deploy with ape; used by `ape run deploy` and by tests/ape."""
     config = config or DeployConfig()
     reporters = [r.strip() for r in os.environ.get("VYPERP_REPORTERS", "").split(",") if r.strip()]

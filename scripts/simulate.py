@@ -62,7 +62,17 @@ def run_oracle_reporter(net: LocalNet, out: Path, steps: int, interval: float) -
             }
         )
     )
-    cmd = [sys.executable, "-m", "keeper.cli", "run", "oracle", "--config", str(config), "--steps", str(steps)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "keeper.cli",
+        "run",
+        "oracle",
+        "--config",
+        str(config),
+        "--steps",
+        str(steps),
+    ]
     print(f"$ keeper run oracle --config {config.relative_to(REPO)} --steps {steps}")
     proc = subprocess.Popen(cmd, cwd=REPO)
     try:
@@ -94,7 +104,17 @@ def seed001_example(net: LocalNet) -> Decimal:
     def order(who, is_buy, size, price, kind):
         a = net.actor(who)
         net.backend.transact(
-            ch, "place_order", a.address, 0, btc.address, is_buy, to_wad(size), to_wad(price), kind, False, 0,
+            ch,
+            "place_order",
+            a.address,
+            0,
+            btc.address,
+            is_buy,
+            to_wad(size),
+            to_wad(price),
+            kind,
+            False,
+            0,
             sender=a.address,
         )
 
@@ -107,8 +127,12 @@ def seed001_example(net: LocalNet) -> Decimal:
     s = ch.functions.account_summary(net.actor("trader").address, 0).call()
     pos = s[6][0]
     print("\nseed 001: 0.1 BTC bought at $86,000; index and book move to $90,000")
-    print(f"  position {from_wad(pos[1])} BTC at entry ${from_wad(pos[2]):,.0f}, mark ${from_wad(pos[3]):,.0f}")
-    print(f"  unrealized PnL ${from_wad(pos[4]):+,.2f}   equity ${from_wad(s[2]):,.2f}   withdrawable ${from_wad(s[5]):,.2f}")
+    print(
+        f"  position {from_wad(pos[1])} BTC at entry ${from_wad(pos[2]):,.0f}, mark ${from_wad(pos[3]):,.0f}"
+    )
+    print(
+        f"  unrealized PnL ${from_wad(pos[4]):+,.2f}   equity ${from_wad(s[2]):,.2f}   withdrawable ${from_wad(s[5]):,.2f}"
+    )
     return from_wad(pos[4])
 
 
@@ -120,9 +144,13 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print("starting anvil on a free port and deploying vyperp ...")
-    with start_localnet(DeployConfig(markets=demo_markets()), manifest_path=args.out / "manifest.json") as net:
+    with start_localnet(
+        DeployConfig(markets=demo_markets()), manifest_path=args.out / "manifest.json"
+    ) as net:
         m = net.deployment.manifest
-        print(f"  chain {m['chain_id']} at {net.w3.provider.endpoint_uri}, clearinghouse {m['clearinghouse']}")
+        print(
+            f"  chain {m['chain_id']} at {net.w3.provider.endpoint_uri}, clearinghouse {m['clearinghouse']}"
+        )
         run_oracle_reporter(net, args.out, args.steps, args.interval)
         pnl = seed001_example(net)
     print("\nstopped anvil and the keeper.")

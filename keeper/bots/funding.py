@@ -295,6 +295,7 @@ class FundingKeeper(LoopingBot):
             "markets": {m: dict(v) for m, v in self.markets.items()},
         }
 
+
 __all__ = [
     "BENIGN_REVERTS",
     "FundingAction",

@@ -69,7 +69,8 @@ class LoopingBot:
         restore = install_stop_signals(stop)
         steps = 0
         self.log.info(
-            f"{self.label} started", extra={"interval_s": interval_s, "dry_run": self.dry_run, **self._start_info()}
+            f"{self.label} started",
+            extra={"interval_s": interval_s, "dry_run": self.dry_run, **self._start_info()},
         )
         try:
             while not stop.is_set() and (max_steps is None or steps < max_steps):

@@ -244,4 +244,5 @@ class OracleReporter(LoopingBot):
             "last_prices": dict(self.last_prices),
         }
 
+
 __all__ = ["OracleReporter", "Report", "Source", "plan_reports", "price_to_wad"]

@@ -11,7 +11,6 @@ import pytest
 
 from keeper.cli import main
 from keeper.scenario import (
-    NOT_IMPLEMENTED_STEP,
     ScenarioError,
     load_scenario,
     parse_duration,
@@ -77,6 +76,60 @@ MALFORMED = {
     "unknown_account": (HEADER + 'steps:\n  - deposit: {account: whale, amount: "1"}\n', 7, "'whale'"),
     "unknown_feature": (HEADER + "requires: [funding, teleport]\nsteps: []\n", 6, "'requires'"),
     "yaml_syntax": (HEADER + "steps:\n  - order: {account: trader\n", 8, "YAML"),
+    # the liquidate step and the liquidation fields and parameters
+    "liquidate_missing_by": (
+        HEADER + 'steps:\n  - oracle: {market: BTC-PERP, price: "90"}\n'
+        "  - liquidate: {account: trader, market: BTC-PERP}\n",
+        8,
+        "'by'",
+    ),
+    "liquidate_unknown_key": (
+        HEADER + 'steps:\n  - liquidate: {account: trader, market: BTC-PERP, by: trader, size: "1"}\n',
+        7,
+        "'size'",
+    ),
+    "liquidate_unknown_liquidator": (
+        HEADER + "steps:\n  - liquidate: {account: trader, market: BTC-PERP, by: whale}\n",
+        7,
+        "'whale'",
+    ),
+    "liquidate_unknown_market": (
+        HEADER + "steps:\n  - liquidate: {account: trader, market: ETH-PERP, by: trader}\n",
+        7,
+        "'ETH-PERP'",
+    ),
+    "liquidate_zero_max_size": (
+        HEADER + 'steps:\n  - liquidate: {account: trader, market: BTC-PERP, by: trader, max_size: "0"}\n',
+        7,
+        "'max_size'",
+    ),
+    "liquidate_revert_not_a_string": (
+        HEADER + "steps:\n  - liquidate: {account: trader, market: BTC-PERP, by: trader}\n"
+        "    expect_revert: [not liquidatable]\n",
+        8,
+        "'expect_revert'",
+    ),
+    "unknown_liquidation_field": (
+        HEADER + 'steps:\n  - expect:\n      - {account: trader, field: liquidated, value: "1"}\n',
+        8,
+        "'field'",
+    ),
+    "liquidation_fee_above_bound": (
+        HEADER.replace('"10"}', '"10", liquidation_fee: "0.1"}') + "steps: []\n",
+        3,
+        "liquidation_fee 0.1 is above the 5% bound",
+    ),
+    "bankrupt_band_out_of_bounds": (
+        HEADER.replace('"10"}', '"10", bankrupt_band: "0.6"}') + "steps: []\n",
+        3,
+        "bankrupt_band 0.6 out of bounds",
+    ),
+    "insurance_payout_cap_zero": (
+        HEADER + 'insurance_payout_cap: "0"\nsteps: []\n',
+        6,
+        "'insurance_payout_cap'",
+    ),
+    "reserved_account_name": (HEADER + "  <adl keeper>: {}\nsteps: []\n", 4, "reserved"),
 }
 
 
@@ -120,10 +173,11 @@ def test_load_scenario__cancel_of_undefined_label__error(tmp_path: Path) -> None
         load_scenario(path)
 
 
-def test_load_scenario__pending_params_and_requires__accepted() -> None:
+def test_load_scenario__liquidation_params_applied_and_requires_implemented() -> None:
     sc = load_scenario(
         {
-            "requires": ["funding", "liquidation"],
+            "requires": ["funding", "liquidation", "adl"],
+            "insurance_payout_cap": "0.25",
             "markets": {
                 "SOL-PERP": {
                     "index": "12",
@@ -132,6 +186,9 @@ def test_load_scenario__pending_params_and_requires__accepted() -> None:
                     "min_order_notional": "1",
                     "liquidation_fee": "0.005",
                     "liquidator_share": "0.5",
+                    "bankrupt_band": "0.1",
+                    "takeover_discount": "0.02",
+                    "small_position_notional": "500",
                     "funding_interval": "1h",
                     "funding_period": "24h",
                     "interest_rate": "0",
@@ -142,32 +199,48 @@ def test_load_scenario__pending_params_and_requires__accepted() -> None:
                     "premium_mode": "impact_mid",
                 }
             },
-            "accounts": {"trader": {"deposit": "10000"}},
+            "accounts": {"trader": {"deposit": "10000"}, "liquidator": {}},
             "steps": [
                 {"advance": "24h"},
-                {"keepers": ["liquidation"]},
-                {"liquidate": {"account": "trader", "market": "SOL-PERP", "by": "trader"}},
+                {"keepers": ["liquidation", "adl"]},
+                {
+                    "liquidate": {
+                        "account": "trader",
+                        "market": "SOL-PERP",
+                        "by": "liquidator",
+                        "max_size": "1",
+                    }
+                },
                 {
                     "expect": [
-                        {
-                            "market": "SOL-PERP",
-                            "field": "last_funding_rate",
-                            "value": "-0.000833",
-                            "tol": "0.000001",
-                        }
+                        {"account": "trader", "field": "liquidated_size", "market": "SOL-PERP", "value": "0"},
+                        {"account": "trader", "field": "adl_size", "value": "0"},
+                        {"insurance_fund": "balance", "value": "0"},
+                        {"event": "Covered", "count": 0},  # an InsuranceFund event
                     ]
                 },
             ],
         }
     )
-    assert sc.missing_features() == ["liquidation"]  # the test suite skips such scenarios
-    spec = sc.spec.markets["SOL-PERP"]
-    assert spec.pending() == {"liquidation_fee": Decimal("0.005"), "liquidator_share": Decimal("0.5")}
+    assert sc.missing_features() == []  # the test suite runs such scenarios
+    assert sc.spec.insurance_payout_cap == Decimal("0.25")
+    mc = sc.spec.markets["SOL-PERP"].market_config("SOL-PERP")
+    assert mc.liquidation_params() == (5 * 10**15, 5 * 10**17, 10**17, 2 * 10**16, 500 * 10**18)
     # the funding keys are applied to the market's FundingRate
-    mc = spec.market_config("SOL-PERP")
     assert (mc.funding_interval, mc.funding_period, mc.sample_interval) == (3600, 86400, 60)
     assert mc.premium_mode == "impact_mid" and mc.funding_cap == Decimal("0.05")
     assert [s.kind for s in sc.steps] == ["advance", "keepers", "liquidate", "expect"]
+    assert sc.steps[2].spec.max_size == Decimal(1)
+
+
+def test_load_scenario__unset_liquidation_params__deployer_defaults() -> None:
+    mc = load_scenario(copy.deepcopy(BASE)).spec.markets["BTC-PERP"].market_config("BTC-PERP")
+    assert (mc.liquidation_fee, mc.liquidator_share, mc.bankrupt_band) == (
+        Decimal("0.005"),
+        Decimal("0.5"),
+        Decimal("0.05"),
+    )
+    assert (mc.takeover_discount, mc.small_position_notional) == (Decimal("0.01"), Decimal(1000))
 
 
 @pytest.mark.parametrize(
@@ -331,7 +404,7 @@ def test_run_scenario__unexpected_revert_and_wrong_reason__fail_with_the_reason(
 
 
 @pytest.mark.integration
-def test_run_scenario__deferred_features__fail_clearly_and_notes_pending_params(scenario_rpc: str) -> None:
+def test_run_scenario__advance_with_every_keeper__nothing_to_liquidate(scenario_rpc: str) -> None:
     sc = scenario_with(
         {"advance": "8h"},
         {
@@ -343,19 +416,116 @@ def test_run_scenario__deferred_features__fail_clearly_and_notes_pending_params(
                 {"market": "BTC-PERP", "field": "cumulative_funding", "value": "0.01"},
                 {"event": "FundingSettled", "count": 8},
                 {"account": "trader", "field": "liquidated_size", "value": "0"},
+                {"account": "trader", "field": "adl_size", "value": "0"},
+                {"event": "Liquidation", "count": 0},
             ]
         },
-        {"keepers": ["oracle", "liquidation"]},
+        {"keepers": ["oracle", "liquidation", "adl"]},
     )
     sc["markets"]["BTC-PERP"].update(funding_interval="1h", sample_interval="10m", liquidation_fee="0.01")
     result = run_scenario(sc, scenario_rpc)
-    assert any("not yet applied: liquidation_fee=0.01" in n for n in result.notes)
-    assert not any("funding_interval" in n for n in result.notes)
-    *funding, liquidated = result.steps[2].expectations
-    assert all(e.ok for e in funding), result.text()  # the index was re-reported at every stop: valid
-    assert not liquidated.ok and "not implemented yet" in (liquidated.error or "")
-    assert result.steps[3].error == f"keeper 'liquidation': {NOT_IMPLEMENTED_STEP}"
+    assert result.ok, result.text()  # the index was re-reported at every stop: valid
+    assert not result.notes
+    assert any("liquidations: 0, ADL: 0" in line for line in result.output), result.text()
+
+
+# a long of 1 at 100 on 12 (IM 10%, MM 5%) against a maker's bid of 1 at 90; the index drops to 92:
+# mark median(90, 92, 100) = 92, equity 12 - 8 = 4 < MM 4.6, bankruptcy price 88
+def _underwater(**market: str) -> dict[str, Any]:
+    sc = copy.deepcopy(BASE)
+    sc["markets"]["BTC-PERP"].update(initial_margin="0.1", maintenance_margin="0.05", **market)
+    sc["accounts"] = {"maker": {"deposit": "10000"}, "trader": {"deposit": "12"}, "liquidator": {}}
+    sc["steps"] = [
+        {"order": {"account": "maker", "market": "BTC-PERP", "side": "sell", "size": "1", "price": "100"}},
+        {"order": {"account": "trader", "market": "BTC-PERP", "side": "buy", "size": "1", "type": "market"}},
+        {"order": {"account": "maker", "market": "BTC-PERP", "side": "buy", "size": "1", "price": "90"}},
+        {"oracle": {"market": "BTC-PERP", "price": "92"}},
+    ]
+    return sc
+
+
+@pytest.mark.integration
+def test_run_scenario__liquidate_step__fee_share_to_the_caller_and_fields(scenario_rpc: str) -> None:
+    sc = _underwater(liquidation_fee="0.005", liquidator_share="0.5")
+    sc["steps"] += [
+        {"expect": [{"account": "trader", "field": "equity", "value": "4"}]},
+        {"liquidate": {"account": "trader", "market": "BTC-PERP", "by": "liquidator"}},
+        {
+            "expect": [
+                {"account": "trader", "field": "position", "value": "0"},
+                {"account": "trader", "field": "liquidated_size", "market": "BTC-PERP", "value": "1"},
+                {"account": "trader", "field": "liquidated_size", "value": "1"},
+                # sold at the bid 90: 12 - 10 - 0.5% x 92
+                {"account": "trader", "field": "cash", "value": "1.54"},
+                {"account": "liquidator", "field": "cash", "value": "0.23"},  # half of the fee
+                {"insurance_fund": "balance", "value": "0.23"},
+                {"account": "maker", "field": "liquidated_size", "value": "0"},
+                {"event": "Liquidation", "count": 1},
+            ]
+        },
+        {
+            "liquidate": {"account": "trader", "market": "BTC-PERP", "by": "liquidator"},
+            "expect_revert": "not liquidatable",
+        },
+    ]
+    result = run_scenario(sc, scenario_rpc)
+    assert result.ok, result.text()
+    assert any("closed 1 at mark 92 (limit 88)" in line for line in result.output), result.text()
+
+
+@pytest.mark.integration
+def test_run_scenario__liquidate_max_size__partial_close(scenario_rpc: str) -> None:
+    sc = _underwater(small_position_notional="0")
+    sc["steps"] += [
+        {"liquidate": {"account": "trader", "market": "BTC-PERP", "by": "liquidator", "max_size": "0.5"}},
+        {
+            "expect": [
+                {"account": "trader", "field": "position", "value": "0.5"},
+                {"account": "trader", "field": "liquidated_size", "value": "0.5"},
+            ]
+        },
+    ]
+    result = run_scenario(sc, scenario_rpc)
+    assert result.ok, result.text()
+
+
+@pytest.mark.integration
+def test_run_scenario__advance_liquidates_when_due_and_skips_an_empty_book(scenario_rpc: str) -> None:
+    """At the stops of `advance` the liquidation keeper acts through the lane: with no bid within the
+    bankruptcy price it sends nothing (skipped, printed); once the maker bids, the next stop liquidates."""
+    sc = _underwater()
+    sc["steps"] += [
+        {"cancel": {"account": "maker", "order_id": 2}},
+        {"advance": "2m"},
+        {
+            "expect": [
+                {"account": "trader", "field": "position", "value": "1"},
+                {"event": "Liquidation", "count": 0},
+            ]
+        },
+        {"order": {"account": "maker", "market": "BTC-PERP", "side": "buy", "size": "1", "price": "90"}},
+        {"advance": "1m"},
+        {
+            "expect": [
+                {"account": "trader", "field": "position", "value": "0"},
+                {"account": "trader", "field": "liquidated_size", "value": "1"},
+                {"event": "Liquidation", "count": 1},
+            ]
+        },
+    ]
+    result = run_scenario(sc, scenario_rpc)
+    assert result.ok, result.text()
+    assert any("would close nothing" in line for line in result.output), result.text()
+    assert any("liquidations: 1, ADL: 0" in line for line in result.output), result.text()
+
+
+@pytest.mark.integration
+def test_run_scenario__liquidate_healthy_account__step_fails_with_the_reason(scenario_rpc: str) -> None:
+    result = run_scenario(
+        scenario_with({"liquidate": {"account": "trader", "market": "BTC-PERP", "by": "maker"}}), scenario_rpc
+    )
     assert not result.ok
+    assert result.steps[-1].error == "reverted: not liquidatable"
 
 
 @pytest.mark.integration

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from keeper.scenario import load_scenario, run_scenario
+from keeper.scenario import AccountExpect, EventExpect, InsuranceExpect, load_scenario, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))
@@ -27,8 +28,55 @@ def test_scenarios__shipped_files_exist() -> None:
         "seed003_zeta_sol_impact_mid.yaml",
         "seed004_8h_funding.yaml",
     } <= names
-    for name in ("seed002_mark_minus_index", "seed003_zeta_sol_impact_mid", "seed004_8h_funding"):
-        assert not load_scenario(REPO / "scenarios" / f"{name}.yaml").missing_features()
+    # the seeds' liquidation, bad-debt and ADL examples (002: 1% and 2% drops; 001: ADL, basis trade)
+    assert {
+        "seed002_liquidation_1pct.yaml",
+        "seed002_bad_debt_2pct.yaml",
+        "seed001_adl_2x.yaml",
+        "basis_trader_adl.yaml",
+    } <= names
+    for path in SCENARIOS:
+        assert not load_scenario(path).missing_features(), path.name
+
+
+def _expected(name: str) -> dict[str, list[tuple[Decimal, Decimal]]]:
+    """subject -> [(value, tol)] of every expectation of a shipped scenario (static: no chain)."""
+    sc = load_scenario(REPO / "scenarios" / name)
+    out: dict[str, list[tuple[Decimal, Decimal]]] = {}
+    for step in sc.steps:
+        if step.kind != "expect":
+            continue
+        for e in step.spec:
+            if isinstance(e, EventExpect):
+                out.setdefault(f"event {e.event}", []).append((Decimal(e.count), Decimal(0)))
+            elif isinstance(e, InsuranceExpect):
+                out.setdefault("insurance_fund", []).append((e.value, e.tol))
+            elif isinstance(e, AccountExpect):
+                out.setdefault(f"{e.account}.{e.field}", []).append((e.value, e.tol))
+    return out
+
+
+def test_seed_examples__pinned_exactly() -> None:
+    """The seeds' figures stay in the shipped files as exact expectations (the runs check them)."""
+    liq = _expected("seed002_liquidation_1pct.yaml")
+    assert (Decimal("0.25"), Decimal("0.003")) in liq["anon.cash"]  # "she may get back only $0.25"
+    assert (Decimal("0.2525"), Decimal(0)) in liq["anon.cash"]
+    assert (Decimal(1), Decimal(0)) in liq["anon.liquidated_size"]
+    assert (Decimal(1), Decimal(0)) in liq["event Liquidation"]
+    bad = _expected("seed002_bad_debt_2pct.yaml")
+    assert (Decimal("99.5"), Decimal(0)) in bad["insurance_fund"]  # the fund pays the $0.50
+    assert (Decimal(2), Decimal(0)) in bad["bot.realized_pnl"]  # the winner is paid in full
+    assert (Decimal(1), Decimal(0)) in bad["event BadDebt"]
+    adl = _expected("seed001_adl_2x.yaml")
+    assert (Decimal(20000), Decimal(0)) in adl["winner.unrealized_pnl"]  # 40% of 50,000, not 80%
+    assert (Decimal(-1), Decimal(0)) in adl["winner.position"]
+    assert (Decimal(1), Decimal(0)) in adl["winner.adl_size"] and (Decimal(1), Decimal(0)) in adl[
+        "loser.adl_size"
+    ]
+    assert (Decimal(0), Decimal(0)) in adl["event BadDebt"]
+    basis = _expected("basis_trader_adl.yaml")
+    assert (Decimal(-5), Decimal(0)) in basis["basis_trader.position"]  # half its hedge gone
+    assert (Decimal(5), Decimal(0)) in basis["basis_trader.adl_size"]
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)

@@ -1,0 +1,1019 @@
+"""Liquidation keeper: finds accounts below maintenance margin and liquidates them, worst first.
+
+One step (`run_once`):
+
+1. earlier transactions without a receipt are looked up; their (account,
+   market) pairs are skipped while they may still be mined (never re-sent
+   blindly);
+2. the Clearinghouse's batched `health(from, count)` view is read in pages
+   (500 accounts per call). A page reverts as a whole when the index of a
+   market one of its accounts trades is stale: it is split in halves (within
+   a budget) so that the accounts not exposed to that market are still read;
+   the accounts that fail are logged, counted as one failure, and read again
+   next round;
+3. for each liquidatable account (`equity < MM`), its markets
+   (`active_markets` bitmask) and positions are read (JSON-RPC batches), and
+   the pure planner (`plan_liquidations`) decides, per (account, market):
+
+   * equity >= 0, or equity < 0 and the insurance fund can cover the worst
+     case (`worst_case_deficit <= insurance_capacity`)    -> `liquidate`;
+   * equity < 0 beyond what the fund can cover            -> left to the ADL
+     keeper (logged, counted as `adl_handoff`).
+
+   **Worst first** means the lowest `equity / MM` ratio first (bankrupt
+   accounts have a negative ratio and come before every solvent one); ties go
+   to the larger shortfall `MM - equity`, then the lower account id. The
+   ratio is size-independent: an account about to go bankrupt goes before a
+   large one barely under its margin. Within an account, the largest
+   notional first;
+4. the resting orders of each chosen account in that market are listed
+   (`PerpMarket.orders_of`, pages of 1,000 ids; at most 200 per call, the rest
+   next round) so that the call cancels all of them and closes;
+5. every liquidation is sent at once (`send_batch`: one JSON-RPC batch of
+   pre-flight `eth_call`s re-checks each on-chain just before sending, then
+   the transactions are signed and sent in batches of 100, worst first; the
+   gas limit is bounded by the market's `max_fills` and the orders cancelled,
+   `liquidation_gas`), then every receipt is awaited (batched polling). A
+   revert meaning "someone was first" ("not liquidatable", "liquidate: no
+   position", "liquidate: insurance fund cannot cover, adl") is counted as
+   skipped, not as a failure. A transaction without a receipt in time stays
+   in flight (`InFlight`) until its receipt shows up or its nonce is taken.
+
+Everything is decided from on-chain state, so a restarted keeper (or a second
+one) finds nothing left to do after the first has acted. A liquidation that
+closed nothing (the book has no bid/ask within the bankruptcy price) is not
+retried for `no_fill_backoff_blocks` blocks: the backstop `takeover` or
+deeper liquidity is needed, which is logged.
+
+Shared chain helpers used by the ADL keeper and the auditor live here too:
+`batch_call` (eth_call batches), `scan_health`, `MarketDirectory`,
+`read_positions`, `resting_order_ids`, `InFlight`.
+
+Measured with bench/liquidations.py (1,000 accounts made liquidatable by one
+index move, 1 s blocks): all liquidated in 3 blocks at a 100M block gas limit,
+8 blocks at 30M (where the gas alone needs 7: ~182k gas each); signing
+dominates the keeper's time without `coincurve` (eth_keys' pure-Python ECDSA,
+~9 ms per transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+from eth_abi import decode as abi_decode
+from eth_utils.abi import get_abi_output_types
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.logs import DISCARD
+
+from keeper.bots.loop import LoopingBot
+from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout, call_with_retry, decode_revert_data
+from keeper.liquidation_model import LiquidationParams, worst_case_deficit
+
+WAD = 10**18
+MAX_UINT = 2**256 - 1
+HEALTH_PAGE = 500  # Clearinghouse.MAX_HEALTH_PAGE
+HEALTH_SPLIT_BUDGET = 512  # extra health calls per scan to isolate the accounts a stale market makes fail
+ORDER_PAGE = 1000  # PerpMarket.orders_of: ids per call
+MAX_CANCELS = 200  # Clearinghouse.MAX_CANCELS: order ids per liquidate/adl call
+RPC_BATCH = 200  # eth_calls per JSON-RPC batch
+
+# reverts meaning "already done by someone else / the state moved": not failures
+BENIGN_REVERTS = (
+    "not liquidatable",
+    "liquidate: no position",
+    "liquidate: insurance fund cannot cover, adl",
+)
+
+ActionKind = Literal["liquidate", "adl"]
+BlockId = int | str
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Health:
+    """One row of `Clearinghouse.health`."""
+
+    account: int
+    equity: int
+    im: int
+    mm: int
+    liquidatable: bool
+
+
+@dataclass(frozen=True)
+class Position:
+    """`PerpMarket.position(account)` of one account in one market."""
+
+    account: int
+    market: str  # market contract address
+    size: int
+    open_notional: int
+    mark: int
+    unrealized_pnl: int
+    open_orders: int
+
+    @property
+    def notional(self) -> int:
+        return abs(self.size) * self.mark // WAD
+
+
+@dataclass(frozen=True)
+class LiquidationAction:
+    """One planned `liquidate` (kind "liquidate") or a case left to the ADL keeper (kind "adl")."""
+
+    account: int
+    market: str
+    kind: ActionKind
+    reason: str
+    equity: int
+    mm: int
+    size: int
+    mark: int
+    open_orders: int = 0
+    worst_case_deficit: int = 0  # bankrupt accounts only
+
+
+@dataclass
+class LiquidationPlan:
+    liquidate: list[LiquidationAction] = field(default_factory=list)
+    adl: list[LiquidationAction] = field(default_factory=list)
+    in_flight: list[tuple[int, str]] = field(default_factory=list)  # skipped: a tx of ours may still be mined
+    deferred: int = 0  # beyond max_actions: next round
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def priority(h: Health) -> tuple[Fraction, int, int]:
+    """Sort key, worst first: lowest equity / MM, then largest shortfall MM - equity, then lowest id."""
+    ratio = Fraction(h.equity, h.mm) if h.mm > 0 else Fraction(-1 if h.equity < 0 else 0)
+    return (ratio, -(h.mm - h.equity), h.account)
+
+
+def rank_liquidatable(healths: Iterable[Health]) -> list[Health]:
+    """The liquidatable accounts (equity < MM), worst first (see `priority`)."""
+    return sorted((h for h in healths if h.equity < h.mm), key=priority)
+
+
+def plan_liquidations(
+    ranked: Sequence[Health],
+    positions: Mapping[int, Sequence[Position]],
+    params: Mapping[str, LiquidationParams],
+    capacity: int,
+    *,
+    in_flight: Collection[tuple[int, str]] = (),
+    max_actions: int | None = None,
+) -> LiquidationPlan:
+    """Per liquidatable account (in `ranked` order) and market where it holds a position:
+    liquidate when it is solvent or the insurance fund can cover the worst case, else hand it
+    to the ADL keeper.
+
+    A bankrupt liquidation may draw on the fund up to `worst_case_deficit` (its deficit plus
+    the bankrupt band on its notional): within one plan that amount is reserved, so two
+    bankrupt accounts that together exceed `capacity` are not both planned (the second goes
+    to ADL this round; the next round re-reads the fund). An account's deficit is reserved
+    once, the band of each of its markets on top.
+    """
+    plan = LiquidationPlan()
+    remaining = capacity
+    for h in ranked:
+        reserved_deficit = False
+        for p in sorted(positions.get(h.account, ()), key=lambda p: (-p.notional, p.market)):
+            if p.size == 0:
+                continue
+            if (h.account, p.market) in in_flight:
+                plan.in_flight.append((h.account, p.market))
+                continue
+            if max_actions is not None and len(plan.liquidate) >= max_actions:
+                plan.deferred += 1
+                continue
+            base = dict(
+                account=h.account, market=p.market, equity=h.equity, mm=h.mm, size=p.size, mark=p.mark,
+                open_orders=p.open_orders,
+            )  # fmt: skip
+            if h.equity >= 0:
+                plan.liquidate.append(
+                    LiquidationAction(kind="liquidate", reason="equity below maintenance margin", **base)
+                )
+                continue
+            lp = params[p.market]
+            worst = worst_case_deficit(h.equity, abs(p.size), p.mark, lp.bankrupt_band)
+            # what this close adds to the fund's exposure: the deficit once per account, the band per market
+            need = worst if not reserved_deficit else worst + h.equity
+            if need <= remaining:
+                remaining -= need
+                reserved_deficit = True
+                plan.liquidate.append(
+                    LiquidationAction(
+                        kind="liquidate",
+                        reason="bankrupt, insurance fund covers the worst case",
+                        worst_case_deficit=worst,
+                        **base,
+                    )
+                )
+            else:
+                plan.adl.append(
+                    LiquidationAction(
+                        kind="adl",
+                        reason="bankrupt beyond the insurance fund's capacity: ADL",
+                        worst_case_deficit=worst,
+                        **base,
+                    )
+                )
+    return plan
+
+
+def is_benign_revert(reason: str, benign: Sequence[str] = BENIGN_REVERTS) -> bool:
+    """A revert meaning someone else acted first (or the state moved since our read)."""
+    return any(r in reason for r in benign)
+
+
+# ---------------------------------------------------------------- chain helpers (shared)
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """A reverted (or failed) read in a batch."""
+
+    reason: str
+
+
+def _block_param(block: BlockId) -> str:
+    return hex(block) if isinstance(block, int) else block
+
+
+def _decode_output(fn: ContractFunction, data: str) -> Any:
+    types = get_abi_output_types(fn.abi)  # type: ignore[arg-type]
+    values = abi_decode(types, HexBytes(data))
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _revert_text(error: Any) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    data = error.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        decoded = decode_revert_data(bytes.fromhex(data[2:]))
+        if decoded is not None:
+            return decoded
+    message = str(error.get("message", error))
+    return message.removeprefix("execution reverted: ").removeprefix("execution reverted")
+
+
+def batch_call(
+    w3: Web3,
+    fns: Sequence[ContractFunction],
+    block: BlockId = "latest",
+    *,
+    chunk: int = RPC_BATCH,
+    logger: logging.Logger | None = None,
+) -> list[Any]:
+    """`eth_call` of every function in JSON-RPC batches of `chunk`; each entry is the decoded
+    result (one output: the value; several: a tuple) or a `CallFailed` (a reverted read).
+    Transport errors are retried (reads only). Without batch support: one call at a time."""
+    out: list[Any] = []
+    provider = w3.provider
+    if not hasattr(provider, "make_batch_request"):
+        for fn in fns:
+            try:
+                out.append(call_with_retry(lambda fn=fn: fn.call(block_identifier=block), logger=logger))
+            except (ContractLogicError, Web3RPCError) as exc:
+                out.append(CallFailed(str(exc)))
+        return out
+    block_param = _block_param(block)
+    for start in range(0, len(fns), chunk):
+        part = fns[start : start + chunk]
+        requests = [
+            ("eth_call", [{"to": fn.address, "data": fn._encode_transaction_data()}, block_param])
+            for fn in part
+        ]
+        responses = call_with_retry(
+            lambda requests=requests: provider.make_batch_request(requests), logger=logger
+        )
+        if not isinstance(responses, list):  # the whole batch was refused
+            raise TxError(f"batch eth_call failed: {responses.get('error', responses)}")
+        for fn, resp in zip(part, responses, strict=True):
+            if "error" in resp and resp["error"] is not None:
+                out.append(CallFailed(_revert_text(resp["error"])))
+            else:
+                out.append(_decode_output(fn, resp["result"]))
+    return out
+
+
+def scan_health(
+    ch: Contract,
+    *,
+    page: int = HEALTH_PAGE,
+    block: BlockId = "latest",
+    split_budget: int = HEALTH_SPLIT_BUDGET,
+    logger: logging.Logger | None = None,
+) -> tuple[list[Health], list[tuple[int, int, str]]]:
+    """Every account's health, read in pages of `page` ids (JSON-RPC batches of pages).
+
+    A page reverts whole when the index of a market one of its accounts trades is stale (or
+    when it runs out of gas): it is split in halves, down to single accounts, so that the
+    accounts not exposed to that market are still read, within `split_budget` extra calls per
+    scan (a stale market most accounts trade would otherwise cost two calls per account).
+    Returns (rows, failed ranges as (first id, count, reason)); they are read again next round."""
+    w3 = ch.w3
+    count = int(
+        call_with_retry(lambda: ch.functions.account_count().call(block_identifier=block), logger=logger)
+    )
+    todo = [(s, min(page, count + 1 - s)) for s in range(1, count + 1, page)]
+    rows: list[Health] = []
+    failed: list[tuple[int, int, str]] = []
+    budget = split_budget
+    while todo:
+        chunk = 8 if max(n for _, n in todo) > 64 else RPC_BATCH
+        results = batch_call(
+            w3, [ch.functions.health(s, n) for s, n in todo], block, chunk=chunk, logger=logger
+        )
+        retry: list[tuple[int, int]] = []
+        for (start, n), result in zip(todo, results, strict=True):
+            if not isinstance(result, CallFailed):
+                rows.extend(Health(int(r[0]), int(r[1]), int(r[2]), int(r[3]), bool(r[4])) for r in result)
+            elif n > 1 and budget >= 2:
+                budget -= 2
+                half = (n + 1) // 2
+                retry += [(start, half), (start + half, n - half)]
+            else:
+                failed.append((start, n, result.reason))
+        todo = retry
+    rows.sort(key=lambda h: h.account)
+    failed.sort()
+    return rows, failed
+
+
+def describe_failed_ranges(failed: Sequence[tuple[int, int, str]]) -> str:
+    """'accounts 3, 7..9: stale index' from scan_health's failed ranges (grouped by reason)."""
+    by_reason: dict[str, list[str]] = {}
+    for start, n, reason in failed:
+        by_reason.setdefault(reason, []).append(str(start) if n == 1 else f"{start}..{start + n - 1}")
+    return "; ".join(f"accounts {', '.join(r)}: {reason}" for reason, r in by_reason.items())
+
+
+class MarketDirectory:
+    """The Clearinghouse's markets: index (bit of `active_markets`) -> address -> contract, with symbols
+    from the manifest where known. Re-read when `market_count` changes."""
+
+    def __init__(self, ch: Contract, contracts: Mapping[str, Contract] | None = None) -> None:
+        self.ch = ch
+        self.w3 = ch.w3
+        self._given = {Web3.to_checksum_address(c.address): (s, c) for s, c in (contracts or {}).items()}
+        self.addresses: list[str] = []
+        self.contracts: dict[str, Contract] = {}
+        self.symbols: dict[str, str] = {}
+
+    def refresh(self, logger: logging.Logger | None = None) -> None:
+        n = int(call_with_retry(self.ch.functions.market_count(), logger=logger))
+        if n == len(self.addresses):
+            return
+        from keeper.artifacts import abi  # lazily: the compiler wrapper
+
+        addresses = [
+            Web3.to_checksum_address(call_with_retry(self.ch.functions.markets(i), logger=logger))
+            for i in range(n)
+        ]
+        for a in addresses:
+            symbol, contract = self._given.get(a, (a, None))
+            self.contracts[a] = contract or self.w3.eth.contract(address=a, abi=abi("PerpMarket"))
+            self.symbols[a] = symbol
+        self.addresses = addresses
+
+    def of_mask(self, mask: int) -> list[str]:
+        return [a for i, a in enumerate(self.addresses) if mask >> i & 1]
+
+    def name(self, address: str) -> str:
+        return self.symbols.get(address, address)
+
+
+def read_positions(
+    directory: MarketDirectory,
+    accounts: Sequence[int],
+    block: BlockId = "latest",
+    *,
+    logger: logging.Logger | None = None,
+) -> tuple[dict[int, list[Position]], list[tuple[int, str]]]:
+    """Positions of `accounts` in their active markets (two batches: masks, then positions).
+    Returns (account -> positions with size != 0 or orders, failures as (account, reason))."""
+    ch = directory.ch
+    masks = batch_call(directory.w3, [ch.functions.active_markets(a) for a in accounts], block, logger=logger)
+    pairs: list[tuple[int, str]] = []
+    failures: list[tuple[int, str]] = []
+    for a, mask in zip(accounts, masks, strict=True):
+        if isinstance(mask, CallFailed):
+            failures.append((a, mask.reason))
+            continue
+        pairs.extend((a, m) for m in directory.of_mask(int(mask)))
+    fns = [directory.contracts[m].functions.position(a) for a, m in pairs]
+    out: dict[int, list[Position]] = {a: [] for a in accounts}
+    for (a, m), r in zip(pairs, batch_call(directory.w3, fns, block, logger=logger), strict=True):
+        if isinstance(r, CallFailed):
+            failures.append((a, f"{directory.name(m)}: {r.reason}"))
+            continue
+        size, open_notional, _entry, mark, upnl, _funding, open_orders = r
+        if size != 0 or open_orders != 0:
+            out[a].append(
+                Position(a, m, int(size), int(open_notional), int(mark), int(upnl), int(open_orders))
+            )
+    return out, failures
+
+
+def resting_order_ids(
+    market: Contract,
+    account: int,
+    expected: int,
+    block: BlockId = "latest",
+    *,
+    limit: int = MAX_CANCELS,
+    logger: logging.Logger | None = None,
+) -> list[int]:
+    """Ids of the account's resting orders (`orders_of` over ids 1..next_order_id-1, pages of
+    1,000, several pages per batch), stopping once `expected` (or `limit`) are found."""
+    if expected <= 0:
+        return []
+    next_id = int(call_with_retry(lambda: market.functions.next_order_id().call(block_identifier=block)))
+    starts = list(range(1, next_id, ORDER_PAGE))
+    found: list[int] = []
+    for k in range(0, len(starts), 8):
+        pages = batch_call(
+            market.w3, [market.functions.orders_of(account, s, ORDER_PAGE) for s in starts[k : k + 8]], block,
+            logger=logger,
+        )  # fmt: skip
+        for r in pages:
+            if isinstance(r, CallFailed):
+                raise TxError(f"orders_of failed: {r.reason}")
+            found.extend(int(i) for i in r)
+        if len(found) >= min(expected, limit):
+            break
+    return found[:limit]
+
+
+def liquidation_gas(max_fills: int, order_ids: int) -> int:
+    """Gas limit of a `liquidate`/`adl` call: bounded by the market's `max_fills` and the orders
+    it cancels (measured on anvil: ~220k for one fill, ~50k per further fill with a cold maker,
+    ~12.5k per cancel; the budget keeps a margin over each)."""
+    return 300_000 + 60_000 * max_fills + 15_000 * order_ids
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One transaction for `send_batch`: what it acts on (`key`), the call, its gas limit."""
+
+    key: Any
+    call: ContractFunction
+    gas: int
+
+
+def send_batch(
+    client: ChainClient,
+    txs: Sequence[Outgoing],
+    *,
+    block: BlockId = "latest",
+    chunk: int = 100,
+    logger: logging.Logger | None = None,
+) -> list[tuple[Any, HexBytes | TxError]]:
+    """Send many calls at once, for a keeper that must act on hundreds of accounts per block.
+
+    The transaction path of `ChainClient.send_nowait`, batched: every call is first re-checked
+    on-chain by `eth_call` at `block` (one JSON-RPC batch; a revert raises nothing and returns
+    TxReverted for that call, nothing is sent for it), fees are read once, each transaction is
+    signed locally with the client's key and its next nonce, and the raw transactions go out in
+    JSON-RPC batches. The pre-flight is against `block` (the latest block), not "pending": a node
+    re-executes its whole pool for every "pending" call (anvil: +0.15 ms per pooled tx per call),
+    which makes one block of 1,000 liquidations quadratic. The calls of one batch must not
+    depend on each other (distinct accounts).
+
+    Nonces: read from the client before signing and re-synced from the node ("pending" count)
+    after, so the client must not send from another thread meanwhile. The first rejected
+    transaction stops the batch: the ones after it are returned unsent (TxError), those already
+    accepted keep their hashes (they are in the pool; a gap before them is filled by the next
+    transaction of this key). Returns (key, tx hash or TxError) in the order given."""
+    log = logger or client.log
+    out: dict[int, HexBytes | TxError] = {}
+    if not txs:
+        return []
+    max_fee, priority_fee = client.fees()
+    first_nonce = nonce = client.nonce
+    provider = client.w3.provider
+    stopped: str | None = None
+    # one re-check of every call on the latest state, then signed and sent chunk by chunk, so that
+    # the first transactions (the worst accounts) reach the pool while the rest are being signed
+    checks = batch_call(client.w3, [t.call for t in txs], block, logger=log)
+    try:
+        for start in range(0, len(txs), chunk):
+            part = list(range(start, min(start + chunk, len(txs))))
+            if stopped is not None:
+                for i in part:
+                    out[i] = TxError(
+                        f"not sent: an earlier transaction of the batch was rejected ({stopped})"
+                    )
+                continue
+            signed: list[tuple[int, HexBytes, HexBytes]] = []
+            for i in part:
+                check = checks[i]
+                if isinstance(check, CallFailed):
+                    out[i] = TxReverted(check.reason)
+                    continue
+                t = txs[i]
+                tx = {
+                    "from": client.address,
+                    "to": t.call.address,
+                    "data": t.call._encode_transaction_data(),
+                    "value": 0,
+                    "gas": t.gas,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": priority_fee,
+                    "chainId": client.chain_id,
+                    "type": 2,
+                    "nonce": nonce,
+                }
+                raw = client.account.sign_transaction(tx)
+                signed.append((i, HexBytes(raw.raw_transaction), HexBytes(raw.hash)))
+                nonce += 1
+            if not signed:
+                continue
+            requests = [("eth_sendRawTransaction", [raw.to_0x_hex()]) for _, raw, _ in signed]
+            responses = provider.make_batch_request(requests)  # type: ignore[attr-defined]
+            if not isinstance(responses, list):  # the whole batch refused
+                responses = [responses] * len(signed)
+            for (i, _raw, tx_hash), resp in zip(signed, responses, strict=True):
+                error = resp.get("error")
+                if error is None or "already known" in str(error).lower():
+                    out[i] = tx_hash  # (after a gap: in the pool all the same, mined once the gap is filled)
+                elif stopped is None:
+                    stopped = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+                    out[i] = TxError(f"send failed: {stopped}")
+                else:
+                    out[i] = TxError(
+                        f"not sent: an earlier transaction of the batch was rejected ({stopped})"
+                    )
+    except (
+        OSError,
+        ValueError,
+        TxError,
+    ) as exc:  # transport: what was sent is unknown, the nonce re-sync tells
+        for i in range(len(txs)):
+            out.setdefault(i, TxError(f"send failed: {exc}"))
+    finally:
+        client.resync_nonce()
+    log.info(
+        "txs sent",
+        extra={
+            "sender": client.address,
+            "count": sum(1 for v in out.values() if isinstance(v, HexBytes)),
+            "first_nonce": first_nonce,
+            "max_fee_gwei": max_fee / 10**9,
+        },
+    )
+    return [(t.key, out[i]) for i, t in enumerate(txs)]
+
+
+def wait_receipts(
+    client: ChainClient, hashes: Sequence[HexBytes], *, timeout_s: float | None = None, poll_s: float = 0.1
+) -> list[Any]:
+    """Receipts of many transactions (JSON-RPC batches of `eth_getTransactionReceipt`, polled):
+    each entry is the receipt, TxReverted (status 0, with the replayed reason), or TxTimeout."""
+    timeout = client.receipt_timeout_s if timeout_s is None else timeout_s
+    deadline = time.monotonic() + timeout
+    found: dict[HexBytes, Any] = {}
+    todo = list(dict.fromkeys(hashes))
+    provider = client.w3.provider
+    while todo:
+        for start in range(0, len(todo), RPC_BATCH):
+            part = todo[start : start + RPC_BATCH]
+            responses = call_with_retry(
+                lambda part=part: provider.make_batch_request(  # type: ignore[attr-defined]
+                    [("eth_getTransactionReceipt", [h.to_0x_hex()]) for h in part]
+                ),
+                logger=client.log,
+            )
+            if not isinstance(responses, list):
+                raise TxError(f"receipts batch failed: {responses.get('error', responses)}")
+            for h, resp in zip(part, responses, strict=True):
+                if resp.get("result"):
+                    found[h] = resp["result"]
+        todo = [h for h in todo if h not in found]
+        if todo and time.monotonic() >= deadline:
+            break
+        if todo:
+            time.sleep(poll_s)
+    out: list[Any] = []
+    for h in hashes:
+        raw = found.get(h)
+        if raw is None:
+            out.append(TxTimeout(h, timeout))
+        elif int(raw["status"], 16) != 1:
+            try:
+                client.wait(h)  # replays the call for its reason
+                out.append(TxReverted("reverted on-chain (status 0)", tx_hash=h))
+            except TxError as exc:
+                out.append(exc)
+        else:
+            out.append(_format_receipt(raw))
+    return out
+
+
+def _format_receipt(raw: dict[str, Any]) -> Any:
+    """web3's formatting of a raw receipt (ints, HexBytes, checksummed addresses)."""
+    from web3._utils.method_formatters import receipt_formatter
+
+    return receipt_formatter(raw)
+
+
+# ---------------------------------------------------------------- in-flight transactions
+
+
+@dataclass
+class InFlight:
+    """Transactions sent without a receipt yet, keyed by what they act on. A key is cleared when
+    its receipt shows up, or when its nonce was taken by another transaction (it can never be
+    mined then). Otherwise it stays: it may still be mined, so it is never re-sent blindly."""
+
+    w3: Web3
+    sender: str
+    txs: dict[Any, HexBytes] = field(default_factory=dict)
+    nonces: dict[HexBytes, int] = field(default_factory=dict)
+
+    def add(self, key: Any, tx_hash: HexBytes) -> None:
+        self.txs[key] = tx_hash
+
+    def discard(self, key: Any) -> None:
+        h = self.txs.pop(key, None)
+        if h is not None:
+            self.nonces.pop(h, None)
+
+    def refresh(self, log: logging.Logger) -> int:
+        """Look up every in-flight tx; drop the ones settled. Returns how many remain."""
+        if not self.txs:
+            return 0
+        mined_nonce = None
+        for key, h in list(self.txs.items()):
+            try:
+                receipt = call_with_retry(lambda h=h: self.w3.eth.get_transaction_receipt(h), logger=log)
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None:
+                self.discard(key)
+                log.info(
+                    "earlier transaction mined",
+                    extra={"key": str(key), "tx_hash": h.to_0x_hex(), "status": receipt["status"]},
+                )
+                continue
+            if h not in self.nonces:
+                try:
+                    self.nonces[h] = int(
+                        call_with_retry(lambda h=h: self.w3.eth.get_transaction(h), logger=log)["nonce"]
+                    )
+                except TransactionNotFound:
+                    pass
+            if h in self.nonces:
+                if mined_nonce is None:
+                    mined_nonce = int(
+                        call_with_retry(
+                            lambda: self.w3.eth.get_transaction_count(self.sender, "latest"), logger=log
+                        )
+                    )
+                if self.nonces[h] < mined_nonce and not self._mined(h, log):
+                    # its nonce went to another transaction: this one can never be mined
+                    self.discard(key)
+                    log.warning(
+                        "earlier transaction replaced or dropped",
+                        extra={"key": str(key), "tx_hash": h.to_0x_hex()},
+                    )
+                    continue
+            log.warning(
+                "earlier transaction still pending, skipped",
+                extra={"key": str(key), "tx_hash": h.to_0x_hex()},
+            )
+        return len(self.txs)
+
+    def _mined(self, h: HexBytes, log: logging.Logger) -> bool:
+        try:
+            call_with_retry(lambda: self.w3.eth.get_transaction_receipt(h), logger=log)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def as_dict(self) -> dict[str, str]:
+        return {str(k): h.to_0x_hex() for k, h in self.txs.items()}
+
+
+# ---------------------------------------------------------------- bot
+
+
+class LiquidationBot(LoopingBot):
+    """Liquidates every account below maintenance margin, worst first (see the module docstring)."""
+
+    name = "liquidation"
+    label = "liquidation keeper"
+
+    def __init__(
+        self,
+        client: ChainClient,
+        clearinghouse: Contract,
+        markets: Mapping[str, Contract] | None = None,
+        *,
+        max_per_round: int = 1_000,
+        health_page: int = HEALTH_PAGE,
+        gas: int | None = None,
+        no_fill_backoff_blocks: int = 10,
+        dry_run: bool = False,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not 1 <= health_page <= HEALTH_PAGE:
+            raise ValueError(f"health_page must be in 1..{HEALTH_PAGE}")
+        self.client = client
+        self.ch = clearinghouse
+        self.w3 = client.w3
+        self.directory = MarketDirectory(clearinghouse, markets)
+        self.max_per_round = max_per_round
+        self.health_page = health_page
+        self.gas = gas
+        self.no_fill_backoff_blocks = no_fill_backoff_blocks
+        self.dry_run = dry_run
+        self.log = logger or logging.getLogger("keeper.liquidation")
+        self._guard = threading.Lock()
+        self.in_flight = InFlight(self.w3, client.address)
+        # (account, market) -> block of a liquidation that closed nothing (no liquidity within bounds)
+        self._no_fill: dict[tuple[int, str], int] = {}
+        self._max_fills: dict[str, int] = {}
+        self._timings: dict[str, float] = {}
+        self.steps = 0
+        self.liquidations = 0
+        self.closed_size = 0
+        self.adl_handoffs = 0
+        self.skipped = 0
+        self.failures = 0
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_round: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ one step
+
+    def run_once(self) -> dict[str, int] | None:
+        """One round. Returns counts (liquidatable, planned, liquidated, adl_handoff, skipped,
+        failed, in_flight), or None when a round is already running."""
+        if not self._guard.acquire(blocking=False):
+            self.log.warning("step already in progress, skipped")
+            return None
+        try:
+            return self._step()
+        finally:
+            self._guard.release()
+
+    def _step(self) -> dict[str, int]:
+        started = time.monotonic()
+        counts = dict.fromkeys(
+            ("liquidatable", "planned", "liquidated", "adl_handoff", "skipped", "failed", "in_flight"), 0
+        )
+        self.steps += 1
+        self._timings = {}
+        self.in_flight.refresh(self.log)
+        self.directory.refresh(self.log)
+        block = int(call_with_retry(lambda: self.w3.eth.block_number, logger=self.log))
+
+        rows, failed_pages = scan_health(self.ch, page=self.health_page, block=block, logger=self.log)
+        self._lap("scan", started)
+        if failed_pages:
+            counts["failed"] += 1
+            self._record_error("health", describe_failed_ranges(failed_pages), retry="next round")
+        ranked = rank_liquidatable(rows)
+        counts["liquidatable"] = len(ranked)
+        if ranked:
+            t = time.monotonic()
+            plan = self._plan(ranked, block, counts)
+            self._lap("plan", t)
+            counts["planned"] = len(plan.liquidate)
+            counts["adl_handoff"] = len(plan.adl)
+            for a in plan.adl:
+                self.log.warning("left to the ADL keeper", extra=self._fields(a))
+            if plan.deferred:
+                self.log.info(
+                    "more liquidations than max_per_round: next round", extra={"deferred": plan.deferred}
+                )
+            if self.dry_run:
+                for a in plan.liquidate:
+                    self.log.info("dry-run: would liquidate", extra=self._fields(a))
+            elif plan.liquidate:
+                self._execute(plan.liquidate, block, counts)
+        self.liquidations += counts["liquidated"]
+        self.adl_handoffs += counts["adl_handoff"]
+        self.skipped += counts["skipped"]
+        self.failures += counts["failed"]
+        if counts["failed"] == 0:
+            self.last_success = time.time()
+        self.last_round = {
+            **counts,
+            "block": block,
+            "duration_s": round(time.monotonic() - started, 3),
+            "timings_s": dict(self._timings),
+        }
+        if counts["liquidatable"] or counts["failed"]:
+            self.log.info("liquidation round done", extra=self.last_round)
+        return counts
+
+    def _lap(self, phase: str, since: float) -> None:
+        self._timings[phase] = round(time.monotonic() - since, 3)
+
+    def _plan(self, ranked: list[Health], block: int, counts: dict[str, int]) -> LiquidationPlan:
+        positions, failures = read_positions(
+            self.directory, [h.account for h in ranked], block, logger=self.log
+        )
+        for account, reason in failures:
+            counts["failed"] += 1
+            self._record_error("position", f"account {account}: {reason}", retry="next round")
+        # a liquidation that filled nothing is not repeated for a while (no liquidity within bounds)
+        for key, at in list(self._no_fill.items()):
+            if block - at >= self.no_fill_backoff_blocks:
+                del self._no_fill[key]
+        backoff = set(self._no_fill)
+        markets = {p.market for ps in positions.values() for p in ps}
+        params = {
+            m: LiquidationParams(*call_with_retry(self.ch.functions.liquidation_params(m), logger=self.log))
+            for m in markets
+        }
+        for m in markets - set(self._max_fills):
+            # MarketParams: imr, mmr, taker_fee, maker_fee, mark_band, min_order_notional, max_open_orders, max_fills, ...
+            self._max_fills[m] = int(
+                call_with_retry(self.directory.contracts[m].functions.params(), logger=self.log)[7]
+            )
+        capacity = int(call_with_retry(self.ch.functions.insurance_capacity(), logger=self.log))
+        plan = plan_liquidations(
+            ranked,
+            positions,
+            params,
+            capacity,
+            in_flight=set(self.in_flight.txs) | backoff,
+            max_actions=self.max_per_round,
+        )
+        for key in plan.in_flight:
+            if key in self.in_flight.txs:
+                counts["in_flight"] += 1
+            else:  # backing off after a liquidation that filled nothing
+                counts["skipped"] += 1
+        return plan
+
+    def _execute(self, actions: list[LiquidationAction], block: int, counts: dict[str, int]) -> None:
+        outgoing: list[Outgoing] = []
+        for a in actions:
+            try:
+                order_ids = resting_order_ids(
+                    self.directory.contracts[a.market], a.account, a.open_orders, block, logger=self.log
+                )
+            except TxError as exc:
+                counts["failed"] += 1
+                self._record_error("orders", f"account {a.account}: {exc}")
+                continue
+            call = self.ch.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
+            gas = self.gas or liquidation_gas(self._max_fills.get(a.market, 64), len(order_ids))
+            outgoing.append(Outgoing(a, call, gas))
+        sent: list[tuple[LiquidationAction, HexBytes]] = []
+        t = time.monotonic()
+        for a, result in send_batch(self.client, outgoing, logger=self.log):
+            if isinstance(result, TxError):
+                self._outcome(a, result, counts)
+            else:
+                self.in_flight.add((a.account, a.market), result)
+                sent.append((a, result))
+        self._lap("send", t)
+        t = time.monotonic()
+        results = wait_receipts(self.client, [h for _, h in sent])
+        self._lap("wait", t)
+        for (a, tx_hash), result in zip(sent, results, strict=True):
+            if isinstance(result, TxTimeout):
+                counts["failed"] += 1
+                self._record_error(
+                    "liquidate", f"account {a.account}: {result}", retry="when its receipt shows"
+                )
+                continue
+            self.in_flight.discard((a.account, a.market))
+            if isinstance(result, TxError):
+                self._outcome(a, result, counts)
+                continue
+            self._mined(a, tx_hash, result, counts)
+
+    def _mined(self, a: LiquidationAction, tx_hash: HexBytes, receipt: Any, counts: dict[str, int]) -> None:
+        events = self.ch.events.Liquidation().process_receipt(receipt, errors=DISCARD)
+        ev = events[0]["args"] if events else {}
+        closed = int(ev.get("closed_size", 0))
+        bad_debt = self.ch.events.BadDebt().process_receipt(receipt, errors=DISCARD)
+        fields = {
+            **self._fields(a),
+            "tx_hash": tx_hash.to_0x_hex(),
+            "block": receipt["blockNumber"],
+            "gas_used": receipt["gasUsed"],
+            "closed_size": closed,
+            "size_after": ev.get("size_after"),
+            "limit_price": ev.get("limit_price"),
+            "fee": ev.get("fee"),
+            "liquidator_fee": ev.get("liquidator_fee"),
+            "equity_after": ev.get("equity_after"),
+        }
+        if bad_debt:
+            fields["bad_debt"] = {k: int(v) for k, v in bad_debt[0]["args"].items() if k != "account"}
+        if closed == 0 and a.open_orders > MAX_CANCELS:
+            # more resting orders than one call cancels: this call cancelled 200, the close comes next round
+            counts["skipped"] += 1
+            self.log.info("liquidation cancelled orders, more remain: closes next round", extra=fields)
+            return
+        if closed == 0:
+            self._no_fill[(a.account, a.market)] = int(receipt["blockNumber"])
+            counts["skipped"] += 1
+            self.log.warning(
+                "liquidation closed nothing: no liquidity within the bound (takeover needed)", extra=fields
+            )
+            return
+        counts["liquidated"] += 1
+        self.closed_size += closed
+        self.log.info("liquidated", extra=fields)
+
+    def _outcome(self, a: LiquidationAction, exc: TxError, counts: dict[str, int]) -> None:
+        if isinstance(exc, TxReverted) and is_benign_revert(exc.reason):
+            counts["skipped"] += 1
+            self.log.info("liquidation skipped: state moved", extra={**self._fields(a), "reason": exc.reason})
+            return
+        counts["failed"] += 1
+        self._record_error("liquidate", f"account {a.account} {self.directory.name(a.market)}: {exc}")
+
+    def _fields(self, a: LiquidationAction) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "account": a.account,
+            "market": self.directory.name(a.market),
+            "why": a.reason,
+            "equity": a.equity,
+            "maintenance_margin": a.mm,
+            "size": a.size,
+            "mark": a.mark,
+        }
+        if a.open_orders:
+            fields["open_orders"] = a.open_orders
+        if a.equity < 0:
+            fields["worst_case_deficit"] = a.worst_case_deficit
+        return fields
+
+    def _record_error(self, what: str, detail: str, *, retry: str | None = None) -> None:
+        self.last_error = f"{what}: {detail}"
+        extra: dict[str, Any] = {"what": what, "error": detail}
+        if retry:
+            extra["retry"] = retry
+        self.log.error(f"{what} failed", extra=extra)
+
+    # ------------------------------------------------------------ health
+
+    def _start_info(self) -> dict[str, Any]:
+        return {
+            "clearinghouse": self.ch.address,
+            "sender": self.client.address,
+            "max_per_round": self.max_per_round,
+        }
+
+    def health(self) -> dict[str, Any]:
+        return {
+            **self._base_health(),
+            "sender": self.client.address,
+            "liquidations": self.liquidations,
+            "closed_size": self.closed_size,
+            "adl_handoffs": self.adl_handoffs,
+            "pending_txs": self.in_flight.as_dict(),
+            "no_fill_backoff": len(self._no_fill),
+            "last_round": dict(self.last_round),
+        }
+
+
+__all__ = [
+    "BENIGN_REVERTS",
+    "CallFailed",
+    "Health",
+    "InFlight",
+    "LiquidationAction",
+    "LiquidationBot",
+    "LiquidationPlan",
+    "MarketDirectory",
+    "Outgoing",
+    "Position",
+    "batch_call",
+    "describe_failed_ranges",
+    "is_benign_revert",
+    "plan_liquidations",
+    "priority",
+    "rank_liquidatable",
+    "read_positions",
+    "resting_order_ids",
+    "scan_health",
+    "liquidation_gas",
+    "send_batch",
+    "wait_receipts",
+]
