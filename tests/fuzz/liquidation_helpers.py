@@ -1,0 +1,154 @@
+"""Helpers of the liquidation state machine (tests/fuzz/test_liquidation_stateful.py):
+revert reasons, storage decoding of PerpMarket and the Clearinghouse (titanoboa
+introspection, no EVM call, so the invariants stay cheap after every step), and
+the book/aggregate consistency checks (PROTOCOL.md §14.3, §14.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from boa.contracts.base_evm_contract import BoaError
+
+WAD = 10**18
+MASK128 = 2**128 - 1
+P_OFFSET = 2**127
+
+
+def revert_reason(e: BoaError) -> str:
+    """The revert reason of the outermost frame (bubbled up from a child
+    call), without formatting the whole error (str(e) dumps every storage
+    variable and is slow)."""
+    frame = e.stack_trace.last_frame
+    return str(getattr(frame, "pretty_vm_reason", frame))
+
+
+def attempt(fn: Callable[[], Any]) -> tuple[bool, Any]:
+    """(True, result) or (False, revert reason)."""
+    try:
+        return True, fn()
+    except BoaError as e:
+        return False, revert_reason(e)
+
+
+def bits(word: int, shift: int, nbits: int) -> int:
+    return (word >> shift) & ((1 << nbits) - 1)
+
+
+def unpack_position(word: int) -> tuple[int, int]:
+    """PerpMarket packs (size + 2**127) | (open_notional + 2**127) << 128; 0 = flat."""
+    if word == 0:
+        return 0, 0
+    return (word & MASK128) - P_OFFSET, (word >> 128) - P_OFFSET
+
+
+@dataclass
+class Order:
+    oid: int
+    account: int
+    is_buy: bool
+    tick: int
+    lots: int
+    reduce_only: bool
+
+
+@dataclass
+class MarketState:
+    """A PerpMarket read from storage."""
+
+    positions: dict[int, tuple[int, int]]  # account -> (size, open notional)
+    snapshots: dict[int, int]
+    cumulative: int
+    dust: int
+    open_interest: tuple[int, int]
+    orders: list[Order]
+    account_orders: dict[int, int]
+    levels: dict[int, int]
+    book: int
+
+    @classmethod
+    def read(cls, m) -> MarketState:
+        s = m._storage
+        positions = {a: unpack_position(w) for a, w in s._positions.get().items() if w != 0}
+        orders = [
+            Order(
+                oid,
+                bits(w, 200, 48),
+                bits(w, 248, 1) == 1,
+                bits(w, 80, 56),
+                bits(w, 136, 64),
+                bits(w, 249, 1) == 1,
+            )
+            for oid, w in s._orders.get().items()
+            if w != 0
+        ]
+        oi = s._open_interest.get()
+        return cls(
+            positions=positions,
+            snapshots=dict(s.funding_snapshot.get()),
+            cumulative=s.cumulative_funding.get(),
+            dust=s._funding_dust.get(),
+            open_interest=(oi & MASK128, oi >> 128),
+            orders=orders,
+            account_orders={a: w for a, w in s._account_orders.get().items() if w != 0},
+            levels=dict(s._levels.get()),
+            book=s._book.get(),
+        )
+
+    def size(self, account: int) -> int:
+        return self.positions.get(account, (0, 0))[0]
+
+    def orders_of(self, account: int) -> list[int]:
+        return sorted(o.oid for o in self.orders if o.account == account)
+
+    def unsettled_exact(self) -> int:
+        """Σ size x (cumulative - snapshot): unsettled funding in 1e-18 wei."""
+        return sum(
+            size * (self.cumulative - self.snapshots.get(a, 0)) for a, (size, _) in self.positions.items()
+        )
+
+    def check_aggregates(self) -> None:
+        """§14.3 and §14.5: open interest is the sum of the positions on each
+        side (and both sides are equal); each account's order word (count,
+        bid and ask tick-lots reserved) is the sum of its resting orders; each
+        level's lots are the sum of its orders; the best bid/ask are the best
+        non-empty levels and the book is not crossed."""
+        longs = sum(s for s, _ in self.positions.values() if s > 0)
+        shorts = sum(-s for s, _ in self.positions.values() if s < 0)
+        assert longs == shorts, f"open interest asymmetric: {longs} long vs {shorts} short"
+        assert self.open_interest == (longs, shorts), (
+            f"open interest {self.open_interest} != ({longs}, {shorts})"
+        )
+
+        per_account: dict[int, list[int]] = {}
+        per_level: dict[int, int] = {}
+        for o in self.orders:
+            assert o.lots > 0, f"resting order {o.oid} with no lots"
+            agg = per_account.setdefault(o.account, [0, 0, 0])
+            agg[0] += 1
+            if not o.reduce_only:
+                agg[1 if o.is_buy else 2] += o.lots * o.tick
+            key = o.tick * 2 + (1 if o.is_buy else 0)
+            per_level[key] = per_level.get(key, 0) + o.lots
+        accounts = set(per_account) | set(self.account_orders)
+        for a in accounts:
+            w = self.account_orders.get(a, 0)
+            got = [bits(w, 0, 16), bits(w, 16, 120), bits(w, 136, 120)]
+            assert got == per_account.get(a, [0, 0, 0]), (
+                f"account {a} order word {got} != {per_account.get(a)}"
+            )
+        for key in set(per_level) | {k for k, w in self.levels.items() if bits(w, 192, 64) != 0}:
+            lots = bits(self.levels.get(key, 0), 192, 64)
+            assert lots == per_level.get(key, 0), f"level {key} lots {lots} != {per_level.get(key, 0)}"
+        bid_ticks = [k // 2 for k in per_level if k % 2 == 1]
+        ask_ticks = [k // 2 for k in per_level if k % 2 == 0]
+        best_bid, best_ask = bits(self.book, 0, 56), bits(self.book, 56, 56)
+        assert best_bid == max(bid_ticks, default=0), f"best bid {best_bid} != {max(bid_ticks, default=0)}"
+        assert best_ask == min(ask_ticks, default=0), f"best ask {best_ask} != {min(ask_ticks, default=0)}"
+        if best_bid and best_ask:
+            assert best_bid < best_ask, f"crossed book: bid {best_bid} >= ask {best_ask}"
+
+
+def events(logs, name: str) -> list:
+    return [e for e in logs if type(e).__name__ == name]
