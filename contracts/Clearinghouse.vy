@@ -149,7 +149,10 @@ treasury_account: public(immutable(uint256))
 insurance_fee_share: public(uint256)
 paused_ops: public(uint256)
 
-liquidation_params: public(HashMap[address, LiquidationParams])
+# liquidation parameters of a market, packed in one word read once per call:
+# liquidation_fee (64) | liquidator_share (64) | bankrupt_band (64) | takeover_discount (64)
+_liquidation_rates: HashMap[address, uint256]
+_small_position_notional: HashMap[address, uint256]
 # market -> tick size (128) | lot size (128), read at listing
 _grid: HashMap[address, uint256]
 # bad debt neither the insurance fund nor ADL absorbed, WAD (cash set to 0)
@@ -355,7 +358,7 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     if v.open_orders > 0:
         # dev: more orders than one call cancels: progress, no close yet
         return 0
-    lp: LiquidationParams = self.liquidation_params[market]
+    lp: LiquidationParams = self._liquidation_params(market)
     grid: uint256 = self._grid[market]
     tick: uint256 = grid >> 128
     lot: uint256 = grid & (2**128 - 1)
@@ -429,7 +432,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     v: PositionView = staticcall IPositionView(market).position(account)
     assert v.size != 0, "takeover: no position"
     assert v.open_orders == 0, "takeover: account has open orders, liquidate first"
-    lp: LiquidationParams = self.liquidation_params[market]
+    lp: LiquidationParams = self._liquidation_params(market)
     abs_size: uint256 = convert(abs(v.size), uint256)
     assert size % (self._grid[market] & (2**128 - 1)) == 0, "size off lot"
     q: uint256 = self._close_size(min(size, abs_size), abs_size, v.mark, lp)
@@ -443,6 +446,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
         price = min(v.mark + discount, bk)
         delta = -delta
     self._transfer(account, taker, market, idx, delta, price)
+    self._clear_if_flat(account, market, idx)
     fee: uint256 = 0
     keeper_fee: uint256 = 0
     equity_after: int256 = 0
@@ -481,7 +485,7 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
     v: PositionView = staticcall IPositionView(market).position(account)
     assert v.size != 0, "adl: no position"
     assert v.open_orders == 0, "adl: account has open orders"
-    lp: LiquidationParams = self.liquidation_params[market]
+    lp: LiquidationParams = self._liquidation_params(market)
     abs_size: uint256 = convert(abs(v.size), uint256)
     worst: uint256 = convert(-equity, uint256) + abs_size * v.mark // WAD * lp.bankrupt_band // WAD
     assert worst > self._insurance_capacity(), "adl: insurance fund can cover, liquidate"
@@ -510,6 +514,7 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
             account=account, counterparty=c, market=market, size=take, price=price, score=score,
             counterparty_size=cv.size + delta
         )
+    self._clear_if_flat(account, market, idx)
     closed: uint256 = abs_size - remaining
     log IClearinghouse.AutoDeleverage(
         account=account, market=market, size=closed, price=price, mark=v.mark, equity_before=equity,
@@ -604,6 +609,15 @@ def adl_score(account: uint256, market: address) -> uint256:
     if v.size == 0:
         return 0
     return self._adl_score(account, v)
+
+
+@external
+@view
+def liquidation_params(market: address) -> LiquidationParams:
+    """
+    @notice The market's liquidation parameters (see set_liquidation_params).
+    """
+    return self._liquidation_params(market)
 
 
 @external
@@ -808,12 +822,18 @@ def _transfer(account: uint256, counterparty: uint256, market: address, idx: uin
     self.cash[counterparty] += d1
     if residue > 0:
         self.cash[insurance_account] += convert(residue, int256)
-    bit: uint256 = 1 << (idx - 1)
     # dev: a takeover may open the counterparty's first position here
-    self.active_markets[counterparty] |= bit
-    v: PositionView = staticcall IPositionView(market).position(account)
-    if v.size == 0 and v.open_orders == 0:
-        self.active_markets[account] &= ~bit
+    self.active_markets[counterparty] |= 1 << (idx - 1)
+
+
+@internal
+def _clear_if_flat(account: uint256, market: address, idx: uint256):
+    """
+    @dev After transfers out of `account` (takeover, ADL: it never has
+         orders then), clear its active bit when it is flat in `market`.
+    """
+    if (staticcall IPositionView(market).position(account)).size == 0:
+        self.active_markets[account] &= ~(1 << (idx - 1))
 
 
 @internal
@@ -902,6 +922,17 @@ def _close_size(q: uint256, abs_size: uint256, mark: uint256, lp: LiquidationPar
 
 @internal
 @view
+def _liquidation_params(market: address) -> LiquidationParams:
+    w: uint256 = self._liquidation_rates[market]
+    m: uint256 = 2**64 - 1
+    return LiquidationParams(
+        liquidation_fee=w & m, liquidator_share=(w >> 64) & m, bankrupt_band=(w >> 128) & m,
+        takeover_discount=w >> 192, small_position_notional=self._small_position_notional[market]
+    )
+
+
+@internal
+@view
 def _insurance_capacity() -> uint256:
     pending: int256 = self.cash[insurance_account]
     assets: uint256 = staticcall IInsuranceFund(insurance_fund).total_assets_stored()
@@ -955,7 +986,10 @@ def _set_liquidation_params(market: address, p: LiquidationParams):
     assert p.liquidator_share <= WAD, "liquidator share above 1"
     assert p.bankrupt_band >= MIN_BANKRUPT_BAND and p.bankrupt_band <= MAX_BANKRUPT_BAND, "bankrupt band out of bounds"
     assert p.takeover_discount <= MAX_TAKEOVER_DISCOUNT, "takeover discount out of bounds"
-    self.liquidation_params[market] = p
+    self._liquidation_rates[market] = (
+        p.liquidation_fee | (p.liquidator_share << 64) | (p.bankrupt_band << 128) | (p.takeover_discount << 192)
+    )
+    self._small_position_notional[market] = p.small_position_notional
     log IClearinghouse.LiquidationParamsSet(
         market=market, liquidation_fee=p.liquidation_fee, liquidator_share=p.liquidator_share,
         bankrupt_band=p.bankrupt_band, takeover_discount=p.takeover_discount,

@@ -187,18 +187,11 @@ def _step_or_loop(ctx: RunContext, bot: Any, interval_s: float) -> int:
 
 
 def run_funding(ctx: RunContext) -> int:
-    from eth_account import Account
-
     from keeper.bots.funding import FundingKeeper
 
     s = ctx.settings
-    secret = s.funding.key or s.private_key
-    if secret is not None:
-        key = secret.get_secret_value()
-    elif s.dry_run:
-        key = Account.create().key.hex()  # a dry run sends nothing: any address reads the chain
-    else:
-        raise CliError("no funding keeper key: set funding.key (or private_key) in the config or env")
+    dry_run = s.dry_run or s.funding.dry_run
+    key = _bot_key(ctx, s.funding.key, "funding", dry_run)
     contracts = {}
     for market, info in ctx.manifest.markets.items():
         address = info.funding
@@ -207,7 +200,7 @@ def run_funding(ctx: RunContext) -> int:
                 f"the manifest has no funding contract for {market} (redeploy with the current deployer)"
             )
         contracts[market] = ctx.contract("FundingRate", address)
-    bot = FundingKeeper(ctx.client(key), contracts, dry_run=s.dry_run, logger=get_logger("keeper.funding"))
+    bot = FundingKeeper(ctx.client(key), contracts, dry_run=dry_run, logger=get_logger("keeper.funding"))
     return _step_or_loop(ctx, bot, s.funding.interval_s)
 
 
@@ -233,46 +226,39 @@ def _clearinghouse_and_markets(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
     return ch, markets
 
 
-def run_liquidation(ctx: RunContext) -> int:
-    from keeper.bots.liquidation import LiquidationBot
-
-    s = ctx.settings
-    ls = s.liquidation
-    dry_run = s.dry_run or ls.dry_run
-    key = _bot_key(ctx, ls.key, "liquidation", dry_run)
+def _run_clearinghouse_bot(ctx: RunContext, bot_class: Any, section: str, **options: Any) -> int:
+    """Start a bot that works on the clearinghouse and its markets
+    (liquidation, ADL) from its settings section."""
+    bs = getattr(ctx.settings, section)
+    dry_run = ctx.settings.dry_run or bs.dry_run
+    key = _bot_key(ctx, bs.key, section, dry_run)
     ch, markets = _clearinghouse_and_markets(ctx)
-    bot = LiquidationBot(
+    bot = bot_class(
         ctx.client(key),
         ch,
         markets,
-        max_per_round=ls.max_per_round,
-        health_page=ls.health_page,
-        gas=ls.gas,
-        no_fill_backoff_blocks=ls.no_fill_backoff_blocks,
+        max_per_round=bs.max_per_round,
+        health_page=bs.health_page,
         dry_run=dry_run,
-        logger=get_logger("keeper.liquidation"),
+        logger=get_logger(f"keeper.{section}"),
+        **options,
     )
-    return _step_or_loop(ctx, bot, ls.interval_s)
+    return _step_or_loop(ctx, bot, bs.interval_s)
+
+
+def run_liquidation(ctx: RunContext) -> int:
+    from keeper.bots.liquidation import LiquidationBot
+
+    ls = ctx.settings.liquidation
+    return _run_clearinghouse_bot(
+        ctx, LiquidationBot, "liquidation", gas=ls.gas, no_fill_backoff_blocks=ls.no_fill_backoff_blocks
+    )
 
 
 def run_adl(ctx: RunContext) -> int:
     from keeper.bots.adl import AdlBot
 
-    s = ctx.settings
-    a = s.adl
-    dry_run = s.dry_run or a.dry_run
-    key = _bot_key(ctx, a.key, "adl", dry_run)
-    ch, markets = _clearinghouse_and_markets(ctx)
-    bot = AdlBot(
-        ctx.client(key),
-        ch,
-        markets,
-        max_per_round=a.max_per_round,
-        health_page=a.health_page,
-        dry_run=dry_run,
-        logger=get_logger("keeper.adl"),
-    )
-    return _step_or_loop(ctx, bot, a.interval_s)
+    return _run_clearinghouse_bot(ctx, AdlBot, "adl")
 
 
 BotRunner = Callable[[RunContext], int]

@@ -47,6 +47,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from keeper.model import ceil_div_signed, trunc_div
+
 WAD = 10**18
 YEAR = 365 * 86_400
 #: intervals settled by one ``settle()`` call at most (catch-up bound)
@@ -65,25 +67,6 @@ MAX_INTEREST = WAD // 100
 MAX_CLAMP = WAD // 100
 MAX_CAP = WAD // 10
 MIN_SAMPLE_INTERVAL = 1
-
-
-# ---------------------------------------------------------------- rounding
-
-
-def trunc_div(x: int, y: int) -> int:
-    """x / y truncated toward zero: Vyper's ``//`` on ``int256``
-    (``trunc_div(-7, 2) == -3`` where Python's ``-7 // 2 == -4``)."""
-    if y == 0:
-        raise ZeroDivisionError("trunc_div by zero")
-    q = abs(x) // abs(y)
-    return q if (x >= 0) == (y > 0) else -q
-
-
-def ceil_div_signed(x: int, y: int) -> int:
-    """ceil(x / y) toward +inf for y > 0: ``PerpMarket._ceil_div_signed``."""
-    if y <= 0:
-        raise ValueError("ceil_div_signed: y > 0")
-    return -(-x // y)
 
 
 # ---------------------------------------------------------------- parameters

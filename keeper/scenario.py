@@ -2047,14 +2047,13 @@ class ScenarioRunner:
         return "; ".join(self._describe_liquidation(receipt)) or "nothing closed"
 
     def _resting_orders(self, mkt: Any, account: int) -> list[int]:
-        """Ids of the account's resting orders in a market (PerpMarket.orders_of, pages of 1,000 ids)."""
+        """Ids of the account's resting orders in a market (the liquidation keeper's reader)."""
+        from keeper.bots.liquidation import resting_order_ids
+
         if account == 0:
             return []
-        end = self._call(mkt.functions.next_order_id())
-        out: list[int] = []
-        for start in range(1, end, 1000):
-            out += self._call(mkt.functions.orders_of(account, start, min(1000, end - start)))
-        return out
+        count = self._call(mkt.functions.open_order_stats(account))[0]
+        return resting_order_ids(mkt, account, count)
 
     def _describe_liquidation(self, receipt: Any) -> list[str]:
         """What a liquidation, takeover or ADL transaction did, from the events in its receipt."""

@@ -74,14 +74,15 @@ class OracleSettings(BaseModel):
         return self
 
 
-class FundingSettings(BaseModel):
-    """The funding keeper bot (premium samples and settlements)."""
+class BotSettings(BaseModel):
+    """What every bot section has: its interval, its own key (falling back to
+    the shared private_key) and a dry-run switch (or the shared dry_run)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    interval_s: float = Field(5.0, gt=0, description="seconds between passes over the markets")
-    # the keeper's own key (falls back to the shared private_key)
+    interval_s: float = Field(5.0, gt=0, description="seconds between rounds")
     key: SecretStr | None = None
+    dry_run: bool = False
 
     @field_validator("key")
     @classmethod
@@ -89,14 +90,16 @@ class FundingSettings(BaseModel):
         return _check_key(key)
 
 
-class LiquidationSettings(BaseModel):
+class FundingSettings(BotSettings):
+    """The funding keeper bot (premium samples and settlements)."""
+
+    interval_s: float = Field(5.0, gt=0, description="seconds between passes over the markets")
+
+
+class LiquidationSettings(BotSettings):
     """The liquidation keeper bot (PROTOCOL.md §9, §12)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     interval_s: float = Field(1.0, gt=0, description="seconds between rounds")
-    # the keeper's own key (falls back to the shared private_key)
-    key: SecretStr | None = None
     max_per_round: int = Field(1_000, ge=1, description="liquidations sent per round at most")
     health_page: int = Field(500, ge=1, le=500, description="accounts per Clearinghouse.health call")
     gas: int | None = Field(
@@ -105,29 +108,14 @@ class LiquidationSettings(BaseModel):
     no_fill_backoff_blocks: int = Field(
         10, ge=0, description="blocks before retrying a liquidation that filled nothing"
     )
-    dry_run: bool = False  # or the shared dry_run
-
-    @field_validator("key")
-    @classmethod
-    def _key_is_hex(cls, key: SecretStr | None) -> SecretStr | None:
-        return _check_key(key)
 
 
-class AdlSettings(BaseModel):
+class AdlSettings(BotSettings):
     """The ADL keeper bot (PROTOCOL.md §11, §12)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     interval_s: float = Field(2.0, gt=0, description="seconds between rounds")
-    key: SecretStr | None = None
     max_per_round: int = Field(10, ge=1, description="ADL calls per round at most")
-    health_page: int = Field(500, ge=1, le=500)
-    dry_run: bool = False
-
-    @field_validator("key")
-    @classmethod
-    def _key_is_hex(cls, key: SecretStr | None) -> SecretStr | None:
-        return _check_key(key)
+    health_page: int = Field(500, ge=1, le=500, description="accounts per Clearinghouse.health call")
 
 
 class KeeperSettings(BaseSettings):

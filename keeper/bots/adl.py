@@ -215,18 +215,9 @@ class AdlBot(LoopingBot):
         self.last_error: str | None = None
         self.last_round: dict[str, Any] = {}
 
-    def run_once(self) -> dict[str, int] | None:
-        """One round. Returns counts (bankrupt, cases, adl, skipped, failed, in_flight), or None when a
-        round is already running."""
-        if not self._guard.acquire(blocking=False):
-            self.log.warning("step already in progress, skipped")
-            return None
-        try:
-            return self._step()
-        finally:
-            self._guard.release()
-
     def _step(self) -> dict[str, int]:
+        """One round. Returns counts (bankrupt, cases, adl, skipped, failed, in_flight), or None when a
+        round is already running. (`run_once()` runs it under the in-progress guard.)"""
         started = time.monotonic()
         counts = dict.fromkeys(("bankrupt", "cases", "adl", "skipped", "failed", "in_flight"), 0)
         self.steps += 1

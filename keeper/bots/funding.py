@@ -147,20 +147,11 @@ class FundingKeeper(LoopingBot):
 
     # ------------------------------------------------------------ one step
 
-    def run_once(self, now: int | None = None) -> dict[str, int] | None:
+    def _step(self, now: int | None = None) -> dict[str, int]:
         """One pass over every market at chain time `now` (default: the latest block's timestamp).
 
         Returns counts (planned, settled, sampled, skipped, failed), or None if a pass is
-        already running."""
-        if not self._guard.acquire(blocking=False):
-            self.log.warning("step already in progress, skipped")
-            return None
-        try:
-            return self._step(now)
-        finally:
-            self._guard.release()
-
-    def _step(self, now: int | None) -> dict[str, int]:
+        already running. (`run_once()` runs it under the in-progress guard.)"""
         counts = {"planned": 0, "settled": 0, "sampled": 0, "skipped": 0, "failed": 0}
         if now is None:
             now = self.chain_timestamp()

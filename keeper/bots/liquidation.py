@@ -763,18 +763,9 @@ class LiquidationBot(LoopingBot):
 
     # ------------------------------------------------------------ one step
 
-    def run_once(self) -> dict[str, int] | None:
-        """One round. Returns counts (liquidatable, planned, liquidated, adl_handoff, skipped,
-        failed, in_flight), or None when a round is already running."""
-        if not self._guard.acquire(blocking=False):
-            self.log.warning("step already in progress, skipped")
-            return None
-        try:
-            return self._step()
-        finally:
-            self._guard.release()
-
     def _step(self) -> dict[str, int]:
+        """One round. Returns counts (liquidatable, planned, liquidated, adl_handoff, skipped,
+        failed, in_flight), or None when a round is already running. (`run_once()` runs it under the in-progress guard.)"""
         started = time.monotonic()
         counts = dict.fromkeys(
             ("liquidatable", "planned", "liquidated", "adl_handoff", "skipped", "failed", "in_flight"), 0

@@ -15,8 +15,8 @@ from typing import Any
 class LoopingBot:
     """Base of the keeper bots: subclasses set `name`, `label`, `log`, `dry_run`,
     the counters (`steps`, `skipped`, `failures`, `last_success`,
-    `last_error`), an in-progress `_guard` lock, and implement `run_once()`, `health()` and
-    `_start_info()`. Exceptions in `stop_on` end the loop (e.g. a replayed
+    `last_error`), an in-progress `_guard` lock, and implement `_step()` (one
+    round, run by `run_once()` under the guard), `health()` and `_start_info()`. Exceptions in `stop_on` end the loop (e.g. a replayed
     price feed running out); any other error in a step is logged and
     counted, and the loop goes on."""
 
@@ -32,7 +32,18 @@ class LoopingBot:
     last_error: str | None
     _guard: threading.Lock
 
-    def run_once(self) -> Any:
+    def run_once(self, *args: Any, **kwargs: Any) -> Any:
+        """One round (`_step`) under the in-progress guard; None when a round
+        is already running (another thread, or the loop)."""
+        if not self._guard.acquire(blocking=False):
+            self.log.warning("step already in progress, skipped")
+            return None
+        try:
+            return self._step(*args, **kwargs)
+        finally:
+            self._guard.release()
+
+    def _step(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
     def health(self) -> dict[str, Any]:

@@ -148,17 +148,8 @@ class OracleReporter(LoopingBot):
 
     # ------------------------------------------------------------ one step
 
-    def run_once(self) -> dict[str, int] | None:
-        """One feed step and its reports. Returns counts, or None if a step is already running."""
-        if not self._guard.acquire(blocking=False):
-            self.log.warning("step already in progress, skipped")
-            return None
-        try:
-            return self._step()
-        finally:
-            self._guard.release()
-
     def _step(self) -> dict[str, int]:
+        """One feed step and its reports. Returns counts, or None if a step is already running. (`run_once()` runs it under the in-progress guard.)"""
         fair = self.feed.step()
         chain_ts = self.chain_timestamp()
         planned: list[Report] = []

@@ -12,7 +12,7 @@ real chain would between two blocks.
 import boa
 import pytest
 
-from tests.utils.protocol import GTC, IOC
+from tests.unitary.clearinghouse.liquidation_helpers import open_position
 
 
 def end_transaction() -> None:
@@ -39,10 +39,7 @@ def trade():
     left as it was and the last trade price is `price`."""
 
     def _trade(protocol, buyer: str, seller: str, size, price, symbol: str = "BTC-PERP") -> None:
-        oid = protocol.order(seller, "sell", size, price, GTC, symbol=symbol)
-        assert oid != 0
-        protocol.order(buyer, "buy", size, price, IOC, symbol=symbol)
-        assert protocol.market(symbol).order(oid)[0] == 0  # filled
+        open_position(protocol, buyer, seller, "buy", size, price, symbol=symbol)
 
     return _trade
 
