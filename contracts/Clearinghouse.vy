@@ -40,26 +40,6 @@ exports: (
 )
 
 
-struct MarketPosition:
-    market: address
-    size: int256
-    entry_price: uint256
-    mark: uint256
-    unrealized_pnl: int256
-    funding_owed: int256
-    open_orders: uint256
-
-
-struct AccountSummary:
-    account: uint256
-    cash: int256
-    equity: int256
-    initial_margin: uint256
-    maintenance_margin: uint256
-    withdrawable: uint256
-    positions: DynArray[MarketPosition, MAX_MARKETS]
-
-
 struct AccountHealth:
     account: uint256
     equity: int256
@@ -113,6 +93,7 @@ MAX_MARKETS: constant(uint256) = 16
 MAX_HEALTH_PAGE: constant(uint256) = 500
 MAX_CANCELS: constant(uint256) = 200
 MAX_ADL: constant(uint256) = 32
+ADL_ROUNDING: constant(int256) = 4         # wei of a counterparty's equity kept for the PnL roundings
 LIQUIDATION_ORDER: constant(uint8) = 3     # PerpMarket: IOC, reduce-only, no taker fee
 
 # hard bounds of the liquidation parameters
@@ -268,7 +249,9 @@ def place_order(
     """
     @notice Place an order for (owner, subaccount) in `market`, as the owner
             or an operator. Orders that add risk need equity >= initial
-            margin afterwards; orders that only reduce risk always pass.
+            margin afterwards; orders that only reduce risk pass when equity
+            stays >= 0 (no close beyond the bankruptcy price; an account
+            already below zero is closed by liquidate, takeover or adl).
     @param size Base units, WAD (a whole number of lots).
     @param price Limit price, quote WAD per base unit (bounds slippage of IOC).
     @param order_type 0 limit (GTC), 1 post-only, 2 IOC / market.
@@ -286,12 +269,15 @@ def place_order(
     if r.risk_increased:
         assert self.paused_ops & PAUSE_TRADE == 0, "trading paused"
     self._book_trade(account, idx, r)
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
     if r.risk_increased:
-        equity: int256 = 0
-        im: uint256 = 0
-        mm: uint256 = 0
-        equity, im, mm = self._margin(account)
         assert equity >= convert(im, int256), "below initial margin"
+    else:
+        # dev: a close never goes beyond the bankruptcy price; below zero only liquidation acts
+        assert equity >= 0, "order would leave the account below zero"
     return r.order_id
 
 
@@ -347,15 +333,14 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
             its bad debt covered by the insurance fund.
     @return The size closed (base WAD), 0 when nothing filled.
     """
-    idx: uint256 = self._cancel_orders(account, market, order_ids)
+    idx: uint256 = 0
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0
-    equity, im, mm = self._margin(account)
-    assert equity < convert(mm, int256), "not liquidatable"
+    idx, equity, im, mm = self._check_and_cancel(account, market, order_ids, False)
     v: PositionView = staticcall IPositionView(market).position(account)
     assert v.size != 0, "liquidate: no position"
-    if v.open_orders > 0:
+    if v.open_orders > 0 or equity >= convert(mm, int256):
         # dev: more orders than one call cancels: progress, no close yet
         return 0
     lp: LiquidationParams = self._liquidation_params(market)
@@ -375,9 +360,7 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
         # never beyond the bankruptcy price (where equity reaches zero)
         limit = self._bankruptcy_price(v.mark, equity, v.size)
     else:
-        capacity: uint256 = self._insurance_capacity()
-        worst: uint256 = convert(-equity, uint256) + abs_size * v.mark // WAD * lp.bankrupt_band // WAD
-        assert worst <= capacity, "liquidate: insurance fund cannot cover, adl"
+        assert self._worst(equity, abs_size, v.mark, lp.bankrupt_band) <= self._insurance_capacity(), "liquidate: insurance fund cannot cover, adl"
         band: uint256 = v.mark * lp.bankrupt_band // WAD
         limit = v.mark - band if is_long else v.mark + band
     q = self._close_size(min(q, max_size), abs_size, v.mark, lp)
@@ -398,6 +381,8 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     keeper_fee: uint256 = 0
     equity_after: int256 = 0
     fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, closed * v.mark // WAD, lp, True)
+    # dev: the close moves the mark; the rest revalued may not sink a solvent account
+    assert equity < 0 or equity_after >= 0, "liquidate: would leave the account below zero, takeover"
     log IClearinghouse.Liquidation(
         account=account, market=market, liquidator=msg.sender, closed_size=closed, mark=v.mark, limit_price=limit,
         fee=fee, liquidator_fee=keeper_fee, equity_before=equity, equity_after=equity_after, size_after=after,
@@ -411,10 +396,12 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
 def takeover(account: uint256, market: address, size: uint256, subaccount: uint256) -> uint256:
     """
     @notice Backstop takeover (PROTOCOL.md §9.5): the caller's subaccount
-            takes over `size` of a liquidatable, solvent account's position
-            that the book could not absorb, at mark x (1 -+ takeover_discount)
-            bounded by the bankruptcy price, and must meet initial margin
-            afterwards. The account must have no resting orders here (call
+            takes over `size` of a liquidatable account's position that the
+            book could not absorb, at mark x (1 -+ takeover_discount) bounded
+            by the bankruptcy price, and must meet initial margin afterwards.
+            A bankrupt account (equity < 0) is taken over whole at
+            mark x (1 -+ takeover_discount), only when the insurance fund can
+            cover the worst case; its deficit then goes to the fund. The account must have no resting orders here (call
             liquidate first). The liquidation fee on the taken notional goes
             to the insurance fund; the discount is the taker's reward.
     @return The takeover price, quote WAD.
@@ -428,7 +415,6 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     mm: uint256 = 0
     equity, im, mm = self._margin(account)
     assert equity < convert(mm, int256), "not liquidatable"
-    assert equity >= 0, "takeover: account bankrupt, liquidate or adl"
     v: PositionView = staticcall IPositionView(market).position(account)
     assert v.size != 0, "takeover: no position"
     assert v.open_orders == 0, "takeover: account has open orders, liquidate first"
@@ -436,8 +422,14 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     abs_size: uint256 = convert(abs(v.size), uint256)
     assert size % (self._grid[market] & (2**128 - 1)) == 0, "size off lot"
     q: uint256 = self._close_size(min(size, abs_size), abs_size, v.mark, lp)
+    # a solvent account: bounded by its bankruptcy price; a bankrupt one
+    # (the book could not close it): whole, the fund pays the discount
     bk: uint256 = self._bankruptcy_price(v.mark, equity, v.size)
     discount: uint256 = v.mark * lp.takeover_discount // WAD
+    if equity < 0:
+        assert self._worst(equity, abs_size, v.mark, lp.takeover_discount) <= self._insurance_capacity(), "takeover: insurance fund cannot cover, adl"
+        q = abs_size
+        bk = v.mark - discount if v.size > 0 else v.mark + discount
     price: uint256 = 0
     delta: int256 = convert(q, int256)
     if v.size > 0:
@@ -459,6 +451,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     log IClearinghouse.Takeover(
         account=account, market=market, liquidator=taker, size=q, price=price, mark=v.mark, fee=fee
     )
+    self._settle_bad_debt(account)
     return price
 
 
@@ -468,7 +461,9 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
     @notice Auto-deleverage (PROTOCOL.md §11): close a bankrupt account's
             position (equity < 0, beyond what the insurance fund can cover
             within its payout cap) against profitable opposite positions at
-            its bankruptcy price, so no bad debt remains. The caller lists
+            its bankruptcy price, so no bad debt remains; no counterparty pays
+            more than its equity (the rest of the deficit goes to the fund,
+            then bad_debt). The caller lists
             candidates by score, highest first; the contract recomputes each
             live score (adl_score) and requires the opposite side, a profit,
             non-increasing scores and that the deficit is not yet absorbed.
@@ -476,19 +471,18 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
     @return The size closed, base WAD.
     """
     assert len(candidates) > 0, "adl: no candidates"
-    idx: uint256 = self._cancel_orders(account, market, order_ids)
+    idx: uint256 = 0
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0
-    equity, im, mm = self._margin(account)
+    idx, equity, im, mm = self._check_and_cancel(account, market, order_ids, True)
     assert equity < 0, "adl: account not bankrupt"
     v: PositionView = staticcall IPositionView(market).position(account)
     assert v.size != 0, "adl: no position"
     assert v.open_orders == 0, "adl: account has open orders"
     lp: LiquidationParams = self._liquidation_params(market)
     abs_size: uint256 = convert(abs(v.size), uint256)
-    worst: uint256 = convert(-equity, uint256) + abs_size * v.mark // WAD * lp.bankrupt_band // WAD
-    assert worst > self._insurance_capacity(), "adl: insurance fund can cover, liquidate"
+    assert self._worst(equity, abs_size, v.mark, lp.bankrupt_band) > self._insurance_capacity(), "adl: insurance fund can cover, liquidate"
     price: uint256 = self._bankruptcy_price(v.mark, equity, v.size)
     remaining: uint256 = abs_size
     prev: uint256 = max_value(uint256)
@@ -499,19 +493,26 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
         cv: PositionView = staticcall IPositionView(market).position(c)
         assert cv.size != 0, "adl: candidate has no position"
         assert (cv.size > 0) != (v.size > 0), "adl: candidate on the same side"
-        score: uint256 = self._adl_score(c, cv)
+        score: uint256 = 0
+        ce: int256 = 0
+        score, ce = self._adl_score(c, cv)
         assert score > 0, "adl: candidate not profitable"
         assert score <= prev, "adl: candidates out of order"
         prev = score
         take: uint256 = min(remaining, convert(abs(cv.size), uint256))
         remaining -= take
+        # at most the counterparty's equity (less rounding): never below zero;
+        # what it cannot absorb stays a deficit for the fund, then bad_debt
+        per_unit: uint256 = convert(max(ce - ADL_ROUNDING, 0), uint256) * WAD // take
+        cp: uint256 = min(price, v.mark + per_unit)
         delta: int256 = convert(take, int256)
         if cv.size > 0:
             delta = -delta
-        self._transfer(account, c, market, idx, delta, price)
+            cp = max(price, v.mark - min(per_unit, v.mark))
+        self._transfer(account, c, market, idx, delta, cp)
         n += 1
         log IClearinghouse.Deleveraged(
-            account=account, counterparty=c, market=market, size=take, price=price, score=score,
+            account=account, counterparty=c, market=market, size=take, price=cp, score=score,
             counterparty_size=cv.size + delta
         )
     self._clear_if_flat(account, market, idx)
@@ -522,6 +523,25 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
     )
     self._settle_bad_debt(account)
     return closed
+
+
+@external
+def settle_bad_debt(account: uint256):
+    """
+    @notice Book the deficit of an account left below zero with no position
+            and no order in any market (permissionless): the insurance fund
+            covers it within its payout cap, the rest is recognized in
+            bad_debt (PROTOCOL.md §11). Liquidate, takeover and adl do this
+            themselves when they leave an account flat.
+    """
+    assert self.cash[account] < 0, "settle: no deficit"
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    assert im == 0, "settle: account has positions or orders"
+    self.active_markets[account] = 0
+    self._settle_bad_debt(account)
 
 
 # ================================================================ views
@@ -537,39 +557,6 @@ def margin(account: uint256) -> (int256, uint256, uint256, uint256):
     mm: uint256 = 0
     equity, im, mm = self._margin(account)
     return (equity, im, mm, self._withdrawable(self.cash[account], equity, im))
-
-
-@external
-@view
-def account_summary(owner: address, subaccount: uint256) -> AccountSummary:
-    """
-    @notice Everything about one account: cash, equity, IM, MM, withdrawable
-            (WAD) and each position with entry, mark, unrealized PnL,
-            funding owed and resting orders.
-    """
-    account: uint256 = self.account_of[owner][subaccount]
-    s: AccountSummary = empty(AccountSummary)
-    if account == 0:
-        return s
-    s.account = account
-    s.cash = self.cash[account]
-    s.equity, s.initial_margin, s.maintenance_margin = self._margin(account)
-    s.withdrawable = self._withdrawable(s.cash, s.equity, s.initial_margin)
-    mask: uint256 = self.active_markets[account]
-    for i: uint256 in range(MAX_MARKETS):
-        if mask == 0:
-            break
-        if mask & 1 == 1:
-            v: PositionView = staticcall IPositionView(self.markets[i]).position(account)
-            if v.size == 0 and v.open_orders == 0:
-                mask >>= 1
-                continue
-            s.positions.append(MarketPosition(
-                market=self.markets[i], size=v.size, entry_price=v.entry_price, mark=v.mark,
-                unrealized_pnl=v.unrealized_pnl, funding_owed=v.funding_owed, open_orders=v.open_orders
-            ))
-        mask >>= 1
-    return s
 
 
 @external
@@ -608,7 +595,7 @@ def adl_score(account: uint256, market: address) -> uint256:
     v: PositionView = staticcall IPositionView(market).position(account)
     if v.size == 0:
         return 0
-    return self._adl_score(account, v)
+    return self._adl_score(account, v)[0]
 
 
 @external
@@ -899,12 +886,36 @@ def _settle_bad_debt(account: uint256):
 
 
 @internal
-def _cancel_orders(account: uint256, market: address, order_ids: DynArray[uint256, MAX_CANCELS]) -> uint256:
+def _check_and_cancel(account: uint256, market: address, order_ids: DynArray[uint256, MAX_CANCELS], adl_: bool) -> (uint256, int256, uint256, uint256):
+    """
+    @dev The health check as the views see it (below MM; below zero for
+         ADL), then cancel the listed orders; returns (market index, and the
+         margin after the cancels: the account's own quotes count in the mark).
+    """
     idx: uint256 = self.market_index[market]
     assert idx != 0, "unknown market"
-    for oid: uint256 in order_ids:
-        extcall IPerpMarket(market).cancel_order(account, oid)
-    return idx
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    equity, im, mm = self._margin(account)
+    if adl_:
+        assert equity < 0, "adl: account not bankrupt"
+    else:
+        assert equity < convert(mm, int256), "not liquidatable"
+    if len(order_ids) > 0:
+        for oid: uint256 in order_ids:
+            extcall IPerpMarket(market).cancel_order(account, oid)
+        equity, im, mm = self._margin(account)
+    return (idx, equity, im, mm)
+
+
+@internal
+@pure
+def _worst(equity: int256, abs_size: uint256, mark: uint256, rate: uint256) -> uint256:
+    """
+    @dev The worst-case deficit of a bankrupt account: -equity + |size| x mark x rate.
+    """
+    return convert(-equity, uint256) + abs_size * mark // WAD * rate // WAD
 
 
 @internal
@@ -943,18 +954,21 @@ def _insurance_capacity() -> uint256:
 
 @internal
 @view
-def _adl_score(account: uint256, v: PositionView) -> uint256:
+def _adl_score(account: uint256, v: PositionView) -> (uint256, int256):
+    """
+    @dev (score, equity): pnl_pct x effective leverage; 0 when not profitable or not solvent.
+    """
     if v.unrealized_pnl <= 0:
-        return 0
+        return (0, 0)
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0
     equity, im, mm = self._margin(account)
     if equity <= 0:
-        return 0
+        return (0, equity)
     pnl_pct: uint256 = convert(v.unrealized_pnl, uint256) * WAD // convert(abs(v.open_notional), uint256)
     notional: uint256 = convert(abs(v.size), uint256) * v.mark // WAD
-    return pnl_pct * notional // convert(equity, uint256)
+    return (pnl_pct * notional // convert(equity, uint256), equity)
 
 
 @internal

@@ -310,11 +310,12 @@ class Deployment:
     markets: dict[str, MarketDeployment]
     manifest: dict
     insurance_fund: Any = None
+    lens: Any = None
 
 
 def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Deployment:
     """Deploy the collateral (mock unless given), the insurance fund (unless
-    given), the clearinghouse, and per market an index oracle, a perp market
+    given), the clearinghouse and its lens (account_summary), and per market an index oracle, a perp market
     and its funding rate; list the markets with their liquidation
     parameters; push initial prices. Returns handles and the manifest."""
     config = config or DeployConfig()
@@ -347,6 +348,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
         "Clearinghouse", collateral_address, insurance, treasury, to_wad(config.insurance_fee_share)
     )
     ch_address = backend.address(ch)
+    lens = backend.deploy("Lens", ch_address)
     if not config.insurance_fund:
         backend.transact(fund, "set_clearinghouse", ch_address)
     markets: dict[str, MarketDeployment] = {}
@@ -394,6 +396,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
         },
         "clearinghouse": ch_address,
         "insurance_fund": insurance,
+        "lens": backend.address(lens),
         "treasury": treasury,
         "markets": {
             s: {
@@ -408,7 +411,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             for s, md in markets.items()
         },
     }
-    return Deployment(backend, config, collateral, ch, markets, manifest, fund)
+    return Deployment(backend, config, collateral, ch, markets, manifest, fund, lens)
 
 
 def write_manifest(manifest: dict, path: str | Path) -> Path:

@@ -109,10 +109,28 @@ def insurance_capacity(
 
 
 def takeover_price(mark: int, equity: int, size: int, discount: int) -> int:
-    """``mark x (1 -+ discount)`` bounded by the bankruptcy price."""
+    """``mark x (1 -+ discount)``, bounded by the bankruptcy price while the
+    account is solvent (a bankrupt account is taken over at the discount;
+    the insurance fund pays its deficit)."""
     d = mark * discount // WAD
+    if equity < 0:
+        return mark - d if size > 0 else mark + d
     bk = bankruptcy_price(mark, equity, size)
     return max(mark - d, bk) if size > 0 else min(mark + d, bk)
+
+
+ADL_ROUNDING = 4  # wei of a counterparty's equity the contract keeps for the PnL roundings
+
+
+def adl_price(bankruptcy: int, mark: int, counterparty_equity: int, take: int, bankrupt_is_long: bool) -> int:
+    """The price a counterparty is deleveraged at: the bankrupt account's
+    bankruptcy price, but never costing the counterparty more than its
+    equity (less ADL_ROUNDING wei) against the mark; what it cannot absorb
+    stays with the bankrupt account for the fund, then bad_debt."""
+    per_unit = max(counterparty_equity - ADL_ROUNDING, 0) * WAD // take
+    if bankrupt_is_long:  # the counterparty is short and buys
+        return min(bankruptcy, mark + per_unit)
+    return max(bankruptcy, mark - min(per_unit, mark))
 
 
 def adl_score(unrealized_pnl: int, open_notional: int, size: int, mark: int, equity: int) -> int:

@@ -55,11 +55,10 @@ market's funding dust, on = open notional):
    owed, equity - IM) (and the vault holds the tokens), and leaves
    equity >= IM and cash >= 0.
 7. liquidate of a healthy account (equity >= MM) reverts "not liquidatable"
-   (takeover too; adl reverts unless equity < 0). Health as the call sees
-   it: after the listed orders of the account are cancelled, which moves
-   the mark when they are the best bid/ask (an account healthy by
-   margin()/health() can then be liquidated: counted, and reproduced by
-   test_contract_issue__*).
+   (takeover too; adl reverts unless equity < 0). Health as the views
+   (margin(), health()) see it, before the listed orders are cancelled; if
+   the cancels (its own quotes count in the mark) make it healthy, the call
+   only cancels.
 8. a liquidation or takeover of a solvent account never leaves it with
    equity < 0; no liquidation, takeover or ADL changes bad_debt; the fee is
    liquidation_fee x closed notional (rounded up) capped at the equity left,
@@ -68,8 +67,11 @@ market's funding dust, on = open notional):
    subaccounts' cash does not move, the account's cash moves only by its
    realized PnL - funding - fee). Fills stay within the limit price
    (bankruptcy price when solvent, mark -+ bankrupt_band when bankrupt).
-   The restore-IM size and the limit price match keeper.liquidation_model
-   (see KNOWN_BUG_PARTIAL_LIQUIDATION_MARK).
+   The restore-IM size and the limit price match keeper.liquidation_model.
+   A close that would leave a solvent account below zero (it moves the
+   mark) reverts; so does any order that would leave its account below
+   zero (a voluntary close beyond the bankruptcy price). A bankrupt account
+   is taken over only whole, when the fund can cover it.
 9. the insurance fund pays before ADL: adl succeeds only when the
    worst-case deficit (-equity + |size| x mark x band) exceeds
    insurance_capacity(); liquidate of a bankrupt account succeeds only
@@ -82,18 +84,18 @@ market's funding dust, on = open notional):
    the adl_score views read before), at the bankruptcy price, and leaves
    the bankrupt account flat with cash >= 0 and bad_debt unchanged (except
    a short whose deficit exceeds its notional: bankruptcy price 0, the rest
-   goes to the fund and bad_debt); its counterparties keep equity >= 0
-   (see KNOWN_BUG_ADL_COUNTERPARTY).
+   goes to the fund and bad_debt); each counterparty pays at most its
+   equity: its price is capped so it keeps equity >= 0, the rest of the
+   deficit goes to the fund, then bad_debt. A flat account below zero (a
+   resting order filled beyond its bankruptcy price) is booked by
+   settle_bad_debt (checked in an anchor after every step).
 11. with every oracle source stale, or fewer fresh than the quorum,
    liquidate, takeover, adl, risk-increasing orders, withdrawals of
    exposed accounts and funding samples/settlements revert with the
    oracle's reason; cancels and deposits still work.
 
-Contract bugs this machine found are reproduced by the deterministic tests
-at the end of this file (test_contract_bug__*, test_contract_gap__*,
-test_contract_issue__*: they fail on the current contracts). While they
-are open, the machine tolerates their symptoms (KNOWN_BUG_* flags below)
-so it can keep looking for others; set the flags to False once fixed.
+Contract bugs this machine found (six, fixed after 07b1c1d) are kept as
+deterministic regression tests at the end of this file (test_regression__*).
 """
 
 from __future__ import annotations
@@ -101,7 +103,6 @@ from __future__ import annotations
 import sys
 
 import boa
-import pytest
 from hypothesis import event as count
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -126,20 +127,8 @@ INDEX0 = 100_000 * WAD
 MIN_INDEX, MAX_INDEX = 30_000 * WAD, 400_000 * WAD
 MAX_AGE = 60  # oracle max_age of the test markets
 
-# CONTRACT BUG (reported; see test_contract_bug__* below): a voluntary order
-# that only reduces risk is never margin-checked, so an account can close at
-# any price, beyond its bankruptcy price (or while already bankrupt), and ADL
-# at the bankruptcy price can push a counterparty below zero. Either way a
-# flat account is left with cash < 0 that no entry point (liquidate, adl)
-# ever turns into insurance cover or bad_debt. While True, the machine
-# counts such accounts instead of failing.
-KNOWN_BUG_FLAT_NEGATIVE_CASH = True
-KNOWN_BUG_ADL_COUNTERPARTY = True
-# CONTRACT BUG (reported): a partial liquidation moves the mark (it takes the
-# bids; an empty side falls back to the index), and the rest of a solvent
-# account's position, revalued, can leave it below zero.
-KNOWN_BUG_PARTIAL_LIQUIDATION_MARK = True
 
+BELOW_ZERO = "order would leave the account below zero"
 MAKERS = ("maker_a", "maker_b")
 TRADERS = ("trader_0", "trader_1", "trader_2", "trader_3")
 
@@ -209,7 +198,6 @@ class LiquidationMachine(RuleBasedStateMachine):
         self.fpaid = 0  # Σ funding_paid of PositionChanged events
         self.ins_model = 0  # insurance account cash without the funding residue
         self.treasury_model = 0
-        self.known_bug_accounts: set[int] = set()
 
         # actors: owner address, subaccount, account id
         self.owner_of: dict[int, str] = {}
@@ -431,7 +419,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         price = self._price(slippage if buy else -slippage)
         ok, out = self._place(a, buy, lots, price, IOC)
         if not ok:
-            assert "below initial margin" in out or "open interest cap" in out, out
+            assert any(r in out for r in ("below initial margin", "open interest cap", BELOW_ZERO)), out
         count("open position", "ok" if ok else out)
 
     @rule(who=st.integers(0, 4), buy=st.booleans(), bp=st.integers(-300, 300), lots=st.integers(1, 500))
@@ -439,7 +427,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         a = self.traders[who]
         ok, out = self._place(a, buy, lots, self._price(bp), GTC)
         if not ok:
-            assert "below initial margin" in out or "too many open orders" in out, out
+            assert any(r in out for r in ("below initial margin", "too many open orders", BELOW_ZERO)), out
 
     @rule(who=st.integers(0, 4), part=st.integers(1, 100), slippage=st.integers(1, 2000))
     def reduce_position(self, who, part, slippage):
@@ -450,8 +438,14 @@ class LiquidationMachine(RuleBasedStateMachine):
         if lots == 0:
             return
         price = self._price(-slippage if size > 0 else slippage)
+        equity = self._health()[a][0]
         ok, out = self._place(a, size < 0, lots, price, IOC, reduce_only=True)
-        assert ok, out
+        if ok:
+            assert self._health()[a][0] >= 0, "a voluntary close left the account below zero"
+        else:
+            # invariant 8: no close beyond the bankruptcy price, none below zero
+            assert BELOW_ZERO in out, out
+            count("reduce position", "below zero: reverted" if equity < 0 else "beyond bankruptcy: reverted")
 
     @rule(pick=st.integers(0, 10**6))
     def cancel(self, pick):
@@ -583,19 +577,16 @@ class LiquidationMachine(RuleBasedStateMachine):
 
         ok, out = self._ch("liquidate", a, self.m.address, max_size, ids, sender=sender)
 
-        if equity >= mm:
-            # invariant 7: a healthy account cannot be liquidated
+        if equity_view >= mm_view:
+            # invariant 7: a healthy account (as the views see it) cannot be liquidated
             assert not ok and "not liquidatable" in out, f"healthy account liquidated: {out}"
             count("liquidate", "healthy: reverted")
             return
-        if equity_view >= mm_view:
-            # healthy by margin()/health(), liquidatable once its own quotes are gone
-            count("liquidate", "healthy by the views, liquidatable after cancelling its orders")
         if v.size == 0:
             assert not ok and "no position" in out, out
             count("liquidate", "flat with negative equity: reverted")
             return
-        if len(ids) < v.open_orders:
+        if len(ids) < v.open_orders or equity >= mm:
             assert ok and out == 0, out
             count("liquidate", "cancels only")
             return
@@ -606,6 +597,10 @@ class LiquidationMachine(RuleBasedStateMachine):
             return
         if max_size == 0:
             assert not ok and "zero size" in out, out
+            return
+        if not ok and equity >= 0 and "would leave the account below zero" in out:
+            # invariant 8: the close moved the mark past the bankruptcy price
+            count("liquidate", "would sink a solvent account: reverted")
             return
         assert ok, f"liquidation of a liquidatable account reverted: {out}"
         closed = out
@@ -657,12 +652,7 @@ class LiquidationMachine(RuleBasedStateMachine):
                 assert cash1.get(a, 0) - cash0.get(a, 0) == flow
         # invariant 8: solvent stays solvent, bad debt never grows
         if equity >= 0:
-            if liq.equity_after < 0 and KNOWN_BUG_PARTIAL_LIQUIDATION_MARK and size_after != 0:
-                count("KNOWN BUG", "partial liquidation moved the mark below the bankruptcy price")
-            else:
-                assert liq.equity_after >= 0, (
-                    f"liquidation left a solvent account at equity {liq.equity_after}"
-                )
+            assert liq.equity_after >= 0, f"liquidation left a solvent account at equity {liq.equity_after}"
             assert not events(logs, "BadDebt")
         assert self.ch.bad_debt() == bad0, "a liquidation changed bad_debt"
         if size_after == 0 and equity < 0:
@@ -685,7 +675,7 @@ class LiquidationMachine(RuleBasedStateMachine):
     def takeover(self, pick, prefer, lots, own):
         """The well-capitalized liquidator takes over (part of) a position."""
         health = self._health()
-        pool = [a for a in self.trading if a != self.liquidator and 0 <= health[a][0] < health[a][2]]
+        pool = [a for a in self.trading if a != self.liquidator and health[a][0] < health[a][2]]
         a = self._pick(pool if prefer else [], self.everyone, pick)
         taker = self.liquidator
         if own == 0 and a in self.traders and self.sub_of[a] == 1:
@@ -695,6 +685,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         mark = self.m.mark_price()
         cash0 = self._cash()
         bad0 = self.ch.bad_debt()
+        capacity = self.ch.insurance_capacity()
         ok, out = self._ch(
             "takeover", a, self.m.address, lots * LOT, self.sub_of[taker], sender=self.owner_of[taker]
         )
@@ -705,14 +696,15 @@ class LiquidationMachine(RuleBasedStateMachine):
             assert not ok and "not liquidatable" in out, out
             return
         expected = (
-            "bankrupt"
-            if equity < 0
-            else "no position"
+            "no position"
             if v.size == 0
             else "open orders"
             if v.open_orders
             else "zero size"
             if lots == 0
+            else "insurance fund cannot cover"
+            if equity < 0
+            and lm.worst_case_deficit(equity, abs(v.size), v.mark, self.lp.takeover_discount) > capacity
             else None
         )
         if expected:
@@ -724,6 +716,9 @@ class LiquidationMachine(RuleBasedStateMachine):
             return
         price = out
         q = lm.close_size(min(lots * LOT, abs(v.size)), abs(v.size), v.mark, self.lp.small_position_notional)
+        if equity < 0:
+            q = abs(v.size)  # a bankrupt account is taken over whole; the fund pays its deficit
+            count("takeover", "bankrupt, the fund covers")
         assert price == lm.takeover_price(v.mark, equity, v.size, self.lp.takeover_discount)
         (t,) = events(self.logs, "Takeover")
         assert t.size == q and t.price == price
@@ -735,7 +730,12 @@ class LiquidationMachine(RuleBasedStateMachine):
         assert equity_after >= 0, f"takeover left a solvent account at equity {equity_after}"
         assert t.fee == lm.liquidation_fee(q * v.mark // WAD, self.lp.liquidation_fee, equity_after + t.fee)
         assert self.m.mark_price() == mark, "a takeover moved the mark"
-        assert self.ch.bad_debt() == bad0
+        if equity >= 0:
+            assert self.ch.bad_debt() == bad0 and not events(self.logs, "BadDebt")
+        else:
+            assert self.ch.cash(a) == 0, "a bankrupt account taken over kept a deficit"
+            # the worst case was within the fund's capacity: it covered all but rounding
+            assert self.ch.bad_debt() - bad0 <= 10**6, "the fund could cover, yet bad debt grew"
         self._check_bystanders(cash0, {a, taker})
         count("takeover", "whole" if size_after == 0 else "part")
 
@@ -788,6 +788,7 @@ class LiquidationMachine(RuleBasedStateMachine):
             cands = self._adl_candidates(a, v.size) if v.size else ([], [], [])
             return self._health(), v, cands
 
+        equity_view = self._health()[a][0]
         health, v, (eligible, same, unprofitable) = self._as_if_cancelled(a, oids, read)
         equity = health[a][0]
         capacity = self.ch.insurance_capacity()
@@ -850,7 +851,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         if not cands:
             assert not ok and "no candidates" in out, out
             return
-        if equity >= 0:
+        if equity_view >= 0 or equity >= 0:
             assert not ok and "not bankrupt" in out, out
             count("adl", "solvent: reverted")
             return
@@ -880,22 +881,26 @@ class LiquidationMachine(RuleBasedStateMachine):
             assert d.score == scores[c] > 0, "ADL score differs from the adl_score view"
             assert prev is None or d.score <= prev, "ADL out of score order"
             prev = d.score
-            assert d.price == price
             assert d.size == min(remaining, abs(b.size))
+            # the bankruptcy price, capped at what the counterparty's equity absorbs
+            assert d.price == lm.adl_price(price, v.mark, health[c][0], d.size, v.size > 0)
             remaining -= d.size
             after = MarketState.read(self.m).size(c)
             assert after == d.counterparty_size
             assert abs(after) == abs(b.size) - d.size and (after == 0 or (after > 0) == (b.size > 0))
-            if not KNOWN_BUG_ADL_COUNTERPARTY:
-                assert health[c][0] >= 0 and self._health()[c][0] >= 0, "ADL left a counterparty below zero"
-            elif self._health()[c][0] < 0:
-                count("KNOWN BUG", "ADL pushed a counterparty below zero")
+            assert health[c][0] >= 0 and self._health()[c][0] >= 0, "ADL left a counterparty below zero"
         assert out == abs(v.size) - remaining
         size_after = MarketState.read(self.m).size(a)
         assert abs(size_after) == remaining
         # invariant 10: the deficit is absorbed, no bad debt, the fund untouched
         cash1 = self._cash()
-        if price == 0:
+        capped = any(d.price != price for d in dels)
+        if capped:
+            # a counterparty could not absorb its share: the rest went to the fund, then bad_debt
+            count("adl", "a counterparty capped at its equity")
+            if size_after == 0:
+                assert cash1.get(a, 0) == 0 and events(logs, "BadDebt")
+        elif price == 0:
             # a short whose deficit exceeds its notional: its bankruptcy price
             # would be below 0; the counterparties sell at 0 and the rest of
             # the deficit goes to the fund, then bad_debt (documented edge)
@@ -969,6 +974,13 @@ class LiquidationMachine(RuleBasedStateMachine):
             )
             assert ok, out
         price = self.index // TICK * TICK
+        # a close may not leave an account below zero: top up those that
+        # would be (deposits, booked like any other)
+        health = self._health()
+        for a, (size, _on) in MarketState.read(self.m).positions.items():
+            need = abs(size) * self.index // WAD // 50 - health[a][0]  # 2% of notional for fees and rounding
+            if need > 0:
+                self._deposit(self.owner_of[a], self.sub_of[a], need // self.P + 1)
         while True:
             state = MarketState.read(self.m)
             longs = [a for a, (s, _) in state.positions.items() if s > 0]
@@ -1057,18 +1069,19 @@ class LiquidationMachine(RuleBasedStateMachine):
         # 9. the bystander only ever deposits and withdraws
         assert cash.get(self.bystander, 0) == self.net[self.bystander]
 
-        # flat accounts below zero: unrecognized bad debt (CONTRACT BUG while flagged)
+        # flat accounts below zero (a resting order filled beyond the owner's
+        # bankruptcy price): settle_bad_debt books each, and nothing else moves
         flat_negative = [
             a
             for a, c in cash.items()
             if c < 0 and a not in state.positions and not any(o.account == a for o in state.orders)
         ]
-        if flat_negative:
-            assert KNOWN_BUG_FLAT_NEGATIVE_CASH, f"flat accounts with negative cash: {flat_negative}"
-            new = set(flat_negative) - self.known_bug_accounts
-            if new:
-                self.known_bug_accounts |= new
-                count("KNOWN BUG", "flat account left with cash < 0")
+        for a in flat_negative:
+            count("flat account below zero", "settle_bad_debt books it")
+            with boa.env.anchor():
+                bad0, owed = self.ch.bad_debt(), -cash[a]
+                self.ch.settle_bad_debt(a, sender=self.insurer)
+                assert self.ch.cash(a) == 0 and self.ch.bad_debt() - bad0 <= owed
 
 
 def test_liquidation_stateful(_protocol_6, _protocol_18):
@@ -1077,9 +1090,8 @@ def test_liquidation_stateful(_protocol_6, _protocol_18):
 
 
 # ==================================================================== contract bugs
-# Minimal deterministic reproductions of what the machine found. Each FAILS
-# on the current contracts (the assertion states the property the protocol
-# promises); see the module docstring and the report to the lead.
+# Minimal deterministic reproductions of what the machine found (each failed
+# on the contracts of 07b1c1d); kept as regression tests of the fixes.
 
 
 def _long_at_ten_x(p, who: str, maker: str) -> None:
@@ -1088,17 +1100,11 @@ def _long_at_ten_x(p, who: str, maker: str) -> None:
     p.order(who, "buy", "0.1", 100_000, IOC)
 
 
-@pytest.mark.xfail(strict=True, reason="known contract problem, see the issue 5 note; fix next")
-def test_contract_bug__reduce_only_close_beyond_bankruptcy_price(protocol):
-    # CONTRACT BUG: Clearinghouse.place_order margin-checks only orders that
-    # increase risk (r.risk_increased); a reduce-only order of a solvent
-    # account may fill at any price, far beyond its bankruptcy price. A
-    # colluder bids far below the index and the account dumps into it: the
-    # account is left flat with cash < 0 that neither liquidate ("no
-    # position") nor adl can ever book as insurance cover or bad_debt, and
-    # the colluder holds the account's loss as profit (PROTOCOL.md §3: cash
-    # below zero only through losses booked as bad debt; §9.3: no fill
-    # beyond the bankruptcy price while solvent; §14.1).
+def test_regression__reduce_only_close_beyond_bankruptcy_price__reverts(protocol):
+    # Was: a reduce-only order was never margin-checked, so a solvent account
+    # could dump into a colluder's bid far below the index and end flat with
+    # cash < 0 (the colluder holding its loss as profit). Now every order
+    # must leave equity >= 0 (PROTOCOL.md §7, §9.3).
     p = protocol
     p.set_index(100_000)
     maker = p.actor("maker", 1_000_000)
@@ -1108,20 +1114,21 @@ def test_contract_bug__reduce_only_close_beyond_bankruptcy_price(protocol):
     p.order(colluder, "buy", "0.1", 50_000, GTC)
     assert p.margin(account)[0] > 0  # solvent: bankruptcy price 90,000
 
-    attempt(lambda: p.order(account, "sell", "0.1", 50_000, IOC, reduce_only=True))
+    ok, out = attempt(lambda: p.order(account, "sell", "0.1", 50_000, IOC, reduce_only=True))
 
-    # on the current contracts: ok, account cash -4,000, colluder uPnL +4,800, bad_debt 0
-    assert p.ch.cash(p.account(account)) >= 0, "a voluntary close left a solvent account with a deficit"
+    assert not ok and "order would leave the account below zero" in out, out
+    assert p.position(account).size == to_wad("0.1") and p.ch.cash(p.account(account)) >= 0
+    # a close within the bankruptcy price still passes
+    p.order(maker, "buy", "0.1", 95_000, GTC)
+    p.order(account, "sell", "0.1", 95_000, IOC, reduce_only=True)
+    assert p.position(account).size == 0 and p.ch.cash(p.account(account)) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="known contract problem, see the issue 5 note; fix next")
-def test_contract_bug__bankrupt_account_closes_itself_and_its_deficit_is_never_recognized(protocol):
-    # CONTRACT BUG: an account whose equity is already below zero (the index
-    # gapped through its bankruptcy price) can still close itself with a
-    # reduce-only order at market. It ends flat with cash < 0; liquidate
-    # reverts "liquidate: no position", adl "adl: no position", so
-    # _settle_bad_debt never runs: the insurance fund is never asked and
-    # bad_debt() stays 0 while the vault is short (PROTOCOL.md §9.6, §11, §14.1).
+def test_regression__bankrupt_account_cannot_close_itself__adl_absorbs_it(protocol):
+    # Was: an account already below zero closed itself at market and was
+    # left flat with cash < 0 that no entry point ever booked. Now its own
+    # orders revert; liquidate (fund empty) says adl; adl closes it at the
+    # bankruptcy price against the profitable short (PROTOCOL.md §9.6, §11).
     p = protocol
     p.set_index(100_000)
     maker = p.actor("maker", 1_000_000)
@@ -1131,25 +1138,23 @@ def test_contract_bug__bankrupt_account_closes_itself_and_its_deficit_is_never_r
     p.set_index(80_000)
     p.order(maker, "buy", "0.1", 79_990, GTC)
     assert p.margin(account)[0] < 0  # bankrupt
-
-    attempt(lambda: p.order(account, "sell", "0.1", 79_000, IOC, reduce_only=True))
     a = p.account(account)
-    attempt(lambda: p.ch.liquidate(a, p.market().address, 2**255, [], sender=keeper))
-    attempt(lambda: p.ch.adl(a, p.market().address, [p.account(maker)], [], sender=keeper))
 
-    # on the current contracts: cash -1,001, flat, bad_debt 0, every call above but the close reverts
-    assert p.ch.cash(a) >= 0 or p.position(account).size != 0, "a flat account kept an unrecognized deficit"
+    ok, out = attempt(lambda: p.order(account, "sell", "0.1", 79_000, IOC, reduce_only=True))
+    assert not ok and "order would leave the account below zero" in out, out
+    ok, out = attempt(lambda: p.ch.liquidate(a, p.market().address, 2**255, [], sender=keeper))
+    assert not ok and "insurance fund cannot cover, adl" in out, out
+    p.ch.adl(a, p.market().address, [p.account(maker)], [], sender=keeper)
+
+    assert p.position(account).size == 0 and p.ch.cash(a) == 0 and p.ch.bad_debt() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="known contract problem, see the issue 5 note; fix next")
-def test_contract_bug__adl_at_bankruptcy_price_pushes_the_counterparty_below_zero(protocol):
-    # CONTRACT BUG: adl transfers at the bankrupt account's bankruptcy price
-    # (mark + deficit / size for a long), whatever the deficit; a profitable
-    # counterparty whose profit and equity are smaller than its share of the
-    # deficit ends below zero (here flat with cash -11,800: unrecognized, see
-    # above). The deficit is not absorbed, it moves to the counterparty
-    # (PROTOCOL.md §11: "so the deficit is fully absorbed and no bad debt
-    # remains"; §14.10).
+def test_regression__adl_never_pushes_the_counterparty_below_zero(protocol):
+    # Was: adl transferred at the bankrupt account's bankruptcy price whatever
+    # the deficit; a counterparty whose equity was smaller than its share
+    # ended below zero. Now each counterparty pays at most its equity (less
+    # ADL_ROUNDING wei); what it cannot absorb goes to the fund, then
+    # bad_debt (PROTOCOL.md §11, §14.10).
     p = protocol
     p.set_index(100_000)
     m = p.market()
@@ -1165,23 +1170,28 @@ def test_contract_bug__adl_at_bankruptcy_price_pushes_the_counterparty_below_zer
     a, c = p.account(bankrupt), p.account(late_short)
     assert p.ch.adl_score(c, m.address) > p.ch.adl_score(p.account(whale), m.address) > 0
     assert p.ch.insurance_capacity() == 0
+    equity_c = p.margin(late_short)[0]
+    mark = m.mark_price()
+    bk = lm.bankruptcy_price(mark, p.margin(bankrupt)[0], to_wad(1))
 
     p.ch.adl(a, m.address, [c], [], sender=whale)
+    logs = p.ch.get_logs(strict=False)
 
-    # on the current contracts: late_short bought back at 90,000 (shorted at 71,000)
-    assert p.margin(late_short)[0] >= 0, "ADL left its counterparty below zero"
+    (d,) = events(logs, "Deleveraged")
+    assert d.price == lm.adl_price(bk, mark, equity_c, to_wad(1), True) < bk
+    assert 0 <= p.margin(late_short)[0] <= lm.ADL_ROUNDING
+    assert p.position(bankrupt).size == 0 and p.ch.cash(a) == 0
+    (bd,) = events(logs, "BadDebt")
+    assert bd.uncovered == p.ch.bad_debt() > 0  # the fund is empty
 
 
-@pytest.mark.xfail(strict=True, reason="known contract problem, see the issue 5 note; fix next")
-def test_contract_bug__partial_liquidation_moves_the_mark_and_leaves_a_solvent_account_below_zero(protocol):
-    # CONTRACT BUG: liquidate bounds each fill by the bankruptcy price of the
-    # whole position at the mark read before the close, which keeps the
-    # account solvent only if the rest of the position is still valued at
-    # (or above) that bound afterwards. The close itself moves the mark:
-    # here it takes every bid, the book is left empty, the missing bid, ask
-    # (and the median) fall back to the index, which is below the bankruptcy
-    # price; the 0.5 BTC left is marked down and the solvent account
-    # (equity +500) ends at equity -719.44 (PROTOCOL.md §9.3, §14.8).
+def test_regression__partial_liquidation_that_would_sink_a_solvent_account__reverts(protocol):
+    # Was: liquidate bounded each fill by the bankruptcy price at the mark
+    # read before the close; the close took every bid, the mark fell to the
+    # index and the rest of a solvent account's position, revalued, left it
+    # at equity -719.44. Now such a close reverts (its state unchanged); the
+    # backstop takeover (mark fixed, bounded by the bankruptcy price) closes
+    # it (PROTOCOL.md §9.3, §9.5, §14.8).
     p = protocol
     m = p.market()
     p.set_index(109_440)
@@ -1189,6 +1199,7 @@ def test_contract_bug__partial_liquidation_moves_the_mark_and_leaves_a_solvent_a
     other = p.actor("other", 10_000_000)
     account = p.actor("account", 11_000)
     keeper = p.actor("keeper", 1_000)
+    backstop = p.actor("backstop", 1_000_000)
     p.order(maker, "sell", "1", 109_440, GTC)
     p.order(account, "buy", "1", 109_440, IOC)  # 1 BTC long at IM
     p.set_index(97_000)
@@ -1196,25 +1207,23 @@ def test_contract_bug__partial_liquidation_moves_the_mark_and_leaves_a_solvent_a
     p.order(maker, "buy", "0.001", 101_500, IOC)  # last trade 101,500
     p.order(maker, "buy", "0.001", 99_000, GTC)
     p.order(maker, "buy", "0.499", 98_440, GTC)  # at the bankruptcy price
-    equity, _im, mm, _ = p.margin(account)
+    equity, _im, mm = p.margin(account)[:3]
     assert m.mark_price() == to_wad(98_940)  # median(99,000, index, 101,500) clamped to index + 2%
     assert 0 < equity < mm  # solvent, liquidatable: bankruptcy price 98,440
 
-    p.ch.liquidate(p.account(account), m.address, to_wad("0.5"), [], sender=keeper)  # a keeper's chunk
+    ok, out = attempt(lambda: p.ch.liquidate(p.account(account), m.address, to_wad("0.5"), [], sender=keeper))
 
-    # on the current contracts: mark 97,000 (the index), equity -719.44, 0.5 BTC left
-    assert p.margin(account)[0] >= 0, "a liquidation left a solvent account below zero"
+    assert not ok and "would leave the account below zero" in out, out
+    assert p.margin(account)[0] == equity
+    p.ch.takeover(p.account(account), m.address, to_wad(1), 0, sender=backstop)
+    assert p.position(account).size == 0 and p.margin(account)[0] >= 0
 
 
-@pytest.mark.xfail(strict=True, reason="known contract problem, see the issue 5 note; fix next")
-def test_contract_gap__bankrupt_position_stuck_when_the_book_is_empty_and_the_fund_could_cover(protocol):
-    # CONTRACT GAP (liveness): a bankrupt account (equity < 0) whose worst
-    # case the insurance fund can cover may only be closed through the book
-    # (liquidate, within mark -+ bankrupt_band). With no bid in that band,
-    # liquidate fills nothing, takeover refuses bankrupt accounts and adl
-    # refuses because the fund could cover: nobody can close the position
-    # while its loss keeps growing (PROTOCOL.md §9.5 backstop "where the book
-    # cannot absorb the size", §11 waterfall).
+def test_regression__bankrupt_position_the_fund_can_cover__taken_over_whole(protocol):
+    # Was (liveness): a bankrupt account whose worst case the fund could
+    # cover could only be closed through the book; with no bid in the band
+    # nothing could close it. Now the backstop takes it over whole at
+    # mark -+ takeover_discount and the fund pays the deficit (§9.5, §11).
     p = protocol
     m = p.market()
     p.set_index(100_000)
@@ -1226,25 +1235,23 @@ def test_contract_gap__bankrupt_position_stuck_when_the_book_is_empty_and_the_fu
     p.set_index(85_000)  # bankrupt (equity -500); the book is empty
     a = p.account(account)
     assert p.margin(account)[0] < 0 and p.ch.insurance_capacity() > to_wad(1_000)
+    assets = p.insurance.totalAssets()
 
-    attempt(lambda: p.ch.liquidate(a, m.address, 2**200, [], sender=keeper))  # fills nothing
-    attempt(lambda: p.ch.takeover(a, m.address, to_wad("0.1"), 0, sender=keeper))  # "account bankrupt"
-    attempt(lambda: p.ch.adl(a, m.address, [p.account(maker)], [], sender=keeper))  # "fund can cover"
+    assert p.ch.liquidate(a, m.address, 2**200, [], sender=keeper) == 0  # no bid in the band
+    price = p.ch.takeover(a, m.address, to_wad("0.1"), 0, sender=keeper)
 
-    assert p.position(account).size == 0, "no entry point closes a bankrupt position the fund could cover"
+    assert price == to_wad(85_000) * 99 // 100  # mark - 1% (the test markets' discount)
+    assert p.position(account).size == 0 and p.ch.cash(a) == 0 and p.ch.bad_debt() == 0
+    assert p.position(keeper).size == to_wad("0.1")
+    deficit = 1_000 + (price - to_wad(100_000)) // 10 // 10**18  # cash after the transfer, dollars
+    assert p.insurance.totalAssets() == assets + p.units(deficit)  # the fund paid -deficit
 
 
-@pytest.mark.xfail(strict=True, reason="known contract problem, see the issue 5 note; fix next")
-def test_contract_issue__liquidate_cancels_first_so_an_account_healthy_by_the_views_is_liquidated(protocol):
-    # CONTRACT ISSUE (view vs action): liquidate cancels the listed orders of
-    # the account before its health check, and the account's own resting
-    # orders count in its mark (median(best bid, best ask, last)). Here the
-    # account's own bid (101,000) is the best bid: margin() and health() say
-    # equity 750 >= MM 698.75, not liquidatable; liquidate with that order's
-    # id cancels it, the mark falls to 100,000 and the account is liquidated.
-    # PROTOCOL.md §9 checks first (1.) and cancels after (2.); keepers that
-    # trust health() never see it. Either check before cancelling or make
-    # the views agree with the action.
+def test_regression__liquidate_checks_health_before_cancelling(protocol):
+    # Was: liquidate cancelled the listed orders before its health check and
+    # the account's own bid counted in its mark, so an account healthy by
+    # margin()/health() was liquidated. Now the check comes first, as the
+    # views see it (PROTOCOL.md §9: check, then cancel).
     p = protocol
     m = p.market()
     p.set_index(100_000)
@@ -1264,7 +1271,7 @@ def test_contract_issue__liquidate_cancels_first_so_an_account_healthy_by_the_vi
     (health,) = p.ch.health(a, 1)
     assert m.mark_price() == to_wad(101_000) and not health.liquidatable  # equity 750 >= MM 698.75
 
-    liquidated, _ = attempt(lambda: p.ch.liquidate(a, m.address, 2**200, [own_bid], sender=keeper))
+    ok, out = attempt(lambda: p.ch.liquidate(a, m.address, 2**200, [own_bid], sender=keeper))
 
-    # on the current contracts: liquidated (0.044 BTC closed)
-    assert liquidated == health.liquidatable, "health() and liquidate disagree"
+    assert not ok and "not liquidatable" in out, out
+    assert m.order(own_bid)[0] != 0  # its order still rests

@@ -55,6 +55,11 @@ class Protocol:
         return self.d.clearinghouse
 
     @property
+    def lens(self):
+        """The Lens (account_summary)."""
+        return self.d.lens
+
+    @property
     def insurance(self):
         """The InsuranceFund."""
         return self.d.insurance_fund

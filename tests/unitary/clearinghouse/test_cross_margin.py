@@ -31,7 +31,7 @@ def test_account_summary__two_markets__sums_equity_and_margins(protocol, trade, 
     im = 1_010 * WAD + 390 * WAD
     mm = 6565 * 10**17 + 2535 * 10**17
 
-    s = p.ch.account_summary(trader, 0)
+    s = p.lens.account_summary(trader, 0)
 
     assert s.account == p.account(trader)
     assert s.cash == cash
@@ -59,7 +59,7 @@ def test_account_summary__lists_each_position(protocol, trade, move_index):
     p = protocol
     trader = _two_market_account(p, trade, move_index)
 
-    btc, eth = p.ch.account_summary(trader, 0).positions
+    btc, eth = p.lens.account_summary(trader, 0).positions
 
     assert btc.market == p.market("BTC-PERP").address
     assert (btc.size, btc.entry_price, btc.mark) == (10**17, 100_000 * WAD, 101_000 * WAD)
@@ -71,7 +71,7 @@ def test_account_summary__lists_each_position(protocol, trade, move_index):
 
 def test_account_summary__unknown_account__is_empty(protocol):
     p = protocol
-    s = p.ch.account_summary(p.actor("nobody"), 0)
+    s = p.lens.account_summary(p.actor("nobody"), 0)
     assert s.account == 0
     assert (s.cash, s.equity, s.initial_margin, s.maintenance_margin, s.withdrawable) == (0, 0, 0, 0, 0)
     assert list(s.positions) == []
@@ -87,7 +87,7 @@ def test_account_summary__position_closed_as_taker__drops_from_positions(protoco
 
     p.order(trader, "buy", "1", 4_000, IOC, symbol="ETH-PERP")  # closes the short
 
-    (btc,) = p.ch.account_summary(trader, 0).positions
+    (btc,) = p.lens.account_summary(trader, 0).positions
     assert btc.market == p.market("BTC-PERP").address
     assert p.margin(trader)[1] == 1_000 * WAD  # only BTC's IM is left
 
@@ -103,7 +103,7 @@ def test_subaccounts__isolated__second_subaccount_unaffected(protocol, trade, mo
 
     assert p.margin(trader, sub=0)[0] == 9_700 * WAD
     assert p.margin(trader, sub=1) == (500 * WAD, 0, 0, 500 * WAD)
-    assert list(p.ch.account_summary(trader, 1).positions) == []
+    assert list(p.lens.account_summary(trader, 1).positions) == []
 
 
 def test_subaccounts__isolated__free_collateral_not_shared(protocol):

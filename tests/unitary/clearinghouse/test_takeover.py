@@ -71,12 +71,30 @@ def test_takeover__healthy_account__reverts(protocol):
         takeover(protocol, protocol.account(trader), backstop, "0.1")
 
 
-def test_takeover__bankrupt_account__reverts(protocol):
+def test_takeover__bankrupt_account_fund_cannot_cover__reverts(protocol):
     _maker, trader = levered_long(protocol)
-    protocol.set_index(88_000)
+    protocol.set_index(85_000)  # equity < 0, the fund is empty
     backstop = protocol.actor("backstop", 100_000)
-    with boa.reverts("takeover: account bankrupt, liquidate or adl"):
+    with boa.reverts("takeover: insurance fund cannot cover, adl"):
         takeover(protocol, protocol.account(trader), backstop, "0.1")
+
+
+def test_takeover__bankrupt_account__whole_at_the_discount_fund_pays(protocol):
+    _maker, trader = levered_long(protocol, size="0.2", margin="2200")
+    protocol.fund_insurance(100_000)
+    protocol.set_index(85_000)
+    acct = protocol.account(trader)
+    equity = protocol.ch.margin(acct)[0]
+    pos = protocol.position(trader)
+    assert equity < 0
+    backstop = protocol.actor("backstop", 100_000)
+    lp = liquidation_params(protocol)
+    price = takeover(protocol, acct, backstop, "0.1")  # asks for half: gets the whole
+    assert price == lm.takeover_price(pos.mark, equity, pos.size, lp.takeover_discount) < pos.mark
+    assert protocol.position(trader).size == 0 and protocol.position(backstop).size == to_wad("0.2")
+    (bd,) = events("BadDebt")
+    assert bd.uncovered == 0 and bd.covered == bd.deficit > -equity
+    assert protocol.ch.cash(acct) == 0 and protocol.ch.bad_debt() == 0
 
 
 def test_takeover__open_orders__reverts(protocol):

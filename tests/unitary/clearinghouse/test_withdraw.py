@@ -295,7 +295,7 @@ def test_margin__equity_below_im__nothing_withdrawable(protocol, trade, move_ind
 def test_account_summary__matches_margin(protocol, trade, move_index):
     p = protocol
     trader = _long_in_profit(p, trade, move_index)
-    s = p.ch.account_summary(trader, 0)
+    s = p.lens.account_summary(trader, 0)
     assert s.account == p.account(trader)
     assert s.cash == 10_000 * WAD
     assert (s.equity, s.initial_margin, s.maintenance_margin, s.withdrawable) == p.margin(trader)
