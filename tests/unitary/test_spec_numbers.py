@@ -1,0 +1,219 @@
+"""The specification's numbers cannot drift from the code: every default and
+bound in the parameter tables of docs/PROTOCOL.md (§9 funding, §12 market
+and liquidation parameters) is parsed from the document and checked
+against a protocol deployed with the default DeployConfig: the deployed
+value equals the documented default, a setter accepts the documented bound
+and reverts one step beyond it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import boa
+import pytest
+
+from keeper.deploy import BoaBackend, DeployConfig, deploy_protocol
+
+WAD = 10**18
+DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
+ROW = re.compile(r"^\| `(\w+)` \| (.+?) \| (.+?) \|$")
+
+
+def doc_tables() -> dict[str, tuple[str, str]]:
+    """parameter -> (default text, bound text), from every parameter table."""
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        m = ROW.match(line.strip())
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+_NUMBER = r"(\$?)([0-9][0-9,]*(?:\.[0-9]+)?)(?:\^([0-9]+))?\s*(%|h|s|day|days)?"
+
+
+def parse_value(text: str, unit: str) -> int:
+    """The first number of `text` in the contract's unit: `wad` (percentages
+    and dollar amounts), `seconds` or `count`."""
+    m = re.search(_NUMBER, text.replace("10^9", "1000000000"))
+    assert m, f"no number in {text!r}"
+    value = Decimal(m.group(2).replace(",", ""))
+    suffix = m.group(4)
+    if suffix == "%":
+        value /= 100
+    elif suffix == "h":
+        value *= 3600
+    elif suffix in ("day", "days"):
+        value *= 86_400
+    if unit == "wad":
+        return int(value * WAD)
+    return int(value)
+
+
+def parse_bound(text: str, unit: str) -> tuple[int | None, int | None]:
+    """(lowest allowed, highest allowed) from a bound cell: `A .. B`, `≤ B`,
+    `≥ A`, `0 < x ≤ B`, `mmr < imr ≤ B`, `A ≤ mmr < imr`, `> 0, < 2^N`,
+    `0 or 1`."""
+    text = text.replace("`", "")
+    if ".." in text:
+        lo, hi = text.split("..")
+        lo_v = None if re.search(r"[a-z_]{4,}", lo) and not re.search(r"\d", lo) else parse_value(lo, unit)
+        hi_v = None if not re.search(r"\d", hi) else parse_value(hi, unit)
+        return lo_v, hi_v
+    lo = hi = None
+    for op, num in re.findall(r"(≤|≥)\s*([$0-9][^ ,]*%?)", text):
+        # "A ≤ mmr" is a lower bound, "≤ B" alone an upper bound
+        before = text[: text.index(op + " " + num)] if (op + " " + num) in text else ""
+        if op == "≥":
+            lo = parse_value(num, unit)
+        elif re.search(r"\d%?\s*$", before.strip()) is None:
+            hi = parse_value(num, unit)
+    m = re.match(r"\s*([0-9.]+%)\s*≤", text)
+    if m:
+        lo = parse_value(m.group(1), unit)
+    if re.match(r"\s*(> 0|0 <)", text):
+        lo = 1  # raw: one wei above zero
+    m = re.search(r"< 2\^(\d+)", text)
+    if m:
+        hi = 2 ** int(m.group(1)) - 1  # raw
+    if re.match(r"\s*0 or 1", text):
+        lo, hi = 0, 1
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    unit: str  # "wad", "seconds" or "count"
+    kind: str  # "market", "liquidation" or "funding": which setter
+    index: int  # position in the setter's tuple
+
+
+PARAMS = [
+    Param("imr", "wad", "market", 0),
+    Param("mmr", "wad", "market", 1),
+    Param("taker_fee", "wad", "market", 2),
+    Param("maker_fee", "wad", "market", 3),
+    Param("mark_band", "wad", "market", 4),
+    Param("min_order_notional", "wad", "market", 5),
+    Param("max_open_orders", "count", "market", 6),
+    Param("max_fills", "count", "market", 7),
+    Param("max_open_interest", "wad", "market", 8),
+    Param("liquidation_fee", "wad", "liquidation", 0),
+    Param("liquidator_share", "wad", "liquidation", 1),
+    Param("bankrupt_band", "wad", "liquidation", 2),
+    Param("takeover_discount", "wad", "liquidation", 3),
+    Param("small_position_notional", "wad", "liquidation", 4),
+    Param("funding_interval", "seconds", "funding", 0),
+    Param("funding_period", "seconds", "funding", 1),
+    Param("interest_rate", "wad", "funding", 2),
+    Param("clamp", "wad", "funding", 3),
+    Param("cap", "wad", "funding", 4),
+    Param("impact_notional", "wad", "funding", 5),
+    Param("sample_interval", "seconds", "funding", 6),
+    Param("premium_mode", "count", "funding", 7),
+]
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    with boa.env.anchor():
+        d = deploy_protocol(BoaBackend(), DeployConfig())
+        yield d
+
+
+def _current(d, kind: str) -> list:
+    md = d.markets["BTC-PERP"]
+    if kind == "market":
+        return list(md.market.params())
+    if kind == "liquidation":
+        return list(d.clearinghouse.liquidation_params(md.market.address))
+    return list(md.funding.params())
+
+
+def _set(d, kind: str, values: list) -> None:
+    md = d.markets["BTC-PERP"]
+    owner = d.backend.deployer
+    if kind == "market":
+        md.market.set_params(tuple(values), sender=owner)
+    elif kind == "liquidation":
+        d.clearinghouse.set_liquidation_params(md.market.address, tuple(values), sender=owner)
+    else:
+        md.funding.set_params(tuple(values), sender=owner)
+
+
+def test_every_documented_parameter_is_checked():
+    assert {p.name for p in PARAMS} <= set(doc_tables())
+    assert len(PARAMS) == 22
+
+
+@pytest.mark.parametrize("param", PARAMS, ids=lambda p: p.name)
+def test_documented_default__is_deployed(deployed, param):
+    default_text, _bound = doc_tables()[param.name]
+    if param.name == "premium_mode":
+        expected = 0 if "impact_band" in default_text else 1
+    else:
+        expected = parse_value(default_text, param.unit)
+    assert _current(deployed, param.kind)[param.index] == expected, default_text
+
+
+@pytest.mark.parametrize("param", PARAMS, ids=lambda p: p.name)
+def test_documented_bound__accepted_and_one_step_beyond_reverts(deployed, param):
+    _default, bound_text = doc_tables()[param.name]
+    lo, hi = parse_bound(bound_text, param.unit)
+    if param.name == "interest_rate":
+        lo = -hi  # "abs value ≤ 1%"
+    if lo is None and hi is None:
+        pytest.skip(f"bound {bound_text!r} is relational only")
+    values = _current(deployed, param.kind)
+    for edge, beyond in ((lo, -1), (hi, +1)):
+        if edge is None:
+            continue
+        with boa.env.anchor():
+            trial = list(values)
+            trial[param.index] = edge
+            _fix_relations(param, trial)
+            _set(deployed, param.kind, trial)  # the bound itself is allowed
+            assert _current(deployed, param.kind)[param.index] == edge
+        if edge + beyond < 0:
+            continue
+        with boa.env.anchor():
+            trial = list(values)
+            trial[param.index] = edge + beyond
+            _fix_relations(param, trial)
+            with boa.reverts():
+                _set(deployed, param.kind, trial)
+
+
+def _fix_relations(param: Param, trial: list) -> None:
+    """Keep the other fields consistent with the one under test (mmr < imr,
+    sample_interval <= funding_interval <= funding_period)."""
+    if param.kind == "market" and param.name == "imr":
+        trial[1] = min(trial[1], max(trial[0] - 1, 0))
+    if param.kind == "market" and param.name == "mmr":
+        trial[0] = max(trial[0], min(trial[1] + 1, WAD))
+    if param.kind == "funding":
+        if param.name == "funding_interval":
+            trial[1] = max(trial[1], trial[0])
+            trial[6] = min(trial[6], trial[0])
+        if param.name == "sample_interval":
+            trial[0] = max(trial[0], trial[6])
+            trial[1] = max(trial[1], trial[0])
+        if param.name == "funding_period":
+            trial[0] = min(trial[0], trial[1])
+            trial[6] = min(trial[6], trial[0])
+
+
+def test_insurance_fund_and_clearinghouse_defaults_match_the_document(deployed):
+    text = DOC.read_text()
+    m = re.search(r"`payout_cap` (\d+)% of\s+assets per event.*?`cooldown` (\d+) days.*?`withdraw_window` (\d+) days", text, re.S)
+    assert m, "the insurance fund paragraph of §12 changed shape"
+    fund = deployed.insurance_fund
+    assert fund.payout_cap() == int(m.group(1)) * WAD // 100
+    assert fund.cooldown() == int(m.group(2)) * 86_400
+    assert fund.withdraw_window() == int(m.group(3)) * 86_400
+    share = re.search(r"`insurance_fee_share` \(default (\d+)%", text)
+    assert deployed.clearinghouse.insurance_fee_share() == int(share.group(1)) * WAD // 100
