@@ -56,6 +56,7 @@ from hypothesis.stateful import (
 )
 
 from keeper import funding_model as fm
+from tests.fuzz.stats import record
 from tests.utils.protocol import GTC, IOC
 
 WAD = fm.WAD
@@ -89,6 +90,7 @@ class FundingMachine(RuleBasedStateMachine):
     @initialize(params=st.sampled_from(PARAMS))
     def setup(self, params):
         p = self.p = type(self).protocol
+        record("funding", "examples")
         assert p.ch.account_count() == 2, "state leaked from another example"
         self.m = p.market()
         self.f = p.d.markets["BTC-PERP"].funding
@@ -368,6 +370,7 @@ class FundingMachine(RuleBasedStateMachine):
 
     @invariant()
     def funding_invariants(self):
+        record("funding", "steps")
         cum = self.m.cumulative_funding()
         dust = self.m._storage._funding_dust.get()
         state, cash = self._storage_state()

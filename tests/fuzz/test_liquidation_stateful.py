@@ -118,6 +118,7 @@ from keeper import liquidation_model as lm
 from keeper.deploy import to_wad
 from keeper.model import ceil_div
 from tests.fuzz.liquidation_helpers import MarketState, attempt, events
+from tests.fuzz.stats import record
 from tests.utils.protocol import GTC, IOC, MAX_UINT
 
 WAD = 10**18
@@ -169,6 +170,7 @@ class LiquidationMachine(RuleBasedStateMachine):
     )
     def setup(self, decimals, risk, fees, liq, payout_cap, insurance, funding, deposits, gap, opens):
         p = self.p = type(self).protocols[decimals]
+        record("liquidation", "examples")
         assert p.ch.account_count() == 2, "state leaked from another example"
         self.ch, self.m, self.token, self.fund = p.ch, p.market(), p.token, p.insurance
         md = p.d.markets["BTC-PERP"]
@@ -1043,6 +1045,7 @@ class LiquidationMachine(RuleBasedStateMachine):
     def check_accounting(self):
         if not hasattr(self, "p"):
             return
+        record("liquidation", "steps")
         state = MarketState.read(self.m)
         cash = self._cash()
         vault = self.token.balanceOf(self.ch.address) * self.P
