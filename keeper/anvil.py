@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import gzip
 import json
 import os
 import shutil
@@ -160,13 +161,29 @@ class Anvil:
             shutil.rmtree(self.log_dir, ignore_errors=True)
             self.log_dir = None
 
+    def restart(self) -> None:
+        """Stop anvil and start it again on the same port with the same chain (blocks, receipts,
+        accounts, storage: `anvil_dumpState`, then `--load-state`). As on a real node restart,
+        the transaction pool is lost; so are snapshots, automine settings and impersonations."""
+        state = self.rpc("anvil_dumpState", [], timeout=60)
+        data = bytes.fromhex(str(state).removeprefix("0x"))
+        try:
+            data = gzip.decompress(data)  # anvil gzips the dump
+        except OSError:
+            pass
+        path = self.log_path.with_name("state.json")
+        path.write_bytes(data)
+        self._terminate()
+        self._launch(find_anvil(), ("--load-state", str(path)))
+        self._wait_ready()
+
     def __enter__(self) -> Anvil:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _launch(self, binary: str) -> None:
+    def _launch(self, binary: str, more_args: Sequence[str] = ()) -> None:
         cmd = [
             binary,
             "--host", "127.0.0.1",
@@ -181,7 +198,7 @@ class Anvil:
         # removes them (80 GB seen after a day of runs): bound how many it keeps,
         # and give it a private HOME inside log_dir, which stop() deletes
         cmd += ["--max-persisted-states", str(_MAX_PERSISTED_STATES)]
-        cmd += list(self.extra_args)
+        cmd += [*self.extra_args, *more_args]
         home = self.log_dir / "home"
         home.mkdir(exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0

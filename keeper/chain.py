@@ -6,26 +6,44 @@ fees from `eth_feeHistory`, gas estimate x1.2, local signing, raw send, wait
 for the receipt with a timeout. Nonces are tracked locally. Reads may be
 retried; sends never are (a signed transaction is sent once; on "nonce too
 low" the nonce is re-synced and the call re-signed, since the node rejected
-the first one).
+the first one; after a transport error the node is asked whether it has the
+transaction before anything else happens).
+
+Every transaction sent stays tracked (`SentTx`, by nonce) until its nonce is
+mined. With `replace_after_s` set, one still pending after that long is
+replaced: the same nonce, call and gas, maxFeePerGas and
+maxPriorityFeePerGas raised by `fee_bump_percent` (at least 12.5%, the
+replacement rule of geth and anvil) or to the market's fees if higher, up to
+the fee cap (there: the latest version is sent again unchanged). One the node
+no longer knows (a node restart lost its pool) goes out again the same way.
+Waits return whichever version is mined. As every
+version has the same nonce, at most one of them is ever mined. A restarted
+keeper picks up its transactions still in the node's pool (`adopt_pool`,
+`txpool_content`) and tracks them as if it had sent them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal, TypeVar
 
 import requests
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account import Account
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 from web3.types import TxParams, TxReceipt
 
@@ -35,6 +53,9 @@ GWEI = 10**9
 GAS_MARGIN = 1.2
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
+MIN_FEE_BUMP_PERCENT = 12.5  # a replacement must raise both fees by this much (geth: 10%, some nodes 12.5%)
+RPC_BATCH = 200  # requests per JSON-RPC batch
+TRACKED_HASHES = 100_000  # hashes remembered (with their versions) for waits and in-flight lookups
 
 # Transport errors worth retrying for reads; never for sends.
 RETRYABLE_READ_ERRORS: tuple[type[BaseException], ...] = (
@@ -135,6 +156,57 @@ def eip1559_fees(next_base_fee: int, *, priority_fee: int, max_fee_cap: int) -> 
     return max_fee, min(priority_fee, max_fee - next_base_fee)
 
 
+def _raised(fee: int, percent: float) -> int:
+    """`fee` raised by `percent`, rounded up."""
+    return math.ceil(fee * (1 + Fraction(str(percent)) / 100))
+
+
+def bump_fees(
+    old: tuple[int, int], market: tuple[int, int], *, percent: float, max_fee_cap: int
+) -> tuple[int, int] | None:
+    """(maxFeePerGas, maxPriorityFeePerGas) of a replacement for a transaction sent with `old`:
+    each raised by `percent`, or the `market` fees when higher, within the cap. None when the
+    cap leaves less than the MIN_FEE_BUMP_PERCENT a node requires to accept a replacement."""
+    (old_max, old_tip), (market_max, market_tip) = old, market
+    max_fee = min(max(_raised(old_max, percent), market_max), max_fee_cap)
+    tip = min(max(_raised(old_tip, percent), market_tip), max_fee)
+    if max_fee < _raised(old_max, MIN_FEE_BUMP_PERCENT) or tip < _raised(old_tip, MIN_FEE_BUMP_PERCENT):
+        return None
+    return max_fee, tip
+
+
+def format_receipt(raw: dict[str, Any]) -> TxReceipt:
+    """web3's formatting of a raw JSON-RPC receipt (ints, HexBytes, checksummed addresses)."""
+    from web3._utils.method_formatters import receipt_formatter
+    from web3.datastructures import AttributeDict
+
+    return AttributeDict.recursive(receipt_formatter(raw))  # type: ignore[no-any-return]
+
+
+@dataclass
+class SentTx:
+    """One of our transactions whose nonce is not mined yet: every version sent for that nonce
+    (a replacement keeps the nonce, the call and the gas, with higher fees), oldest first, and
+    the latest one signed, for sending again to a node that lost it."""
+
+    nonce: int
+    tx: dict[str, Any]  # the fields signed in the latest version
+    raw: HexBytes | None  # the latest version signed (None: adopted and not reproducible)
+    hashes: list[HexBytes]
+    sent_at: float  # time.monotonic() of the latest (re)send
+    first_sent_at: float = 0.0  # time.monotonic() of the first version (0: sent_at)
+
+    def __post_init__(self) -> None:
+        self.first_sent_at = self.first_sent_at or self.sent_at
+
+    @property
+    def hash(self) -> HexBytes:
+        return self.hashes[-1]
+
+
+TxState = Literal["mined", "pending", "dropped", "unknown"]
+
+
 def call_with_retry(
     fn: Callable[[], T] | ContractFunction,
     retries: int = 3,
@@ -177,7 +249,8 @@ def _is_already_known(exc: BaseException) -> bool:
 
 
 class ChainClient:
-    """Sends transactions for one private key: pre-flight eth_call, EIP-1559 fees, local nonces."""
+    """Sends transactions for one private key: pre-flight eth_call, EIP-1559 fees, local nonces,
+    stuck transactions replaced with bumped fees (`replace_after_s`)."""
 
     def __init__(
         self,
@@ -187,18 +260,32 @@ class ChainClient:
         receipt_timeout_s: float = 30,
         max_fee_gwei: float = 500,
         priority_fee_gwei: float = 1,
+        replace_after_s: float | None = None,
+        fee_bump_percent: float = 20,
         logger: logging.Logger | None = None,
     ) -> None:
+        if fee_bump_percent < MIN_FEE_BUMP_PERCENT:
+            raise ValueError(f"fee_bump_percent must be at least {MIN_FEE_BUMP_PERCENT}")
         self.w3 = w3
         self.account: LocalAccount = Account.from_key(private_key)
         self.address = self.account.address
         self.receipt_timeout_s = receipt_timeout_s
         self.max_fee_wei = int(max_fee_gwei * GWEI)
         self.priority_fee_wei = int(priority_fee_gwei * GWEI)
+        self.replace_after_s = replace_after_s
+        self.fee_bump_percent = fee_bump_percent
         self.log = logger or logging.getLogger("keeper.chain")
         self.chain_id = int(call_with_retry(lambda: w3.eth.chain_id))
         self._lock = threading.Lock()
         self._nonce: int | None = None
+        # transactions whose nonce is not mined yet, by nonce; every hash sent -> its SentTx
+        self._sent: dict[int, SentTx] = {}
+        self._by_hash: OrderedDict[HexBytes, SentTx] = OrderedDict()
+        # for /metrics: counts, and the fees of the latest send
+        self.stats = dict.fromkeys(("sent", "failed", "replaced", "resent", "timeouts"), 0)
+        self.last_base_fee: int | None = None
+        self.last_max_fee: int | None = None
+        self.last_priority_fee: int | None = None
 
     # ------------------------------------------------------------ nonces
 
@@ -210,6 +297,22 @@ class ChainClient:
                 self._nonce = self._pending_nonce()
             return self._nonce
 
+    @property
+    def known_nonce(self) -> int | None:
+        """The next nonce if already read (no RPC), for metrics."""
+        return self._nonce
+
+    @property
+    def pending_count(self) -> int:
+        """Our transactions sent whose nonce is not known to be mined."""
+        return len(self._sent)
+
+    @property
+    def oldest_pending_s(self) -> float | None:
+        """Seconds since the oldest of them was first sent (None: none)."""
+        sent = list(self._sent.values())
+        return time.monotonic() - min(s.first_sent_at for s in sent) if sent else None
+
     def resync_nonce(self) -> int:
         """Re-read the nonce from the node ("pending" count)."""
         with self._lock:
@@ -219,12 +322,16 @@ class ChainClient:
     def _pending_nonce(self) -> int:
         return int(call_with_retry(lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
 
+    def _mined_nonce(self) -> int:
+        return int(call_with_retry(lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+
     # ------------------------------------------------------------ fees
 
     def fees(self) -> tuple[int, int]:
         """(maxFeePerGas, maxPriorityFeePerGas) in wei for the next block."""
         history = call_with_retry(lambda: self.w3.eth.fee_history(1, "latest", []))
         next_base_fee = int(history["baseFeePerGas"][-1])
+        self.last_base_fee = next_base_fee
         return eip1559_fees(next_base_fee, priority_fee=self.priority_fee_wei, max_fee_cap=self.max_fee_wei)
 
     # ------------------------------------------------------------ sending
@@ -280,11 +387,17 @@ class ChainClient:
                         continue
                     else:
                         self._nonce = None  # unknown state: re-read from the node next time
+                        self.stats["failed"] += 1
                         raise TxError(f"send failed: {exc}") from exc
                 except (Web3Exception, OSError, requests.RequestException) as exc:
                     self._nonce = None
-                    raise TxError(f"send failed: {exc}") from exc
+                    if not self.node_has([HexBytes(signed.hash)])[0]:  # did it get there all the same?
+                        self.stats["failed"] += 1
+                        raise TxError(f"send failed: {exc}") from exc
+                    tx_hash = HexBytes(signed.hash)
+                    self._nonce = tx["nonce"]
                 self._nonce += 1
+                self.record_sent(tx, signed)
                 break
         self.log.info(
             "tx sent",
@@ -300,41 +413,302 @@ class ChainClient:
         )
         return tx_hash
 
-    def wait(self, tx_hash: HexBytes | bytes | str) -> TxReceipt:
-        """Wait for a receipt (receipt_timeout_s); raises TxReverted on status 0, TxTimeout when none comes."""
-        tx_hash = HexBytes(tx_hash)
+    def record_sent(self, tx: dict[str, Any], signed: SignedTransaction) -> HexBytes:
+        """Track a transaction the node accepted (`tx`: the fields signed, with its nonce)."""
+        tx_hash = HexBytes(signed.hash)
+        self._track(
+            SentTx(tx["nonce"], dict(tx), HexBytes(signed.raw_transaction), [tx_hash], time.monotonic())
+        )
+        self.stats["sent"] += 1
+        self.last_max_fee, self.last_priority_fee = tx["maxFeePerGas"], tx["maxPriorityFeePerGas"]
+        return tx_hash
+
+    def _track(self, sent: SentTx) -> None:
+        self._sent[sent.nonce] = sent  # a nonce re-used after a re-sync: the older one can no longer be mined
+        for h in sent.hashes:
+            self._remember(h, sent)
+
+    def _remember(self, tx_hash: HexBytes, sent: SentTx) -> None:
+        self._by_hash[tx_hash] = sent
+        while len(self._by_hash) > TRACKED_HASHES:
+            self._by_hash.popitem(last=False)
+
+    def node_has(self, tx_hashes: Sequence[HexBytes]) -> list[bool]:
+        """Whether the node knows each transaction (pending or mined); False when it cannot be asked."""
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self.receipt_timeout_s, poll_latency=0.05
-            )
-        except TimeExhausted as exc:
-            raise TxTimeout(tx_hash, self.receipt_timeout_s) from exc
+            found = self._batch([("eth_getTransactionByHash", [h.to_0x_hex()]) for h in tx_hashes])
+        except (Web3Exception, OSError, requests.RequestException, TxError):
+            return [False] * len(tx_hashes)
+        return [r is not None for r in found]
+
+    # ------------------------------------------------------------ waiting
+
+    def wait(self, tx_hash: HexBytes | bytes | str) -> TxReceipt:
+        """Wait for a receipt (receipt_timeout_s); raises TxReverted on status 0, TxTimeout when none comes.
+        A replacement's receipt counts as the original's."""
+        result = self.wait_many([HexBytes(tx_hash)])[0]
+        if isinstance(result, TxError):
+            raise result
+        return result
+
+    def wait_all(self, tx_hashes: list[HexBytes]) -> list[TxReceipt | TxError]:
+        """Wait for every hash; each entry is the receipt or the TxError it raised."""
+        return self.wait_many(tx_hashes)
+
+    def wait_many(
+        self, tx_hashes: Sequence[HexBytes], *, timeout_s: float | None = None, poll_s: float = 0.05
+    ) -> list[TxReceipt | TxError]:
+        """Receipts of many transactions, polled together (JSON-RPC batches): each entry is the
+        receipt (of whichever version of it was mined), TxReverted (status 0, the reason replayed)
+        or TxTimeout. Stuck ones are replaced meanwhile (`maintain`)."""
+        timeout = self.receipt_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
+        hashes = [HexBytes(h) for h in tx_hashes]
+        found: dict[HexBytes, TxReceipt] = {}
+        todo = list(dict.fromkeys(hashes))
+        while todo:
+            found.update(self._receipts(todo))
+            todo = [h for h in todo if h not in found]
+            if not todo or time.monotonic() >= deadline:
+                break
+            if self._has_stale():
+                self.maintain()
+            time.sleep(poll_s)
+        return [self._outcome(h, found.get(h), timeout) for h in hashes]
+
+    def _outcome(self, tx_hash: HexBytes, receipt: TxReceipt | None, timeout: float) -> TxReceipt | TxError:
+        if receipt is None:
+            self.stats["timeouts"] += 1
+            return TxTimeout(tx_hash, timeout)
+        mined = HexBytes(receipt["transactionHash"])
         if receipt["status"] != 1:
-            reason = self._replay_reason(tx_hash, receipt)
+            self.stats["failed"] += 1
+            reason = self._replay_reason(mined, receipt)
             self.log.error(
                 "tx reverted",
-                extra={"tx_hash": tx_hash.to_0x_hex(), "reason": reason, "block": receipt["blockNumber"]},
+                extra={"tx_hash": mined.to_0x_hex(), "reason": reason, "block": receipt["blockNumber"]},
             )
-            raise TxReverted(reason, tx_hash=tx_hash, receipt=receipt)
+            return TxReverted(reason, tx_hash=mined, receipt=receipt)
         self.log.debug(
             "tx mined",
             extra={
-                "tx_hash": tx_hash.to_0x_hex(),
+                "tx_hash": mined.to_0x_hex(),
                 "block": receipt["blockNumber"],
                 "gas_used": receipt["gasUsed"],
             },
         )
         return receipt
 
-    def wait_all(self, tx_hashes: list[HexBytes]) -> list[TxReceipt | TxError]:
-        """Wait for every hash; each entry is the receipt or the TxError it raised."""
-        results: list[TxReceipt | TxError] = []
-        for h in tx_hashes:
-            try:
-                results.append(self.wait(h))
-            except TxError as exc:
-                results.append(exc)
-        return results
+    def _receipts(self, tx_hashes: Sequence[HexBytes]) -> dict[HexBytes, TxReceipt]:
+        """The receipts found, by the hash asked for (any version of a replaced transaction)."""
+        versions = {h: list(s.hashes) if (s := self._by_hash.get(h)) else [h] for h in tx_hashes}
+        flat = list(dict.fromkeys(v for vs in versions.values() for v in vs))
+        mined = {
+            h: r
+            for h, r in zip(
+                flat, self._batch([("eth_getTransactionReceipt", [h.to_0x_hex()]) for h in flat]), strict=True
+            )
+            if r
+        }
+        out: dict[HexBytes, TxReceipt] = {}
+        for h, vs in versions.items():
+            raw = next((mined[v] for v in vs if v in mined), None)
+            if raw is not None:
+                out[h] = format_receipt(raw)
+                sent = self._by_hash.get(h)
+                if sent is not None and self._sent.get(sent.nonce) is sent:
+                    del self._sent[sent.nonce]
+        return out
+
+    def _batch(self, requests_: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """`result` of each request (None for an error), in JSON-RPC batches; reads only (retried)."""
+        provider = self.w3.provider
+        out: list[Any] = []
+        for start in range(0, len(requests_), RPC_BATCH):
+            part = list(requests_[start : start + RPC_BATCH])
+            if hasattr(provider, "make_batch_request") and len(part) > 1:
+                responses = call_with_retry(
+                    lambda part=part: provider.make_batch_request(part), logger=self.log
+                )
+                if not isinstance(responses, list):  # the whole batch refused
+                    raise TxError(f"batch request failed: {responses.get('error', responses)}")
+            else:
+                responses = [
+                    call_with_retry(lambda r=r: provider.make_request(*r), logger=self.log) for r in part
+                ]
+            out.extend(r.get("result") if not r.get("error") else None for r in responses)
+        return out
+
+    # ------------------------------------------------------------ stuck transactions
+
+    def _has_stale(self) -> bool:
+        if self.replace_after_s is None or not self._sent:
+            return False
+        now = time.monotonic()
+        return any(now - s.sent_at >= self.replace_after_s for s in self._sent.values())
+
+    def maintain(self) -> int:
+        """Our transactions whose nonce is not mined: forget those whose nonce is mined (by one of
+        their versions, or by another transaction); with `replace_after_s`, replace each one
+        pending that long with bumped fees (a node that lost it, e.g. after a restart, takes it
+        as new). Never takes a new nonce: each is mined at most once. Returns how many remain."""
+        if not self._sent:
+            return 0
+        mined = self._mined_nonce()
+        for nonce in [n for n in self._sent if n < mined]:
+            del self._sent[nonce]
+        if self.replace_after_s is None:
+            return len(self._sent)
+        now = time.monotonic()
+        for sent in sorted(self._sent.values(), key=lambda s: s.nonce):
+            if now - sent.sent_at >= self.replace_after_s:
+                self._replace(sent)
+        return len(self._sent)
+
+    def _replace(self, sent: SentTx) -> None:
+        """Send `sent` again with bumped fees (the same nonce, call and gas); at the fee cap, the
+        latest version as it was, for a node that lost it."""
+        old = (int(sent.tx["maxFeePerGas"]), int(sent.tx["maxPriorityFeePerGas"]))
+        try:
+            market = self.fees()
+        except FeeCapExceeded:
+            market = (self.max_fee_wei, self.priority_fee_wei)
+        fees = bump_fees(old, market, percent=self.fee_bump_percent, max_fee_cap=self.max_fee_wei)
+        fields = {"sender": self.address, "nonce": sent.nonce, "tx_hash": sent.hash.to_0x_hex()}
+        sent.sent_at = time.monotonic()
+        if fees is None:
+            self.log.warning(
+                "stuck tx at the fee cap: sent again unchanged",
+                extra={**fields, "error": str(FeeCapExceeded(f"cap {self.max_fee_wei / GWEI} gwei"))},
+            )
+            if sent.raw is not None:
+                self._send_raw(sent, sent.raw, sent.hash, fields)
+            return
+        tx = {**sent.tx, "maxFeePerGas": fees[0], "maxPriorityFeePerGas": fees[1]}
+        signed = self.account.sign_transaction(tx)
+        new_hash = HexBytes(signed.hash)
+        if self._send_raw(sent, HexBytes(signed.raw_transaction), new_hash, fields):
+            sent.tx, sent.raw = tx, HexBytes(signed.raw_transaction)
+            sent.hashes.append(new_hash)
+            self._remember(new_hash, sent)
+            self.stats["replaced"] += 1
+            self.last_max_fee, self.last_priority_fee = fees
+            self.log.warning(
+                "stuck tx replaced with bumped fees",
+                extra={
+                    **fields,
+                    "new_tx_hash": new_hash.to_0x_hex(),
+                    "max_fee_gwei": fees[0] / GWEI,
+                    "priority_fee_gwei": fees[1] / GWEI,
+                    "old_max_fee_gwei": old[0] / GWEI,
+                },
+            )
+
+    def _send_raw(self, sent: SentTx, raw: HexBytes, tx_hash: HexBytes, fields: dict[str, Any]) -> bool:
+        """Send a version of `sent`; False when the node refused it (logged)."""
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Web3RPCError as exc:
+            if _is_already_known(exc):
+                return True
+            if _is_nonce_too_low(exc):  # one of its versions (or another tx) was mined meanwhile
+                self._sent.pop(sent.nonce, None)
+            else:
+                self.log.warning("resend refused", extra={**fields, "error": str(exc)})
+            return False
+        except (Web3Exception, OSError, requests.RequestException) as exc:
+            self.log.warning("resend failed", extra={**fields, "error": str(exc)})
+            return False
+        if tx_hash == sent.hash:
+            self.stats["resent"] += 1
+        return True
+
+    def tx_states(self, tx_hashes: Sequence[HexBytes]) -> list[tuple[TxState, TxReceipt | None]]:
+        """What became of transactions we sent: "mined" (with the receipt of whichever version
+        was), "dropped" (another transaction took its nonce), "pending", or "unknown" (not ours)."""
+        hashes = [HexBytes(h) for h in tx_hashes]
+        ours = [h for h in hashes if h in self._by_hash]
+        if not ours:
+            return [("unknown", None)] * len(hashes)
+        mined_nonce = self._mined_nonce()  # first: a receipt that comes after cannot be missed
+        receipts = self._receipts(ours)
+        out: list[tuple[TxState, TxReceipt | None]] = []
+        for h in hashes:
+            sent = self._by_hash.get(h)
+            if sent is None:
+                out.append(("unknown", None))
+            elif h in receipts:
+                out.append(("mined", receipts[h]))
+            else:
+                out.append(("dropped" if sent.nonce < mined_nonce else "pending", None))
+        return out
+
+    def adopt_pool(self) -> list[SentTx] | None:
+        """Our transactions already in the node's pool (sent by an earlier run of this key, e.g.
+        one killed mid-send), tracked from now on as if sent here; None when the node does not
+        serve `txpool_content`."""
+        try:
+            response = self.w3.provider.make_request("txpool_content", [])  # type: ignore[arg-type]
+        except (Web3Exception, OSError, requests.RequestException, ValueError):
+            return None
+        result = response.get("result") if isinstance(response, dict) else None
+        if not isinstance(result, dict):
+            return None
+        adopted: list[SentTx] = []
+        for section in ("pending", "queued"):
+            for sender, by_nonce in (result.get(section) or {}).items():
+                if sender.lower() != self.address.lower():
+                    continue
+                for raw_tx in by_nonce.values():
+                    sent = self._adopt(raw_tx)
+                    if sent is not None:
+                        adopted.append(sent)
+        adopted.sort(key=lambda s: s.nonce)
+        if adopted:
+            self.log.info(
+                "own transactions found in the pool, tracked",
+                extra={"sender": self.address, "count": len(adopted), "nonces": [s.nonce for s in adopted]},
+            )
+        return adopted
+
+    def _adopt(self, pooled: dict[str, Any]) -> SentTx | None:
+        nonce = int(pooled["nonce"], 16)
+        if nonce in self._sent or pooled.get("maxFeePerGas") is None:
+            return None  # already tracked, or not an EIP-1559 transaction (not one of ours)
+        tx: dict[str, Any] = {
+            "from": self.address,
+            "data": HexBytes(pooled["input"]),
+            "value": int(pooled["value"], 16),
+            "gas": int(pooled["gas"], 16),
+            "maxFeePerGas": int(pooled["maxFeePerGas"], 16),
+            "maxPriorityFeePerGas": int(pooled["maxPriorityFeePerGas"], 16),
+            "chainId": self.chain_id,
+            "type": 2,
+            "nonce": nonce,
+        }
+        if pooled.get("to"):
+            tx["to"] = Web3.to_checksum_address(pooled["to"])
+        tx_hash = HexBytes(pooled["hash"])
+        signed = self.account.sign_transaction(tx)  # deterministic: the same bytes if nothing was lost
+        raw = HexBytes(signed.raw_transaction) if HexBytes(signed.hash) == tx_hash else None
+        sent = SentTx(nonce, tx, raw, [tx_hash], time.monotonic())
+        self._track(sent)
+        return sent
+
+    def drain(self, timeout_s: float) -> int:
+        """At shutdown: wait (at most `timeout_s`, replacing stuck ones) for our transactions
+        whose nonce is not mined. Returns how many are still pending."""
+        pending = [s.hash for s in self._sent.values()]
+        if not pending:
+            return 0
+        results = self.wait_many(pending, timeout_s=timeout_s)
+        left = sum(isinstance(r, TxTimeout) for r in results)
+        self.log.log(
+            logging.WARNING if left else logging.INFO,
+            "pending transactions at shutdown",
+            extra={"sender": self.address, "waited_for": len(pending), "still_pending": left},
+        )
+        return left
 
     # ------------------------------------------------------------ internals
 
@@ -400,12 +774,16 @@ class ChainClient:
 __all__ = [
     "ChainClient",
     "FeeCapExceeded",
+    "SentTx",
+    "TxState",
     "TxError",
     "TxReverted",
     "TxTimeout",
+    "bump_fees",
     "call_with_retry",
     "connect",
     "decode_revert_data",
     "eip1559_fees",
+    "format_receipt",
     "revert_reason",
 ]

@@ -1,15 +1,18 @@
 """`keeper` command line.
 
-    keeper run oracle [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
-    keeper run funding [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
-    keeper run liquidation [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
-    keeper run adl [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once] [--steps N]
+    keeper run BOT [BOT ...] [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once]
+        [--steps N] [--metrics-port PORT]      BOT: oracle, funding, liquidation, adl (keeper/service.py)
     keeper scenario run FILE.yaml [--rpc URL] [--verbose]     (keeper/scenario.py)
     keeper audit adl --tx HASH | --block N [--rpc URL] [--manifest PATH] [--json]   (keeper/audit.py)
+    keeper status [--rpc URL] [--manifest PATH] [--account ADDRESS [--subaccount N]] [--json]   (keeper/people.py)
+    keeper trade place --market SYMBOL --side buy|sell --size SIZE [--price PRICE]
+        [--type gtc|post-only|ioc|market] [--reduce-only] [--subaccount N] [--key KEY]   (keeper/people.py)
+    keeper trade cancel --market SYMBOL --order ID | cancel-all --market SYMBOL [--subaccount N] [--key KEY]
 
 Extension points:
-  * a new bot: write `run_<name>(ctx: RunContext) -> int` and add it to `BOTS`
-    (`keeper run <name>` then gets the common options for free);
+  * a new bot: write `run_<name>(ctx: RunContext) -> BotRun` (the bot, built, and its interval)
+    and add it to `BOTS` (`keeper run <name>` then gets the common options, the supervisor,
+    /health and /metrics for free);
   * a new top-level command (e.g. `keeper scenario run FILE`): add a
     `(register, handler)` pair to `COMMANDS`; see `_add_run_command`.
 """
@@ -28,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from keeper.logs import get_logger, setup_logging
+from keeper.service import BotRun
 from keeper.settings import KeeperSettings, SettingsError, load_settings
 
 log = get_logger("keeper.cli")
@@ -125,6 +129,8 @@ class RunContext:
             receipt_timeout_s=s.receipt_timeout_s,
             max_fee_gwei=s.max_fee_gwei,
             priority_fee_gwei=s.priority_fee_gwei,
+            replace_after_s=s.replace_after_s,
+            fee_bump_percent=s.fee_bump_percent,
             logger=get_logger("keeper.chain"),
         )
 
@@ -155,7 +161,7 @@ def build_feed(ctx: RunContext, oracles: dict[str, Any]) -> Any:
     return RandomWalkFeed(initial, seed=o.seed, volatility=o.volatility, venue_noise=o.venue_noise)
 
 
-def run_oracle(ctx: RunContext) -> int:
+def run_oracle(ctx: RunContext) -> BotRun:
     from keeper.bots.oracle import OracleReporter
 
     s = ctx.settings
@@ -173,20 +179,10 @@ def run_oracle(ctx: RunContext) -> int:
     bot = OracleReporter(
         clients, oracles, build_feed(ctx, oracles), dry_run=s.dry_run, logger=get_logger("keeper.oracle")
     )
-    return _step_or_loop(ctx, bot, s.oracle.interval_s)
+    return BotRun(bot, s.oracle.interval_s)
 
 
-def _step_or_loop(ctx: RunContext, bot: Any, interval_s: float) -> int:
-    """`--once`: one step, exit 1 if any of its actions failed; else loop."""
-    if ctx.args.once:
-        result = bot.run_once()
-        log.info(f"{bot.name} step done", extra={"result": result, **bot.health()})
-        return 0 if result is not None and result["failed"] == 0 else 1
-    bot.run_forever(interval_s, max_steps=ctx.args.steps)
-    return 0
-
-
-def run_funding(ctx: RunContext) -> int:
+def run_funding(ctx: RunContext) -> BotRun:
     from keeper.bots.funding import FundingKeeper
 
     s = ctx.settings
@@ -201,7 +197,7 @@ def run_funding(ctx: RunContext) -> int:
             )
         contracts[market] = ctx.contract("FundingRate", address)
     bot = FundingKeeper(ctx.client(key), contracts, dry_run=dry_run, logger=get_logger("keeper.funding"))
-    return _step_or_loop(ctx, bot, s.funding.interval_s)
+    return BotRun(bot, s.funding.interval_s)
 
 
 def _bot_key(ctx: RunContext, secret: Any, section: str, dry_run: bool) -> str:
@@ -226,7 +222,7 @@ def _clearinghouse_and_markets(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
     return ch, markets
 
 
-def _run_clearinghouse_bot(ctx: RunContext, bot_class: Any, section: str, **options: Any) -> int:
+def _run_clearinghouse_bot(ctx: RunContext, bot_class: Any, section: str, **options: Any) -> BotRun:
     """Start a bot that works on the clearinghouse and its markets
     (liquidation, ADL) from its settings section."""
     bs = getattr(ctx.settings, section)
@@ -243,10 +239,10 @@ def _run_clearinghouse_bot(ctx: RunContext, bot_class: Any, section: str, **opti
         logger=get_logger(f"keeper.{section}"),
         **options,
     )
-    return _step_or_loop(ctx, bot, bs.interval_s)
+    return BotRun(bot, bs.interval_s)
 
 
-def run_liquidation(ctx: RunContext) -> int:
+def run_liquidation(ctx: RunContext) -> BotRun:
     from keeper.bots.liquidation import LiquidationBot
 
     ls = ctx.settings.liquidation
@@ -255,13 +251,13 @@ def run_liquidation(ctx: RunContext) -> int:
     )
 
 
-def run_adl(ctx: RunContext) -> int:
+def run_adl(ctx: RunContext) -> BotRun:
     from keeper.bots.adl import AdlBot
 
     return _run_clearinghouse_bot(ctx, AdlBot, "adl")
 
 
-BotRunner = Callable[[RunContext], int]
+BotRunner = Callable[[RunContext], BotRun]
 
 # `keeper run <name>`
 BOTS: dict[str, tuple[str, BotRunner]] = {
@@ -281,17 +277,48 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, help="deployment manifest JSON (overrides settings)")
     p.add_argument("--dry-run", action="store_true", help="log what would be sent, send nothing")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ...")
-    p.add_argument("--once", action="store_true", help="run one step and exit (non-zero if it failed)")
-    p.add_argument("--steps", type=int, help="stop after N steps")
+    p.add_argument(
+        "--once", action="store_true", help="run one step of each bot and exit (non-zero if one failed)"
+    )
+    p.add_argument("--steps", type=int, help="stop after N steps (of each bot)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /health and /metrics on 127.0.0.1:PORT, 0 for a free port (overrides metrics_port)",
+    )
+
+
+class _BotNames(argparse.Action):
+    """`keeper run BOT [BOT ...]`: the names in order, each once (`bot` too when only one, as before)."""
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
+        names = list(dict.fromkeys(values))
+        namespace.bots = names
+        namespace.bot = names[0] if len(names) == 1 else None
 
 
 def _add_run_command(sub: Any) -> None:
-    run = sub.add_parser("run", help="run a keeper bot")
-    bots = run.add_subparsers(dest="bot", metavar="BOT", required=True)
-    for name, (help_text, runner) in BOTS.items():
-        p = bots.add_parser(name, help=help_text)
-        _add_common_options(p)
-        p.set_defaults(handler=_run_bot, runner=runner)
+    bots = "\n".join(f"  {name:<12} {help_text}" for name, (help_text, _) in BOTS.items())
+    run = sub.add_parser(
+        "run",
+        help="run keeper bots (one or several, in one process)",
+        description="Run the chosen keeper bots in one process, one thread each, until SIGINT/SIGTERM.",
+        epilog=f"bots:\n{bots}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "bots",
+        nargs="+",
+        choices=list(BOTS),
+        metavar="BOT",
+        action=_BotNames,
+        help=f"one or more of: {', '.join(BOTS)}",
+    )
+    _add_common_options(run)
+    run.set_defaults(handler=_run_bot)
 
 
 def _run_bot(args: argparse.Namespace) -> int:
@@ -301,9 +328,34 @@ def _run_bot(args: argparse.Namespace) -> int:
         manifest=args.manifest,
         log_level=args.log_level,
         dry_run=True if args.dry_run else None,
+        metrics_port=args.metrics_port,
     )
     setup_logging(settings.log_level)
-    return int(args.runner(RunContext(settings, args)))
+    # each bot its own context: its own web3 connection (and key, from its section)
+    runs = [BOTS[name][1](RunContext(settings, args)) for name in args.bots]
+    if args.once:
+        return _run_once(runs)
+    from keeper.service import Supervisor
+
+    supervisor = Supervisor(
+        runs,
+        rpc_url=settings.rpc_url,
+        max_steps=args.steps,
+        health_max_age_s=settings.health_max_age_s,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+    )
+    return supervisor.run(metrics_port=settings.metrics_port)
+
+
+def _run_once(runs: list[BotRun]) -> int:
+    """`--once`: one step of each bot in turn; 1 if any of their actions failed."""
+    code = 0
+    for r in runs:
+        result = r.bot.run_once()
+        log.info(f"{r.bot.name} step done", extra={"result": result, **r.bot.health()})
+        if result is None or result["failed"] != 0:
+            code = 1
+    return code
 
 
 def _add_scenario_command(sub: Any) -> None:
@@ -318,8 +370,19 @@ def _add_audit_command(sub: Any) -> None:
     add_audit_command(sub)
 
 
+def _add_people_commands(sub: Any) -> None:
+    from keeper.people import add_people_commands  # `keeper status`, `keeper trade`; lazily, as scenario
+
+    add_people_commands(sub)
+
+
 # (register subparsers, ...) per top-level command; `scenario` goes here
-COMMANDS: list[Callable[[Any], None]] = [_add_run_command, _add_scenario_command, _add_audit_command]
+COMMANDS: list[Callable[[Any], None]] = [
+    _add_run_command,
+    _add_scenario_command,
+    _add_audit_command,
+    _add_people_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,8 +2,9 @@
 
 Sources, highest priority first:
   1. explicit overrides: `load_settings(path, rpc_url=...)` (e.g. from CLI flags);
-  2. environment: `VYPERP_RPC_URL`, `VYPERP_ORACLE__INTERVAL_S`, `VYPERP_ORACLE__REPORTER_KEYS='["0x..."]'`,
-     `VYPERP_FUNDING__KEY=0x...`, `VYPERP_LIQUIDATION__KEY=0x...`, `VYPERP_ADL__MAX_PER_ROUND=5`;
+  2. environment: `VYPERP_RPC_URL`, `VYPERP_METRICS_PORT=0`, `VYPERP_ORACLE__INTERVAL_S`,
+     `VYPERP_ORACLE__REPORTER_KEYS='["0x..."]'`, `VYPERP_FUNDING__KEY=0x...`,
+     `VYPERP_LIQUIDATION__KEY=0x...`, `VYPERP_ADL__MAX_PER_ROUND=5`;
   3. a config file, YAML (.yaml/.yml) or TOML (.toml): the `path` argument, else `$VYPERP_CONFIG`;
   4. the defaults below.
 Unknown keys (in the file or the overrides) are an error naming the key.
@@ -131,6 +132,18 @@ class KeeperSettings(BaseSettings):
     receipt_timeout_s: float = Field(30, gt=0)
     max_fee_gwei: float = Field(500, gt=0, description="cap on maxFeePerGas")
     priority_fee_gwei: float = Field(1, ge=0)
+    replace_after_s: float | None = Field(
+        12, gt=0, description="re-send a tx still pending after this long with bumped fees (None: never)"
+    )
+    fee_bump_percent: float = Field(20, ge=12.5, description="fee raise of a replacement, percent")
+    # `keeper run` as a service
+    metrics_port: int | None = Field(
+        None, ge=0, le=65_535, description="/health and /metrics on 127.0.0.1 (0: a free port; None: off)"
+    )
+    health_max_age_s: float = Field(
+        60, gt=0, description="a bot is unhealthy when its last success is older (at least 3 intervals)"
+    )
+    shutdown_timeout_s: float = Field(30, ge=0, description="at shutdown, wait this long for pending txs")
     oracle: OracleSettings = Field(default_factory=OracleSettings)
     funding: FundingSettings = Field(default_factory=FundingSettings)
     liquidation: LiquidationSettings = Field(default_factory=LiquidationSettings)

@@ -52,7 +52,7 @@ from keeper.bots.liquidation import (
     scan_health,
 )
 from keeper.bots.loop import LoopingBot
-from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout, call_with_retry
+from keeper.chain import ChainClient, SentTx, TxError, TxReverted, TxTimeout, call_with_retry
 from keeper.liquidation_model import Candidate, LiquidationParams, adl_queue, worst_case_deficit
 
 MAX_ADL = 32  # Clearinghouse.MAX_ADL: candidates per call
@@ -184,6 +184,11 @@ class AdlBot(LoopingBot):
 
     name = "adl"
     label = "ADL keeper"
+    counters = {
+        "adl_sent": ("sent", "ADL transactions the node accepted"),
+        "adl": ("adls", "ADLs mined"),
+        "adl_failed": ("adl_failed", "ADLs refused or reverted, not by a competitor"),
+    }
 
     def __init__(
         self,
@@ -205,9 +210,11 @@ class AdlBot(LoopingBot):
         self.dry_run = dry_run
         self.log = logger or logging.getLogger("keeper.adl")
         self._guard = threading.Lock()
-        self.in_flight = InFlight(self.w3, client.address)
+        self.in_flight = InFlight(self.w3, client.address, client=client)
         self.steps = 0
+        self.sent = 0
         self.adls = 0
+        self.adl_failed = 0
         self.deleveraged_size = 0
         self.skipped = 0
         self.failures = 0
@@ -299,6 +306,7 @@ class AdlBot(LoopingBot):
             self._outcome(case, exc, counts, fields)
             return
         self.in_flight.add((case.account, case.market), tx_hash)
+        self.sent += 1
         try:
             receipt = self.client.wait(tx_hash)
         except TxTimeout as exc:
@@ -347,6 +355,7 @@ class AdlBot(LoopingBot):
             self.log.info("ADL skipped: state moved", extra={**fields, "reason": exc.reason})
             return
         counts["failed"] += 1
+        self.adl_failed += 1
         self._record_error("adl", f"account {case.account} {self.directory.name(case.market)}: {exc}")
 
     def _fields(self, plan: AdlPlan, block: int) -> dict[str, Any]:
@@ -366,6 +375,9 @@ class AdlBot(LoopingBot):
             "unabsorbed": plan.unabsorbed,
         }
 
+    def _on_adopted(self, adopted: list[SentTx]) -> None:
+        self.in_flight.adopt(self.ch, adopted, "adl", self.log)
+
     def _record_error(self, what: str, detail: str) -> None:
         self.last_error = f"{what}: {detail}"
         self.log.error(f"{what} failed", extra={"what": what, "error": detail})
@@ -381,7 +393,9 @@ class AdlBot(LoopingBot):
         return {
             **self._base_health(),
             "sender": self.client.address,
+            "adl_sent": self.sent,
             "adls": self.adls,
+            "adl_failed": self.adl_failed,
             "deleveraged_size": self.deleveraged_size,
             "pending_txs": self.in_flight.as_dict(),
             "last_round": dict(self.last_round),

@@ -103,6 +103,10 @@ class FundingKeeper(LoopingBot):
 
     name = "funding"
     label = "funding keeper"
+    counters = {
+        "funding_settlements": ("settles", "funding settlements mined"),
+        "funding_samples": ("samples", "premium samples mined"),
+    }
 
     def __init__(
         self,
@@ -225,9 +229,22 @@ class FundingKeeper(LoopingBot):
         tx_hash = self._pending.get(market)
         if tx_hash is None:
             return True
-        try:
-            receipt = call_with_retry(lambda: self.w3.eth.get_transaction_receipt(tx_hash), logger=self.log)
-        except TransactionNotFound:
+        state, receipt = self.client.tx_states([tx_hash])[0]  # a replacement with bumped fees counts
+        if state == "unknown":
+            try:
+                receipt = call_with_retry(
+                    lambda: self.w3.eth.get_transaction_receipt(tx_hash), logger=self.log
+                )
+            except TransactionNotFound:
+                state = "pending"
+        if state == "dropped":
+            del self._pending[market]
+            self.log.warning(
+                "earlier transaction dropped (its nonce went to another)",
+                extra={"market": market, "tx_hash": tx_hash.to_0x_hex()},
+            )
+            return True
+        if state == "pending":
             self.log.warning(
                 "earlier transaction still pending, market skipped",
                 extra={"market": market, "tx_hash": tx_hash.to_0x_hex()},

@@ -45,6 +45,15 @@ closed nothing (the book has no bid/ask within the bankruptcy price) is not
 retried for `no_fill_backoff_blocks` blocks: the backstop `takeover` or
 deeper liquidity is needed, which is logged.
 
+Its own liquidations still in the node's pool when it starts (a restart after
+`kill -9`) are found with `txpool_content` and count as in flight: they are
+not sent again. One whose receipt comes after its round's wait (mining
+paused; replaced with bumped fees by the ChainClient meanwhile) is counted
+when it shows up. The latency of each liquidation (the
+`liquidation_latency_*` metrics) runs from the scan that first found the
+account liquidatable (in blocks: from that scan's block) to the liquidation's
+receipt; after a restart, from the first scan of the new process.
+
 Shared chain helpers used by the ADL keeper and the auditor live here too:
 `batch_call` (eth_call batches), `scan_health`, `MarketDirectory`,
 `read_positions`, `resting_order_ids`, `InFlight`.
@@ -67,6 +76,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from eth_abi import decode as abi_decode
+from eth_account.datastructures import SignedTransaction
 from eth_utils.abi import get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
@@ -76,8 +86,18 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.logs import DISCARD
 
 from keeper.bots.loop import LoopingBot
-from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout, call_with_retry, decode_revert_data
+from keeper.chain import (
+    ChainClient,
+    SentTx,
+    TxError,
+    TxReverted,
+    TxState,
+    TxTimeout,
+    call_with_retry,
+    decode_revert_data,
+)
 from keeper.liquidation_model import LiquidationParams, worst_case_deficit
+from keeper.metrics import Histogram
 
 WAD = 10**18
 MAX_UINT = 2**256 - 1
@@ -86,6 +106,8 @@ HEALTH_SPLIT_BUDGET = 512  # extra health calls per scan to isolate the accounts
 ORDER_PAGE = 1000  # PerpMarket.orders_of: ids per call
 MAX_CANCELS = 200  # Clearinghouse.MAX_CANCELS: order ids per liquidate/adl call
 RPC_BATCH = 200  # eth_calls per JSON-RPC batch
+LATENCY_SECONDS_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
+LATENCY_BLOCKS_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 
 # reverts meaning "already done by someone else / the state moved": not failures
 BENIGN_REVERTS = (
@@ -509,6 +531,7 @@ def send_batch(
     first_nonce = nonce = client.nonce
     provider = client.w3.provider
     stopped: str | None = None
+    in_doubt: list[tuple[int, dict[str, Any], SignedTransaction]] = []  # sent, answer not read
     # one re-check of every call on the latest state, then signed and sent chunk by chunk, so that
     # the first transactions (the worst accounts) reach the pool while the rest are being signed
     checks = batch_call(client.w3, [t.call for t in txs], block, logger=log)
@@ -521,7 +544,7 @@ def send_batch(
                         f"not sent: an earlier transaction of the batch was rejected ({stopped})"
                     )
                 continue
-            signed: list[tuple[int, HexBytes, HexBytes]] = []
+            signed: list[tuple[int, dict[str, Any], SignedTransaction]] = []
             for i in part:
                 check = checks[i]
                 if isinstance(check, CallFailed):
@@ -540,22 +563,27 @@ def send_batch(
                     "type": 2,
                     "nonce": nonce,
                 }
-                raw = client.account.sign_transaction(tx)
-                signed.append((i, HexBytes(raw.raw_transaction), HexBytes(raw.hash)))
+                signed.append((i, tx, client.account.sign_transaction(tx)))
                 nonce += 1
             if not signed:
                 continue
-            requests = [("eth_sendRawTransaction", [raw.to_0x_hex()]) for _, raw, _ in signed]
+            in_doubt = signed
+            requests = [
+                ("eth_sendRawTransaction", [HexBytes(s.raw_transaction).to_0x_hex()]) for _, _, s in signed
+            ]
             responses = provider.make_batch_request(requests)  # type: ignore[attr-defined]
+            in_doubt = []
             if not isinstance(responses, list):  # the whole batch refused
                 responses = [responses] * len(signed)
-            for (i, _raw, tx_hash), resp in zip(signed, responses, strict=True):
+            for (i, tx, s), resp in zip(signed, responses, strict=True):
                 error = resp.get("error")
                 if error is None or "already known" in str(error).lower():
-                    out[i] = tx_hash  # (after a gap: in the pool all the same, mined once the gap is filled)
+                    # (after a gap: in the pool all the same, mined once the gap is filled)
+                    out[i] = client.record_sent(tx, s)
                 elif stopped is None:
                     stopped = str(error.get("message", error)) if isinstance(error, dict) else str(error)
                     out[i] = TxError(f"send failed: {stopped}")
+                    client.stats["failed"] += 1
                 else:
                     out[i] = TxError(
                         f"not sent: an earlier transaction of the batch was rejected ({stopped})"
@@ -564,7 +592,12 @@ def send_batch(
         OSError,
         ValueError,
         TxError,
-    ) as exc:  # transport: what was sent is unknown, the nonce re-sync tells
+    ) as exc:  # transport: what was sent is unknown; the node says which it has (never re-sent blindly)
+        for (i, tx, s), known in zip(
+            in_doubt, client.node_has([HexBytes(s.hash) for _, _, s in in_doubt]), strict=True
+        ):
+            if known:
+                out[i] = client.record_sent(tx, s)
         for i in range(len(txs)):
             out.setdefault(i, TxError(f"send failed: {exc}"))
     finally:
@@ -584,53 +617,10 @@ def send_batch(
 def wait_receipts(
     client: ChainClient, hashes: Sequence[HexBytes], *, timeout_s: float | None = None, poll_s: float = 0.1
 ) -> list[Any]:
-    """Receipts of many transactions (JSON-RPC batches of `eth_getTransactionReceipt`, polled):
-    each entry is the receipt, TxReverted (status 0, with the replayed reason), or TxTimeout."""
-    timeout = client.receipt_timeout_s if timeout_s is None else timeout_s
-    deadline = time.monotonic() + timeout
-    found: dict[HexBytes, Any] = {}
-    todo = list(dict.fromkeys(hashes))
-    provider = client.w3.provider
-    while todo:
-        for start in range(0, len(todo), RPC_BATCH):
-            part = todo[start : start + RPC_BATCH]
-            responses = call_with_retry(
-                lambda part=part: provider.make_batch_request(  # type: ignore[attr-defined]
-                    [("eth_getTransactionReceipt", [h.to_0x_hex()]) for h in part]
-                ),
-                logger=client.log,
-            )
-            if not isinstance(responses, list):
-                raise TxError(f"receipts batch failed: {responses.get('error', responses)}")
-            for h, resp in zip(part, responses, strict=True):
-                if resp.get("result"):
-                    found[h] = resp["result"]
-        todo = [h for h in todo if h not in found]
-        if todo and time.monotonic() >= deadline:
-            break
-        if todo:
-            time.sleep(poll_s)
-    out: list[Any] = []
-    for h in hashes:
-        raw = found.get(h)
-        if raw is None:
-            out.append(TxTimeout(h, timeout))
-        elif int(raw["status"], 16) != 1:
-            try:
-                client.wait(h)  # replays the call for its reason
-                out.append(TxReverted("reverted on-chain (status 0)", tx_hash=h))
-            except TxError as exc:
-                out.append(exc)
-        else:
-            out.append(_format_receipt(raw))
-    return out
-
-
-def _format_receipt(raw: dict[str, Any]) -> Any:
-    """web3's formatting of a raw receipt (ints, HexBytes, checksummed addresses)."""
-    from web3._utils.method_formatters import receipt_formatter
-
-    return receipt_formatter(raw)
+    """Receipts of many transactions (`ChainClient.wait_many`: batched polling, stuck ones
+    replaced with bumped fees): each entry is the receipt, TxReverted (status 0, with the
+    replayed reason), or TxTimeout."""
+    return client.wait_many(hashes, timeout_s=timeout_s, poll_s=poll_s)
 
 
 # ---------------------------------------------------------------- in-flight transactions
@@ -640,32 +630,65 @@ def _format_receipt(raw: dict[str, Any]) -> Any:
 class InFlight:
     """Transactions sent without a receipt yet, keyed by what they act on. A key is cleared when
     its receipt shows up, or when its nonce was taken by another transaction (it can never be
-    mined then). Otherwise it stays: it may still be mined, so it is never re-sent blindly."""
+    mined then). Otherwise it stays: it may still be mined, so it is never re-sent blindly.
+    With the sending `client`, a transaction it replaced with bumped fees counts as mined when
+    any of its versions is."""
 
     w3: Web3
     sender: str
     txs: dict[Any, HexBytes] = field(default_factory=dict)
     nonces: dict[HexBytes, int] = field(default_factory=dict)
+    client: ChainClient | None = None
 
     def add(self, key: Any, tx_hash: HexBytes) -> None:
         self.txs[key] = tx_hash
+
+    def adopt(self, contract: Contract, adopted: Iterable[SentTx], fn_name: str, log: logging.Logger) -> int:
+        """Key the `fn_name(account, market, ...)` calls to `contract` among transactions found in
+        the pool (an earlier run of this key): in flight, so not sent again. Returns how many."""
+        n = 0
+        for sent in adopted:
+            if sent.tx.get("to") != contract.address:
+                continue
+            try:
+                fn, args = contract.decode_function_input(sent.tx["data"])
+            except ValueError:
+                continue
+            if fn.fn_name == fn_name:
+                self.add((int(args["account"]), Web3.to_checksum_address(args["market"])), sent.hash)
+                n += 1
+        if n:
+            log.info(
+                f"{fn_name} calls of an earlier run still pending: in flight, not sent again",
+                extra={"count": n},
+            )
+        return n
 
     def discard(self, key: Any) -> None:
         h = self.txs.pop(key, None)
         if h is not None:
             self.nonces.pop(h, None)
 
-    def refresh(self, log: logging.Logger) -> int:
-        """Look up every in-flight tx; drop the ones settled. Returns how many remain."""
+    def refresh(self, log: logging.Logger) -> list[tuple[Any, HexBytes]]:
+        """Look up every in-flight tx; drop the ones settled. Returns the (key, hash) of those
+        mined (their receipts came after the wait that sent them)."""
+        mined: list[tuple[Any, HexBytes]] = []
         if not self.txs:
-            return 0
+            return mined
         mined_nonce = None
-        for key, h in list(self.txs.items()):
+        states = self.client.tx_states(list(self.txs.values())) if self.client is not None else None
+        for i, (key, h) in enumerate(list(self.txs.items())):
+            state = self._settled_by_client(key, h, states[i], log) if states is not None else "unknown"
+            if state == "mined":
+                mined.append((key, h))
+            if state != "unknown":
+                continue
             try:
                 receipt = call_with_retry(lambda h=h: self.w3.eth.get_transaction_receipt(h), logger=log)
             except TransactionNotFound:
                 receipt = None
             if receipt is not None:
+                mined.append((key, h))
                 self.discard(key)
                 log.info(
                     "earlier transaction mined",
@@ -698,7 +721,23 @@ class InFlight:
                 "earlier transaction still pending, skipped",
                 extra={"key": str(key), "tx_hash": h.to_0x_hex()},
             )
-        return len(self.txs)
+        return mined
+
+    def _settled_by_client(
+        self, key: Any, h: HexBytes, known: tuple[TxState, Any], log: logging.Logger
+    ) -> TxState:
+        """Act on what the client knows of `h` (and its replacements)."""
+        state, receipt = known
+        fields = {"key": str(key), "tx_hash": h.to_0x_hex()}
+        if state == "mined" and receipt is not None:
+            self.discard(key)
+            log.info("earlier transaction mined", extra={**fields, "status": receipt["status"]})
+        elif state == "dropped":
+            self.discard(key)
+            log.warning("earlier transaction replaced or dropped", extra=fields)
+        elif state == "pending":
+            log.warning("earlier transaction still pending, skipped", extra=fields)
+        return state
 
     def _mined(self, h: HexBytes, log: logging.Logger) -> bool:
         try:
@@ -719,6 +758,15 @@ class LiquidationBot(LoopingBot):
 
     name = "liquidation"
     label = "liquidation keeper"
+    counters = {
+        "liquidations_sent": ("sent", "liquidation transactions the node accepted"),
+        "liquidations": ("liquidations", "liquidations mined that closed a position"),
+        "liquidations_failed": (
+            "liquidations_failed",
+            "liquidations refused or reverted, not by a competitor",
+        ),
+        "adl_handoffs": ("adl_handoffs", "bankrupt positions left to the ADL keeper"),
+    }
 
     def __init__(
         self,
@@ -746,13 +794,21 @@ class LiquidationBot(LoopingBot):
         self.dry_run = dry_run
         self.log = logger or logging.getLogger("keeper.liquidation")
         self._guard = threading.Lock()
-        self.in_flight = InFlight(self.w3, client.address)
+        self.in_flight = InFlight(self.w3, client.address, client=client)
         # (account, market) -> block of a liquidation that closed nothing (no liquidity within bounds)
         self._no_fill: dict[tuple[int, str], int] = {}
+        # account -> (block, time) of the scan that first found it liquidatable, for the latency
+        self._first_seen: dict[int, tuple[int, float]] = {}
+        # in flight after their round's wait timed out: settled when their receipt shows
+        self._waiting: dict[tuple[int, str], LiquidationAction] = {}
+        self.latency_seconds = Histogram(LATENCY_SECONDS_BUCKETS)
+        self.latency_blocks = Histogram(LATENCY_BLOCKS_BUCKETS)
         self._max_fills: dict[str, int] = {}
         self._timings: dict[str, float] = {}
         self.steps = 0
+        self.sent = 0
         self.liquidations = 0
+        self.liquidations_failed = 0
         self.closed_size = 0
         self.adl_handoffs = 0
         self.skipped = 0
@@ -772,8 +828,11 @@ class LiquidationBot(LoopingBot):
         )
         self.steps += 1
         self._timings = {}
-        self.in_flight.refresh(self.log)
+        late = self.in_flight.refresh(self.log)
         self.directory.refresh(self.log)
+        if late:
+            self._settle_late(late, counts)
+        self._waiting = {k: a for k, a in self._waiting.items() if k in self.in_flight.txs}
         block = int(call_with_retry(lambda: self.w3.eth.block_number, logger=self.log))
 
         rows, failed_pages = scan_health(self.ch, page=self.health_page, block=block, logger=self.log)
@@ -783,6 +842,7 @@ class LiquidationBot(LoopingBot):
             self._record_error("health", describe_failed_ranges(failed_pages), retry="next round")
         ranked = rank_liquidatable(rows)
         counts["liquidatable"] = len(ranked)
+        self._note_first_seen(ranked, block)
         if ranked:
             t = time.monotonic()
             plan = self._plan(ranked, block, counts)
@@ -815,6 +875,29 @@ class LiquidationBot(LoopingBot):
         if counts["liquidatable"] or counts["failed"]:
             self.log.info("liquidation round done", extra=self.last_round)
         return counts
+
+    def _note_first_seen(self, ranked: list[Health], block: int) -> None:
+        """Remember when each liquidatable account was first seen so; forget the others."""
+        now = time.time()
+        liquidatable = {h.account for h in ranked}
+        self._first_seen = {a: v for a, v in self._first_seen.items() if a in liquidatable}
+        for a in liquidatable - set(self._first_seen):
+            self._first_seen[a] = (block, now)
+
+    def _on_adopted(self, adopted: list[SentTx]) -> None:
+        self.in_flight.adopt(self.ch, adopted, "liquidate", self.log)
+
+    def histograms(self) -> dict[str, tuple[Histogram, str]]:
+        return {
+            "liquidation_latency_seconds": (
+                self.latency_seconds,
+                "seconds from the scan that first found the account liquidatable to its liquidation's receipt",
+            ),
+            "liquidation_latency_blocks": (
+                self.latency_blocks,
+                "blocks from the block where the keeper first found the account liquidatable to its liquidation",
+            ),
+        }
 
     def _lap(self, phase: str, since: float) -> None:
         self._timings[phase] = round(time.monotonic() - since, 3)
@@ -879,22 +962,44 @@ class LiquidationBot(LoopingBot):
             else:
                 self.in_flight.add((a.account, a.market), result)
                 sent.append((a, result))
+        self.sent += len(sent)
         self._lap("send", t)
         t = time.monotonic()
         results = wait_receipts(self.client, [h for _, h in sent])
         self._lap("wait", t)
+        self._settle(sent, results, counts)
+
+    def _settle(
+        self, sent: list[tuple[LiquidationAction, HexBytes]], results: list[Any], counts: dict[str, int]
+    ) -> None:
         for (a, tx_hash), result in zip(sent, results, strict=True):
+            key = (a.account, a.market)
             if isinstance(result, TxTimeout):
                 counts["failed"] += 1
+                self._waiting[key] = a
                 self._record_error(
                     "liquidate", f"account {a.account}: {result}", retry="when its receipt shows"
                 )
                 continue
-            self.in_flight.discard((a.account, a.market))
+            self.in_flight.discard(key)
+            self._waiting.pop(key, None)
             if isinstance(result, TxError):
                 self._outcome(a, result, counts)
                 continue
             self._mined(a, tx_hash, result, counts)
+
+    def _settle_late(self, mined: list[tuple[Any, HexBytes]], counts: dict[str, int]) -> None:
+        """Liquidations whose receipt came after their round's wait (or sent by an earlier run
+        of this key): counted now, as if waited for."""
+        sent = [
+            (
+                self._waiting.pop(key, None)
+                or LiquidationAction(key[0], key[1], "liquidate", "sent by an earlier run", 0, 0, 0, 0),
+                h,
+            )
+            for key, h in mined
+        ]
+        self._settle(sent, self.client.wait_many([h for _, h in mined], timeout_s=0), counts)
 
     def _mined(self, a: LiquidationAction, tx_hash: HexBytes, receipt: Any, counts: dict[str, int]) -> None:
         events = self.ch.events.Liquidation().process_receipt(receipt, errors=DISCARD)
@@ -929,6 +1034,12 @@ class LiquidationBot(LoopingBot):
             return
         counts["liquidated"] += 1
         self.closed_size += closed
+        first = self._first_seen.get(a.account)
+        if first is not None:
+            fields["latency_blocks"] = int(receipt["blockNumber"]) - first[0]
+            fields["latency_s"] = round(time.time() - first[1], 3)
+            self.latency_blocks.observe(fields["latency_blocks"])
+            self.latency_seconds.observe(fields["latency_s"])
         self.log.info("liquidated", extra=fields)
 
     def _outcome(self, a: LiquidationAction, exc: TxError, counts: dict[str, int]) -> None:
@@ -937,6 +1048,7 @@ class LiquidationBot(LoopingBot):
             self.log.info("liquidation skipped: state moved", extra={**self._fields(a), "reason": exc.reason})
             return
         counts["failed"] += 1
+        self.liquidations_failed += 1
         self._record_error("liquidate", f"account {a.account} {self.directory.name(a.market)}: {exc}")
 
     def _fields(self, a: LiquidationAction) -> dict[str, Any]:
@@ -975,7 +1087,9 @@ class LiquidationBot(LoopingBot):
         return {
             **self._base_health(),
             "sender": self.client.address,
+            "liquidations_sent": self.sent,
             "liquidations": self.liquidations,
+            "liquidations_failed": self.liquidations_failed,
             "closed_size": self.closed_size,
             "adl_handoffs": self.adl_handoffs,
             "pending_txs": self.in_flight.as_dict(),

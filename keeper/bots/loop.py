@@ -9,7 +9,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from keeper.chain import ChainClient, SentTx
+    from keeper.metrics import Histogram
 
 
 class LoopingBot:
@@ -18,11 +22,20 @@ class LoopingBot:
     `last_error`), an in-progress `_guard` lock, and implement `_step()` (one
     round, run by `run_once()` under the guard), `health()` and `_start_info()`. Exceptions in `stop_on` end the loop (e.g. a replayed
     price feed running out); any other error in a step is logged and
-    counted, and the loop goes on."""
+    counted, and the loop goes on.
+
+    Before each round the bot's chain clients settle, re-send or replace
+    their stuck transactions (`ChainClient.maintain`); before the first, they
+    pick up this key's transactions already in the node's pool (a restart
+    after `kill -9`), which `_on_adopted` marks as in flight. `counters`
+    (metric name -> (attribute, help)) and `histograms()` are what /metrics
+    shows beyond the common fields."""
 
     name: str = "keeper"
     label: str = "keeper"  # in log messages: "<label> started", "<label> stopped"
     stop_on: tuple[type[BaseException], ...] = ()
+    counters: ClassVar[dict[str, tuple[str, str]]] = {}
+    _adopted_from: frozenset[str] = frozenset()  # senders whose pool was looked at
     log: logging.Logger
     dry_run: bool
     failures: int
@@ -39,12 +52,36 @@ class LoopingBot:
             self.log.warning("step already in progress, skipped")
             return None
         try:
+            if not self.dry_run:
+                self._maintain_clients()
             return self._step(*args, **kwargs)
         finally:
             self._guard.release()
 
     def _step(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
+
+    def chain_clients(self) -> list[ChainClient]:
+        """The clients this bot sends with (default: its `client`)."""
+        client = getattr(self, "client", None)
+        return [client] if client is not None else []
+
+    def histograms(self) -> dict[str, tuple[Histogram, str]]:
+        """Metric name -> (histogram, help), for /metrics."""
+        return {}
+
+    def _maintain_clients(self) -> None:
+        for client in self.chain_clients():
+            if client.address not in self._adopted_from:
+                adopted = client.adopt_pool()
+                self._adopted_from = self._adopted_from | {client.address}
+                if adopted:
+                    self._on_adopted(adopted)
+            client.maintain()
+
+    def _on_adopted(self, adopted: list[SentTx]) -> None:
+        """Transactions of this key found pending in the pool at start: nothing to do by default
+        (their nonces are taken; the chain shows their effect once mined)."""
 
     def health(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -105,12 +142,15 @@ class LoopingBot:
         return steps
 
 
-def install_stop_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGINT/SIGTERM set `stop` (main thread only); returns a function restoring the old handlers."""
+def install_stop_signals(stop: threading.Event, *, second_interrupts: bool = False) -> Callable[[], None]:
+    """SIGINT/SIGTERM set `stop` (main thread only; with `second_interrupts`, a second signal
+    raises KeyboardInterrupt: stop now); returns a function restoring the old handlers."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if second_interrupts and stop.is_set():
+            raise KeyboardInterrupt
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -105,6 +105,7 @@ class OracleReporter(LoopingBot):
     name = "oracle"
     label = "oracle reporter"
     stop_on = (FeedExhausted,)  # a replayed feed that runs out ends the loop
+    counters = {"oracle_pushes": ("pushes", "price reports mined")}
 
     def __init__(
         self,
@@ -131,6 +132,9 @@ class OracleReporter(LoopingBot):
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_prices: dict[str, float] = {}
+
+    def chain_clients(self) -> list[ChainClient]:
+        return list(self.clients.values())
 
     # ------------------------------------------------------------ reads
 

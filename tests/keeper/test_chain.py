@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from keeper.chain import (
     ChainClient,
     FeeCapExceeded,
     TxReverted,
+    TxTimeout,
+    bump_fees,
     call_with_retry,
     decode_revert_data,
     eip1559_fees,
@@ -171,3 +174,99 @@ def test_deploy_with_constructor(deployer: ChainClient, thing_artifact: Any) -> 
     receipt = deployer.deploy(deployer.w3.eth.contract(abi=abi, bytecode=bytecode).constructor())
     assert receipt["contractAddress"] is not None
     assert deployer.w3.eth.get_code(receipt["contractAddress"]) != b""
+
+
+# ---------------------------------------------------------------- stuck transactions: replacement
+
+
+def test_bump_fees__raised_by_percent__or_to_the_market__within_the_cap() -> None:
+    cap = 500 * GWEI
+    assert bump_fees((10 * GWEI, GWEI), (5 * GWEI, GWEI), percent=20, max_fee_cap=cap) == (
+        12 * GWEI,
+        1_200_000_000,
+    )
+    # the market moved more than the bump (base fee x10): its fees, the tip still raised
+    assert bump_fees((21 * GWEI, GWEI), (201 * GWEI, GWEI), percent=20, max_fee_cap=cap) == (
+        201 * GWEI,
+        1_200_000_000,
+    )
+    # near the cap: capped, still a valid replacement (>= +12.5%)
+    assert bump_fees((10 * GWEI, GWEI), (0, 0), percent=20, max_fee_cap=11_300_000_000) == (
+        11_300_000_000,
+        1_200_000_000,
+    )
+    # at the cap: no replacement a node would take
+    assert bump_fees((10 * GWEI, GWEI), (0, 0), percent=20, max_fee_cap=11 * GWEI) is None
+    with pytest.raises(ValueError, match="at least 12.5"):
+        ChainClient(Web3(), "0x" + "11" * 32, fee_bump_percent=10)
+
+
+def _stuck(w3: Web3, node: Anvil, key: str, thing: Any, **kwargs: Any) -> tuple[ChainClient, Any]:
+    """A client whose set_value(7) waits in the pool (automine off)."""
+    client = ChainClient(w3, key, receipt_timeout_s=0.6, replace_after_s=0.2, **kwargs)
+    node.set_automine(False)
+    return client, client.send_nowait(thing.functions.set_value(7), gas=100_000)
+
+
+def test_stuck_tx__replaced_with_bumped_fees__same_nonce__mined_once(
+    w3: Web3, node: Anvil, deployer_key: str, thing: Any
+) -> None:
+    client, first = _stuck(w3, node, deployer_key, thing)
+    original = w3.eth.get_transaction(first)
+    with pytest.raises(TxTimeout):
+        client.wait(first)  # replaced meanwhile (after 0.2 s, again after 0.4 s)
+    assert client.stats["replaced"] >= 1 and client.pending_count == 1
+    node.mine()
+    receipt = client.wait(first)  # the receipt of whichever version was mined
+    mined = w3.eth.get_transaction(receipt["transactionHash"])
+    assert receipt["transactionHash"] != first and mined["nonce"] == original["nonce"]
+    assert mined["input"] == original["input"] and mined["gas"] == original["gas"]
+    assert mined["maxFeePerGas"] >= original["maxFeePerGas"] * 1.2
+    assert mined["maxPriorityFeePerGas"] >= original["maxPriorityFeePerGas"] * 1.2
+    assert thing.functions.calls().call() == 1 and client.pending_count == 0
+    assert w3.eth.get_transaction_count(client.address) == original["nonce"] + 1
+    assert client.tx_states([first]) == [("mined", receipt)]
+
+
+def test_tx_lost_by_the_node__sent_again__same_nonce(
+    w3: Web3, node: Anvil, deployer_key: str, thing: Any
+) -> None:
+    client, first = _stuck(w3, node, deployer_key, thing)
+    nonce = w3.eth.get_transaction(first)["nonce"]
+    node.rpc("anvil_dropAllTransactions", [])  # as a node restart loses its pool
+    time.sleep(0.25)
+    assert client.maintain() == 1 and client.stats["replaced"] == 1
+    node.mine()
+    receipt = client.wait(first)
+    assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == nonce
+    assert thing.functions.calls().call() == 1
+
+
+def test_fee_cap_reached__sent_again_unchanged(
+    w3: Web3, node: Anvil, deployer_key: str, thing: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = w3.eth.fee_history(1, "latest", [])["baseFeePerGas"][-1]
+    client, first = _stuck(w3, node, deployer_key, thing, max_fee_gwei=(2 * base + GWEI) / GWEI)
+    time.sleep(0.25)
+    with caplog.at_level(logging.WARNING, logger="keeper.chain"):
+        client.maintain()
+    assert "stuck tx at the fee cap: sent again unchanged" in caplog.messages
+    assert client.stats["replaced"] == 0
+    node.mine()
+    assert client.wait(first)["transactionHash"] == first
+
+
+def test_adopt_pool__a_restarted_client_tracks_what_is_pending(
+    w3: Web3, node: Anvil, deployer_key: str, thing: Any
+) -> None:
+    _, first = _stuck(w3, node, deployer_key, thing)  # then the process dies
+    restarted = ChainClient(w3, deployer_key, replace_after_s=0.2)
+    (adopted,) = restarted.adopt_pool() or []
+    assert adopted.hash == first and adopted.raw is not None  # the same signed bytes: reproducible
+    assert restarted.nonce == adopted.nonce + 1  # its next transaction comes after
+    assert restarted.adopt_pool() == []  # tracked already
+    assert restarted.tx_states([first]) == [("pending", None)]
+    time.sleep(0.25)
+    restarted.maintain()  # still stuck: replaced, as if sent here
+    node.mine()
+    assert restarted.tx_states([first])[0][0] == "mined" and thing.functions.calls().call() == 1
