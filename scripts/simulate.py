@@ -1,160 +1,144 @@
-"""`make demo`: a local vyperp exchange, end to end.
+"""`make demo`: a local perp exchange under stress, and the report of what happened.
 
-1. starts anvil on a free port and deploys the protocol (3 markets);
-2. runs the oracle reporter as its own process (`keeper run oracle`), a
-   seeded random walk per market with per-venue noise, and prints the
-   indexes it reads back from the chain;
-3. plays seed 001's worked example on the order book: a trader buys 0.1 BTC
-   at $86,000, index and book move to $90,000, the account shows +$400;
-4. stops everything it started.
+Starts anvil on a free port, deploys vyperp (BTC, ETH and SOL perps), funds the insurance
+fund, starts the four protocol keepers as processes (`keeper run oracle|funding|liquidation|adl`
+from a generated YAML config), and plays a seeded price path on simulated time with a market
+maker doing the basis trade and a crowd of traders at 1x-100x: a calm period with funding, a
+crash modelled on 10 October 2025 (BTC about -14% in 40 minutes, the worst minute in the middle,
+the book's depth collapsing), a partial recovery. Writes `out/report.md` with its plots
+(keeper/report.py), and stops everything it started, also on Ctrl-C.
 
-    .venv/bin/python scripts/simulate.py [--steps N] [--interval S] [--out DIR]
+    python scripts/simulate.py [--seed N] [--quick] [--out DIR] [--rpc URL] [--no-progress]
+    ape run simulate            # ape's local foundry node when connected to one, else an anvil of its own
+    VYPERP_SIM_ARGS="--seed 3" ape run simulate      # options under ape (it passes none to main())
+
+Under ape on its foundry node the default is `--quick`: ape-foundry runs anvil with
+`--steps-tracing`, which keeps every transaction's trace in memory (the full run: ~20 GB).
+`--rpc`: a running anvil dev node (default mnemonic) instead of a fresh one; the simulation
+drives its mining and clock while it runs (see keeper/sim/engine.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import os
+import shlex
+import signal
 import sys
 import time
-from decimal import Decimal
+from collections.abc import Sequence
 from pathlib import Path
-
-import yaml
+from types import FrameType
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-from keeper.deploy import DeployConfig, MarketConfig, from_wad, to_wad  # noqa: E402
-from keeper.localnet import LocalNet, start_localnet  # noqa: E402
-
-IOC, GTC = 2, 0
-
-
-def demo_markets() -> tuple[MarketConfig, ...]:
-    return (
-        MarketConfig("BTC-PERP", Decimal("86000"), tick_size=Decimal("1"), lot_size=Decimal("0.001")),
-        MarketConfig("ETH-PERP", Decimal("4000"), tick_size=Decimal("0.1"), lot_size=Decimal("0.01")),
-        MarketConfig("SOL-PERP", Decimal("200"), tick_size=Decimal("0.01"), lot_size=Decimal("0.1")),
-    )
+from keeper.anvil import DEFAULT_MNEMONIC  # noqa: E402
+from keeper.chain import TxError  # noqa: E402
+from keeper.report import write_report  # noqa: E402
+from keeper.sim.engine import SimError, Simulation, default_config  # noqa: E402
 
 
-def read_indexes(net: LocalNet) -> dict[str, Decimal]:
-    out = {}
-    for symbol, md in net.deployment.markets.items():
-        valid, price, fresh = md.oracle.functions.index_status().call()
-        out[symbol] = from_wad(price) if valid else Decimal("NaN")
-    return out
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0].strip("`: "))
+    ap.add_argument("--seed", type=int, default=7, help="seed of the price path and the crowd (default 7)")
+    ap.add_argument("--quick", action="store_true", help="a short run (tests): fewer traders and steps")
+    ap.add_argument("--out", type=Path, default=REPO / "out", help="where the report goes (default out/)")
+    ap.add_argument("--rpc", help="a running anvil dev node (default mnemonic) instead of a fresh anvil")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return ap.parse_args(list(argv))
 
 
-def run_oracle_reporter(net: LocalNet, out: Path, steps: int, interval: float) -> None:
-    """The reporter as a separate process, exactly as an operator runs it."""
-    manifest = out / "manifest.json"
-    config = out / "keeper.yaml"
-    reporter_keys = net.keys[2 : net.next_key]
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "rpc_url": net.w3.provider.endpoint_uri,
-                "manifest": str(manifest),
-                "log_level": "WARNING",
-                "oracle": {"interval_s": interval, "seed": 7, "reporter_keys": reporter_keys},
-            }
-        )
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "keeper.cli",
-        "run",
-        "oracle",
-        "--config",
-        str(config),
-        "--steps",
-        str(steps),
-    ]
-    print(f"$ keeper run oracle --config {config.relative_to(REPO)} --steps {steps}")
-    proc = subprocess.Popen(cmd, cwd=REPO)
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every finally: keepers and node stopped
+
+
+def simulate(args: argparse.Namespace) -> int:
+    config = default_config(seed=args.seed, quick=args.quick)
+    where = args.rpc or "a fresh anvil on a free port"
+    print(f"vyperp stress simulation: seed {config.seed}, {config.traders} traders, {where}")
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
-        print(f"{'t (s)':>6}  " + "  ".join(f"{s:>14}" for s in net.deployment.markets))
-        t0 = time.time()
-        while proc.poll() is None:
-            idx = read_indexes(net)
-            print(f"{time.time() - t0:>6.1f}  " + "  ".join(f"{v:>14.2f}" for v in idx.values()), flush=True)
-            time.sleep(interval)
-        if proc.returncode != 0:
-            raise SystemExit(f"oracle reporter exited with {proc.returncode}")
+        data = Simulation(config, args.out, rpc_url=args.rpc, progress=not args.no_progress).run()
+    except KeyboardInterrupt:
+        print("\nsimulate: interrupted; every process and node it started is stopped", file=sys.stderr)
+        return 130
+    except (
+        SimError,
+        OSError,
+        TxError,
+    ) as exc:  # OSError, TxError: the node went away (e.g. a Ctrl-C killed it)
+        print(f"\nsimulate: error: {exc}", file=sys.stderr)
+        return 1
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(10)
-    net.resync_nonces()  # the reporter process sent from the same keys
-    print("on-chain indexes after the reporter stopped:")
-    for s, v in read_indexes(net).items():
-        print(f"  {s:<10} {v:,.2f}")
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    numbers = write_report(data, args.out)
+    n = numbers
+    print(f"\nreport: {args.out / 'report.md'} ({time.monotonic() - started:.0f} s)")
+    rows = [
+        ("accounts liquidated", f"{n['accounts_liquidated']} of {n['traders']}"),
+        ("liquidations (closing / no fill)", f"{n['liquidations_closing']} / {n['liquidations_no_fill']}"),
+        ("notional liquidated", f"${n['notional_liquidated_usd']:,.0f}"),
+        ("bad debt (covered by the fund)", f"${n['bad_debt_usd']:,.0f} (${n['bad_debt_covered_usd']:,.0f})"),
+        ("insurance fund drawdown", f"${n['insurance_fund_drawdown_usd']:,.0f}"),
+        ("ADL events", f"{n['adl_events']} (accounts {', '.join(map(str, n['adl_accounts'])) or '-'})"),
+        ("keeper latency p50 / p90 / max", _latency(n)),
+        (
+            "solvency check",
+            "holds to the wei" if n["solvency_holds"] else f"FAILS ({n['solvency_difference']})",
+        ),
+    ]
+    for k, v in rows:
+        print(f"  {k:<34} {v}")
+    return 0 if n["solvency_holds"] else 1
 
 
-def seed001_example(net: LocalNet) -> Decimal:
-    """0.1 BTC bought at $86,000; index and book move to $90,000: +$400."""
-    ch, btc = net.ch, net.market("BTC-PERP")
-    net.set_index("BTC-PERP", 86_000)
-    net.fund("maker", 1_000_000)
-    net.fund("trader", 10_000)
-
-    def order(who, is_buy, size, price, kind):
-        a = net.actor(who)
-        net.backend.transact(
-            ch,
-            "place_order",
-            a.address,
-            0,
-            btc.address,
-            is_buy,
-            to_wad(size),
-            to_wad(price),
-            kind,
-            False,
-            0,
-            sender=a.address,
-        )
-
-    order("maker", False, "0.1", 86_000, GTC)
-    order("trader", True, "0.1", 86_000, IOC)
-    net.set_index("BTC-PERP", 90_000)
-    # the book moves too: mark = median(bid 90,000, ask 90,010, last 86,000) = 90,000
-    order("maker", True, "0.01", 90_000, GTC)
-    order("maker", False, "0.01", 90_010, GTC)
-    s = ch.functions.account_summary(net.actor("trader").address, 0).call()
-    pos = s[6][0]
-    print("\nseed 001: 0.1 BTC bought at $86,000; index and book move to $90,000")
-    print(
-        f"  position {from_wad(pos[1])} BTC at entry ${from_wad(pos[2]):,.0f}, mark ${from_wad(pos[3]):,.0f}"
-    )
-    print(
-        f"  unrealized PnL ${from_wad(pos[4]):+,.2f}   equity ${from_wad(s[2]):,.2f}   withdrawable ${from_wad(s[5]):,.2f}"
-    )
-    return from_wad(pos[4])
+def _latency(n: dict[str, Any]) -> str:
+    b, s = n["latency_blocks"], n["latency_seconds"]
+    if not b:
+        return "-"
+    return f"{b['p50']:g} / {b['p90']:g} / {b['max']:g} blocks, {s['p50']:g} / {s['p90']:g} / {s['max']:g} s"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=8, help="oracle reporter steps")
-    ap.add_argument("--interval", type=float, default=0.5, help="seconds between reporter steps")
-    ap.add_argument("--out", type=Path, default=REPO / "out")
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    print("starting anvil on a free port and deploying vyperp ...")
-    with start_localnet(
-        DeployConfig(markets=demo_markets()), manifest_path=args.out / "manifest.json"
-    ) as net:
-        m = net.deployment.manifest
-        print(
-            f"  chain {m['chain_id']} at {net.w3.provider.endpoint_uri}, clearinghouse {m['clearinghouse']}"
-        )
-        run_oracle_reporter(net, args.out, args.steps, args.interval)
-        pnl = seed001_example(net)
-    print("\nstopped anvil and the keeper.")
-    return 0 if pnl == 400 else 1
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _ape_rpc() -> str | None:
+    """Under `ape run`: the provider's RPC URI when it is a local dev node with the default
+    mnemonic (ape-foundry's anvil), else None (the simulation starts an anvil of its own)."""
+    try:
+        from ape import networks
+
+        provider = networks.active_provider
+        if provider is None or provider.network.name != "local":
+            return None
+        uri = getattr(provider, "http_uri", None)
+        mnemonic = getattr(provider, "mnemonic", None)
+    except Exception:  # a provider without an RPC URI may raise anything: then not a node we can use
+        return None
+    if not uri or mnemonic != DEFAULT_MNEMONIC:
+        return None
+    return str(uri)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and "ape" in sys.modules:  # `ape run simulate` calls main() with no arguments
+        rpc = _ape_rpc()
+        args = shlex.split(os.environ.get("VYPERP_SIM_ARGS", ""))
+        if rpc and "VYPERP_SIM_ARGS" not in os.environ:
+            # ape-foundry starts anvil with --steps-tracing: every transaction's trace stays in memory
+            # (the full run's ~20,000 transactions take ~20 GB); the quick run keeps it small
+            args = ["--quick"]
+        print(f"ape: {'using the connected node ' + rpc if rpc else 'not a local dev node: starting anvil'}")
+        return simulate(parse_args([*args, "--rpc", rpc] if rpc else args))
+    return simulate(parse_args(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
