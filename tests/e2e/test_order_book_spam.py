@@ -1,0 +1,104 @@
+"""Order book spam: 10,000 dust orders (one lot, 0.001 BTC, the minimum size)
+at one price, from 500 subaccounts (the per-account cap is 20 open orders;
+the first order of each goes through the clearinghouse, the other 19 are
+routed to the market as the clearinghouse routes them, for speed);
+then a market order, a liquidation and a cancel in the middle of the queue
+each still fit in a block (< 30,000,000 gas), because a taker walks at most
+`max_fills` maker orders and insertion / cancel are O(1) (PROTOCOL.md §5).
+
+Gas is measured as a real transaction is charged, as in
+tests/unitary/index_oracle/test_gas.py: in a separate boa.Env, the state
+committed before each measured call (cold slots, fresh original values),
+plus the intrinsic cost, less the capped refund."""
+
+import boa
+
+from tests.e2e.replay_helpers import assert_solvent, open_position
+from tests.fuzz.liquidation_helpers import MarketState
+from tests.utils.protocol import GTC, IOC, MAX_UINT, deploy_for_tests, to_wad
+
+BLOCK_GAS_LIMIT = 30_000_000
+ORDERS = 10_000
+SPAM_PRICE = 99_000
+TX_BASE_GAS = 21_000
+
+
+def _tx_gas(computation) -> int:
+    data = bytes(computation.msg.data)
+    zeros = data.count(0)
+    tokens = zeros + 4 * (len(data) - zeros)
+    used = TX_BASE_GAS + 4 * tokens + computation.get_gas_used()
+    used -= min(computation.get_gas_refund(), used // 5)
+    return max(used, TX_BASE_GAS + 10 * tokens)
+
+
+def _measured(env, contract, fn):
+    env.evm.vm.state._account_db.lock_changes()  # end the previous "transaction"
+    out = fn()
+    return out, _tx_gas(contract._computation)
+
+
+def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
+    env = boa.Env()
+    with boa.swap_env(env):
+        p = deploy_for_tests(6)
+        p.set_index(100_000)
+        m, ch = p.market(), p.ch
+        cap = m.params().max_open_orders
+        n_subs = ORDERS // cap
+        spammer = p.actor("spammer")
+        p.token.mint(spammer, p.units(1_000) * n_subs, sender=p.owner)
+        p.token.approve(ch.address, MAX_UINT, sender=spammer)
+        size, price = to_wad("0.001"), to_wad(SPAM_PRICE)
+        tick = SPAM_PRICE  # BTC-PERP: a $1 tick
+        with boa.env.prank(spammer):
+            for sub in range(n_subs):
+                ch.deposit(sub, p.units(1_000))
+                # the first order of each subaccount through the clearinghouse (margin
+                # check, active-market bit), the next ones routed to the market as the
+                # clearinghouse routes them (twice as fast on boa; the same book)
+                ch.place_order(
+                    spammer, sub, m.address, True, size, price, GTC, False, 0 if sub == 0 else tick
+                )
+        with boa.env.prank(ch.address):
+            for sub in range(n_subs):
+                account = ch.account_of(spammer, sub)
+                for _ in range(cap - 1):
+                    m.place_order(account, True, size, price, GTC, False, tick)
+        for sub in (0, n_subs - 1):  # each subaccount still meets its initial margin
+            equity, im, _mm, _ = ch.margin(ch.account_of(spammer, sub))
+            assert im > 0 and equity >= im
+        state = MarketState.read(m)
+        assert len(state.orders) == ORDERS and m.best_bid() == price
+        assert m.market_summary(1).bids[0].orders == ORDERS
+
+        maker = p.actor("maker", 1_000_000)
+        victim = p.actor("victim", 10_000)
+        open_position(p, victim, maker, "buy", "1", 100_000)  # at 101,000 the spam is not crossed
+        p.set_index(93_000)  # victim: equity 4,860 < MM 6,166 at mark 94,860
+        taker = p.actor("taker", 100_000)
+
+        # a market order walks at most max_fills dust orders
+        _, order_gas = _measured(env, ch, lambda: p.order(taker, "sell", "1", 90_000, IOC))
+        assert p.position(taker).size == -m.params().max_fills * size
+
+        # a liquidation into the same dust
+        keeper = p.actor("keeper")
+        closed, liq_gas = _measured(
+            env, ch, lambda: ch.liquidate(p.account(victim), m.address, 2**200, [], sender=keeper)
+        )
+        assert closed == m.params().max_fills * size  # progress every call, bounded
+
+        # a cancel deep inside the queue
+        middle = sorted(MarketState.read(m).orders, key=lambda o: o.oid)[ORDERS // 2]
+        _owner, sub = ch.account_key(middle.account)
+        _, cancel_gas = _measured(
+            env, ch, lambda: ch.cancel_order(spammer, sub, m.address, middle.oid, sender=spammer)
+        )
+        assert m.order(middle.oid)[0] == 0
+
+        print(f"gas: market order {order_gas:,}, liquidation {liq_gas:,}, cancel {cancel_gas:,}")
+        for gas in (order_gas, liq_gas, cancel_gas):
+            assert gas < BLOCK_GAS_LIMIT
+        assert order_gas < 1_000_000 and liq_gas < 1_500_000 and cancel_gas < 100_000
+        assert_solvent(p)

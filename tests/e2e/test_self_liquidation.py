@@ -1,0 +1,115 @@
+"""Self-liquidation and liquidation blocking.
+
+* An owner liquidating its own account (any subaccount) earns nothing, and a
+  second account of a colluder earns the liquidator's share of a fee the
+  liquidated account pays in full: self-liquidation always costs the pair
+  the insurance fund's part of the fee (PROTOCOL.md §9).
+* Dust top-ups (1 token unit, from anyone) do not lift an account above its
+  maintenance margin, and resting orders cannot shield it: liquidate cancels
+  the listed orders (up to 200, above the per-account cap) before it closes."""
+
+from tests.e2e.replay_helpers import WAD, assert_solvent, open_position
+from tests.utils.protocol import GTC
+
+FEE = 5 * 10**15  # liquidation_fee 0.5%
+SHARE = WAD // 2  # liquidator_share 50%
+
+
+def _underwater(p, deposit=1_000):
+    """An account 0.1 BTC long at 100,000 (10x), then the index at 96,000:
+    equity 600 < MM 624, solvent; a bid to close into."""
+    p.set_index(100_000)
+    maker = p.actor("maker", 1_000_000)
+    owner = p.actor("owner", deposit)
+    open_position(p, owner, maker, "buy", "0.1", 100_000)
+    return maker, owner
+
+
+def _drop(p, maker):
+    p.set_index(96_000)
+    p.order(maker, "buy", "1", 96_000, GTC)
+    p.order(maker, "sell", "1", 96_001, GTC)
+
+
+def test_self_liquidation__second_account_earns_less_than_the_fee_paid(protocol):
+    p = protocol
+    maker, owner = _underwater(p)
+    colluder = p.actor("colluder", 10)  # the owner's second account (another address)
+    _drop(p, maker)
+    a = p.account(owner)
+    equity, _im, mm, _ = p.margin(owner)
+    assert 0 <= equity < mm
+    ins = p.ch.insurance_account()
+    ins0, col0 = p.ch.cash(ins), p.ch.cash(p.account(colluder))
+    pair0 = equity + p.margin(colluder)[0]
+
+    closed = p.ch.liquidate(a, p.market().address, 2**200, [], sender=colluder)
+
+    assert closed > 0
+    (liq,) = [e for e in p.ch.get_logs() if type(e).__name__ == "Liquidation"]
+    reward = p.ch.cash(p.account(colluder)) - col0
+    assert liq.fee > 0 and reward == liq.liquidator_fee == liq.fee * SHARE // WAD
+    assert reward < liq.fee  # the pair loses the fund's part
+    assert p.ch.cash(ins) - ins0 == liq.fee - reward
+    # the pair together lost at least the fund's share of the fee
+    assert p.margin(owner)[0] + p.margin(colluder)[0] <= pair0 - (liq.fee - reward)
+    assert_solvent(p)
+
+
+def test_self_liquidation__owner_of_the_account_earns_nothing(protocol):
+    p = protocol
+    maker, owner = _underwater(p)
+    p.fund(owner, 10, sub=1)  # its own second subaccount
+    _drop(p, maker)
+    a = p.account(owner)
+    ins = p.ch.insurance_account()
+    ins0, sub0 = p.ch.cash(ins), p.ch.cash(p.account(owner, 1))
+
+    p.ch.liquidate(a, p.market().address, 2**200, [], sender=owner)
+
+    (liq,) = [e for e in p.ch.get_logs() if type(e).__name__ == "Liquidation"]
+    assert liq.fee > 0 and liq.liquidator_fee == 0
+    assert p.ch.cash(ins) - ins0 == liq.fee  # the whole fee to the fund
+    assert p.ch.cash(p.account(owner, 1)) == sub0
+    assert_solvent(p)
+
+
+def test_dust_top_ups__do_not_block_liquidation(protocol):
+    p = protocol
+    maker, owner = _underwater(p)
+    _drop(p, maker)
+    griefer = p.actor("griefer")
+    p.token.mint(griefer, 100, sender=p.owner)
+    p.token.approve(p.ch.address, 2**256 - 1, sender=griefer)
+    for _ in range(100):  # 100 top-ups of 1 unit (1e-6 USDC) each
+        p.ch.deposit(0, 1, owner, sender=griefer)
+    equity, _im, mm, _ = p.margin(owner)
+    assert equity < mm  # still below maintenance margin
+
+    closed = p.ch.liquidate(p.account(owner), p.market().address, 2**200, [], sender=p.actor("keeper"))
+
+    assert closed > 0
+    assert p.margin(owner)[0] >= 0
+    assert_solvent(p)
+
+
+def test_order_spam__liquidate_cancels_the_listed_orders(protocol):
+    p = protocol
+    maker, owner = _underwater(p, deposit=1_000)
+    # while healthy: fill its open-order cap with reduce-only asks far away
+    cap = p.market().params().max_open_orders
+    ids = [p.order(owner, "sell", "0.001", 150_000 + i, GTC, reduce_only=True) for i in range(cap)]
+    assert all(ids) and p.market().open_order_stats(p.account(owner))[0] == cap
+    _drop(p, maker)
+    a, m = p.account(owner), p.market().address
+    keeper = p.actor("keeper")
+
+    # unlisted orders: the call only makes progress (cancels what it is given)
+    assert p.ch.liquidate(a, m, 2**200, ids[:5], sender=keeper) == 0
+    assert p.market().open_order_stats(a)[0] == cap - 5
+    # new orders while below maintenance margin cannot add risk
+    closed = p.ch.liquidate(a, m, 2**200, ids[5:], sender=keeper)
+
+    assert closed > 0 and p.market().open_order_stats(a)[0] == 0
+    assert all(p.market().order(i)[0] == 0 for i in ids)
+    assert_solvent(p)
