@@ -42,6 +42,8 @@ fuzz: install
 
 bench: install
 	$(PY) bench/gas.py
+	$(PY) bench/liquidations.py
+	$(PY) bench/simulation.py
 
 clean:
 	rm -rf .build build out .pytest_cache .hypothesis
