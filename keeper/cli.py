@@ -246,8 +246,15 @@ def run_liquidation(ctx: RunContext) -> BotRun:
     from keeper.bots.liquidation import LiquidationBot
 
     ls = ctx.settings.liquidation
+    cap = ls.takeover_max_notional
     return _run_clearinghouse_bot(
-        ctx, LiquidationBot, "liquidation", gas=ls.gas, no_fill_backoff_blocks=ls.no_fill_backoff_blocks
+        ctx,
+        LiquidationBot,
+        "liquidation",
+        gas=ls.gas,
+        no_fill_backoff_blocks=ls.no_fill_backoff_blocks,
+        takeover_subaccount=ls.takeover_subaccount,
+        takeover_max_notional=None if cap is None else int(Decimal(str(cap)) * 10**18),  # quote WAD
     )
 
 

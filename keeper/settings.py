@@ -109,6 +109,15 @@ class LiquidationSettings(BotSettings):
     no_fill_backoff_blocks: int = Field(
         10, ge=0, description="blocks before retrying a liquidation that filled nothing"
     )
+    takeover_subaccount: int | None = Field(
+        None,
+        ge=0,
+        description="backstop takeover (Clearinghouse.takeover) from this subaccount of the keeper's key "
+        "when the book cannot close a liquidatable position (None: off); fund it with collateral",
+    )
+    takeover_max_notional: float | None = Field(
+        None, gt=0, description="quote (e.g. USD) per takeover at most (None: as much as the margin allows)"
+    )
 
 
 class AdlSettings(BotSettings):

@@ -17,6 +17,13 @@ One step (`run_once`):
 
    * equity >= 0, or equity < 0 and the insurance fund can cover the worst
      case (`worst_case_deficit <= insurance_capacity`)    -> `liquidate`;
+   * equity < 0, the fund covers it alone but not after the bankrupt ones
+     before it in this plan                               -> `liquidate` too, in
+     the same batch after the ones before it (mined in that order, worst first:
+     the contract re-checks the capacity per call and refuses, "insurance fund
+     cannot cover, adl", one the ones before it left uncovered: handed to ADL,
+     no failure). The ADL keeper, like `adl`, checks each account alone against
+     the whole capacity, so these are never left waiting between the two;
    * equity < 0 beyond what the fund can cover            -> left to the ADL
      keeper (logged, counted as `adl_handoff`).
 
@@ -35,9 +42,21 @@ One step (`run_once`):
    gas limit is bounded by the market's `max_fills` and the orders cancelled,
    `liquidation_gas`), then every receipt is awaited (batched polling). A
    revert meaning "someone was first" ("not liquidatable", "liquidate: no
-   position", "liquidate: insurance fund cannot cover, adl") is counted as
-   skipped, not as a failure. A transaction without a receipt in time stays
-   in flight (`InFlight`) until its receipt shows up or its nonce is taken.
+   position") is counted as skipped, "insurance fund cannot cover, adl" as a
+   hand-off to ADL, neither as a failure. A transaction without a receipt in
+   time stays in flight (`InFlight`) until its receipt shows up or its nonce
+   is taken;
+6. **Backstop takeover** (opt-in: `takeover_subaccount`, PROTOCOL.md §10): the
+   positions whose liquidation closed nothing (their resting orders cancelled
+   by it) or reverted "would leave the account below zero, takeover" are read
+   again on the latest state and taken over from the keeper's own subaccount
+   (`takeover(account, market, size, subaccount)`), worst first, each as
+   much as the subaccount's margin allows in whole lots (`plan_takeovers`:
+   a takeover adds at most `size x mark x imr` to its initial margin; at most
+   `takeover_max_notional` each; a bankrupt account only whole and only when
+   the fund covers it), re-checked by `eth_call` from our address and sent like
+   the liquidations (tracked in flight under the same (account, market) key:
+   never sent twice, nor while a liquidation of the pair may be mined).
 
 Everything is decided from on-chain state, so a restarted keeper (or a second
 one) finds nothing left to do after the first has acted. A liquidation that
@@ -115,8 +134,22 @@ BENIGN_REVERTS = (
     "liquidate: no position",
     "liquidate: insurance fund cannot cover, adl",
 )
+# the same for `takeover` (an account of our own key is never taken over: the contract refuses)
+TAKEOVER_BENIGN_REVERTS = (
+    "not liquidatable",
+    "takeover: no position",
+    "takeover: account has open orders, liquidate first",
+    "takeover: insurance fund cannot cover, adl",
+    "takeover: own account",
+)
+FUND_CANNOT_COVER = "insurance fund cannot cover, adl"  # the revert that hands an account to ADL
+BELOW_ZERO = "liquidate: would leave the account below zero, takeover"
+# gas limit of a `takeover` (measured on anvil: ~250k with the taker in one market; the two
+# margin reads grow with the markets of each account: ~25k per further market, up to 8)
+TAKEOVER_GAS = 600_000
+TAKEOVER_MARGIN_HAIRCUT = Fraction(99, 100)  # of the taker's free margin used, for the mark moving meanwhile
 
-ActionKind = Literal["liquidate", "adl"]
+ActionKind = Literal["liquidate", "adl", "takeover"]
 BlockId = int | str
 
 
@@ -165,11 +198,16 @@ class LiquidationAction:
     mark: int
     open_orders: int = 0
     worst_case_deficit: int = 0  # bankrupt accounts only
+    take_size: int = 0  # kind "takeover": the size taken over
 
 
 @dataclass
 class LiquidationPlan:
     liquidate: list[LiquidationAction] = field(default_factory=list)
+    # bankrupt, the fund covers each alone but not together with the ones before: sent all the
+    # same, in the same batch in rank order; the contract re-checks the capacity per call, in
+    # mining (nonce) order, and refuses the ones it can no longer cover (then: ADL)
+    beyond_reservation: list[LiquidationAction] = field(default_factory=list)
     adl: list[LiquidationAction] = field(default_factory=list)
     in_flight: list[tuple[int, str]] = field(default_factory=list)  # skipped: a tx of ours may still be mined
     deferred: int = 0  # beyond max_actions: next round
@@ -204,9 +242,12 @@ def plan_liquidations(
 
     A bankrupt liquidation may draw on the fund up to `worst_case_deficit` (its deficit plus
     the bankrupt band on its notional): within one plan that amount is reserved, so two
-    bankrupt accounts that together exceed `capacity` are not both planned (the second goes
-    to ADL this round; the next round re-reads the fund). An account's deficit is reserved
-    once, the band of each of its markets on top.
+    bankrupt accounts that together exceed `capacity` are not both sent in the batch. One the
+    fund covers alone (as `adl` checks it: `worst <= capacity`, so the ADL keeper leaves it
+    alone) but not after the reservations goes to `beyond_reservation`: sent too, worst first, the
+    contract accepting each while the fund covers it (it re-checks the capacity per call,
+    in mining order; a refusal hands it to ADL). Only what the fund cannot cover alone goes
+    to `adl`. An account's deficit is reserved once, the band of each of its markets on top.
     """
     plan = LiquidationPlan()
     remaining = capacity
@@ -218,7 +259,7 @@ def plan_liquidations(
             if (h.account, p.market) in in_flight:
                 plan.in_flight.append((h.account, p.market))
                 continue
-            if max_actions is not None and len(plan.liquidate) >= max_actions:
+            if max_actions is not None and len(plan.liquidate) + len(plan.beyond_reservation) >= max_actions:
                 plan.deferred += 1
                 continue
             base = dict(
@@ -245,6 +286,15 @@ def plan_liquidations(
                         **base,
                     )
                 )
+            elif worst <= capacity:
+                plan.beyond_reservation.append(
+                    LiquidationAction(
+                        kind="liquidate",
+                        reason="bankrupt, the fund covers it alone: the contract re-checks it after the ones before it",
+                        worst_case_deficit=worst,
+                        **base,
+                    )
+                )
             else:
                 plan.adl.append(
                     LiquidationAction(
@@ -255,6 +305,93 @@ def plan_liquidations(
                     )
                 )
     return plan
+
+
+@dataclass(frozen=True)
+class TakeoverCandidate:
+    """A liquidatable position the book could not close, as read just before a takeover."""
+
+    account: int
+    market: str
+    equity: int
+    mm: int
+    size: int
+    mark: int
+    open_orders: int
+    lot: int  # PerpMarket.LOT_SIZE
+    imr: int  # the market's initial margin ratio, WAD
+    params: LiquidationParams
+    own: bool = False  # owned by the keeper's address: the contract refuses
+
+
+def takeover_size(
+    abs_size: int,
+    mark: int,
+    lot: int,
+    *,
+    afford: int,
+    small_position_notional: int,
+    bankrupt: bool,
+) -> int:
+    """Whole lots of a position of `abs_size` a taker can take over when it can carry `afford`
+    (base WAD) more; 0 when nothing. A bankrupt account only whole. The contract's small
+    position rule takes the whole position when what is left is worth at most
+    `small_position_notional`: when the taker cannot carry it whole, it takes less, leaving
+    more than that. A partial takeover worth less than `small_position_notional` is not worth
+    a transaction (0): the discount a takeover earns frees a little margin each time."""
+    if abs_size <= 0 or mark <= 0 or lot <= 0:
+        return 0
+    if afford >= abs_size:
+        return abs_size
+    if bankrupt:
+        return 0
+    q = afford // lot * lot
+    left = -(-(small_position_notional + 1) * WAD // mark)  # the least left: worth more than small
+    left = -(-left // lot) * lot
+    q = min(q, abs_size - left)
+    return q if q > 0 and q * mark // WAD >= small_position_notional else 0
+
+
+def plan_takeovers(
+    candidates: Sequence[TakeoverCandidate],
+    free_margin: int,
+    capacity: int,
+    *,
+    max_notional: int | None = None,
+) -> list[tuple[TakeoverCandidate, int]]:
+    """(candidate, size) of each takeover the taker can afford, in the order given (worst first).
+
+    `free_margin` is the taker's `equity - IM` (WAD): a takeover adds at most `size x mark x imr`
+    to its IM (its equity does not fall: the price is at or better than mark for the taker), so
+    each one uses that much of it (`TAKEOVER_MARGIN_HAIRCUT` kept back for the mark moving).
+    `max_notional` caps the notional of each takeover. A bankrupt account is taken over whole
+    only when the fund covers `-equity + |size| x mark x takeover_discount`, reserved within
+    the plan like the liquidations'. Positions with resting orders (`liquidate` cancels them
+    first) and the keeper's own accounts are skipped."""
+    out: list[tuple[TakeoverCandidate, int]] = []
+    free = int(free_margin * TAKEOVER_MARGIN_HAIRCUT)
+    remaining = capacity
+    for c in candidates:
+        if c.size == 0 or c.open_orders or c.own or free <= 0:
+            continue
+        abs_size = abs(c.size)
+        afford = free * WAD * WAD // (c.mark * c.imr) if c.imr > 0 else abs_size
+        if max_notional is not None:
+            afford = min(afford, max_notional * WAD // c.mark)
+        bankrupt = c.equity < 0
+        worst = worst_case_deficit(c.equity, abs_size, c.mark, c.params.takeover_discount) if bankrupt else 0
+        if bankrupt and worst > remaining:
+            continue
+        q = takeover_size(
+            abs_size, c.mark, c.lot, afford=afford,
+            small_position_notional=c.params.small_position_notional, bankrupt=bankrupt,
+        )  # fmt: skip
+        if q == 0:
+            continue
+        free -= -(-q * c.mark * c.imr // (WAD * WAD))
+        remaining -= worst
+        out.append((c, q))
+    return out
 
 
 def is_benign_revert(reason: str, benign: Sequence[str] = BENIGN_REVERTS) -> bool:
@@ -300,17 +437,26 @@ def batch_call(
     block: BlockId = "latest",
     *,
     chunk: int = RPC_BATCH,
+    sender: str | None = None,
     logger: logging.Logger | None = None,
 ) -> list[Any]:
     """`eth_call` of every function in JSON-RPC batches of `chunk`; each entry is the decoded
     result (one output: the value; several: a tuple) or a `CallFailed` (a reverted read).
-    Transport errors are retried (reads only). Without batch support: one call at a time."""
+    With `sender`, the calls are made from that address (a pre-flight of calls that check
+    `msg.sender`). Transport errors are retried (reads only). Without batch support: one call
+    at a time."""
     out: list[Any] = []
     provider = w3.provider
+    origin: dict[str, str] = {"from": sender} if sender is not None else {}
     if not hasattr(provider, "make_batch_request"):
         for fn in fns:
             try:
-                out.append(call_with_retry(lambda fn=fn: fn.call(block_identifier=block), logger=logger))
+                out.append(
+                    call_with_retry(
+                        lambda fn=fn: fn.call(dict(origin), block_identifier=block),  # type: ignore[arg-type]
+                        logger=logger,
+                    )
+                )
             except (ContractLogicError, Web3RPCError) as exc:
                 out.append(CallFailed(str(exc)))
         return out
@@ -318,7 +464,7 @@ def batch_call(
     for start in range(0, len(fns), chunk):
         part = fns[start : start + chunk]
         requests = [
-            ("eth_call", [{"to": fn.address, "data": fn._encode_transaction_data()}, block_param])
+            ("eth_call", [{**origin, "to": fn.address, "data": fn._encode_transaction_data()}, block_param])
             for fn in part
         ]
         responses = call_with_retry(
@@ -534,7 +680,8 @@ def send_batch(
     in_doubt: list[tuple[int, dict[str, Any], SignedTransaction]] = []  # sent, answer not read
     # one re-check of every call on the latest state, then signed and sent chunk by chunk, so that
     # the first transactions (the worst accounts) reach the pool while the rest are being signed
-    checks = batch_call(client.w3, [t.call for t in txs], block, logger=log)
+    # from the sender: calls that check msg.sender (takeover, place_order) would fail without it
+    checks = batch_call(client.w3, [t.call for t in txs], block, sender=client.address, logger=log)
     try:
         for start in range(0, len(txs), chunk):
             part = list(range(start, min(start + chunk, len(txs))))
@@ -766,6 +913,9 @@ class LiquidationBot(LoopingBot):
             "liquidations refused or reverted, not by a competitor",
         ),
         "adl_handoffs": ("adl_handoffs", "bankrupt positions left to the ADL keeper"),
+        "takeovers_sent": ("takeovers_sent", "backstop takeover transactions the node accepted"),
+        "takeovers": ("takeovers", "backstop takeovers mined"),
+        "takeovers_failed": ("takeovers_failed", "takeovers refused or reverted, not by a competitor"),
     }
 
     def __init__(
@@ -778,11 +928,15 @@ class LiquidationBot(LoopingBot):
         health_page: int = HEALTH_PAGE,
         gas: int | None = None,
         no_fill_backoff_blocks: int = 10,
+        takeover_subaccount: int | None = None,
+        takeover_max_notional: int | None = None,
         dry_run: bool = False,
         logger: logging.Logger | None = None,
     ) -> None:
         if not 1 <= health_page <= HEALTH_PAGE:
             raise ValueError(f"health_page must be in 1..{HEALTH_PAGE}")
+        if takeover_subaccount is not None and takeover_subaccount < 0:
+            raise ValueError("takeover_subaccount must be >= 0")
         self.client = client
         self.ch = clearinghouse
         self.w3 = client.w3
@@ -791,12 +945,18 @@ class LiquidationBot(LoopingBot):
         self.health_page = health_page
         self.gas = gas
         self.no_fill_backoff_blocks = no_fill_backoff_blocks
+        self.takeover_subaccount = takeover_subaccount
+        self.takeover_max_notional = takeover_max_notional  # quote WAD per takeover (None: no cap)
         self.dry_run = dry_run
         self.log = logger or logging.getLogger("keeper.liquidation")
         self._guard = threading.Lock()
         self.in_flight = InFlight(self.w3, client.address, client=client)
         # (account, market) -> block of a liquidation that closed nothing (no liquidity within bounds)
         self._no_fill: dict[tuple[int, str], int] = {}
+        # (account, market) whose liquidation reverted "would leave the account below zero": takeover
+        self._below_zero: set[tuple[int, str]] = set()
+        self._taker: int = 0  # the takeover subaccount's account id, once it exists
+        self._market_info: dict[str, tuple[int, int]] = {}  # market -> (LOT_SIZE, imr)
         # account -> (block, time) of the scan that first found it liquidatable, for the latency
         self._first_seen: dict[int, tuple[int, float]] = {}
         # in flight after their round's wait timed out: settled when their receipt shows
@@ -811,6 +971,9 @@ class LiquidationBot(LoopingBot):
         self.liquidations_failed = 0
         self.closed_size = 0
         self.adl_handoffs = 0
+        self.takeovers_sent = 0
+        self.takeovers = 0
+        self.takeovers_failed = 0
         self.skipped = 0
         self.failures = 0
         self.last_success: float | None = None
@@ -820,12 +983,17 @@ class LiquidationBot(LoopingBot):
     # ------------------------------------------------------------ one step
 
     def _step(self) -> dict[str, int]:
-        """One round. Returns counts (liquidatable, planned, liquidated, adl_handoff, skipped,
-        failed, in_flight), or None when a round is already running. (`run_once()` runs it under the in-progress guard.)"""
+        """One round. Returns counts (liquidatable, planned, liquidated, taken_over, adl_handoff,
+        skipped, failed, in_flight), or None when a round is already running. (`run_once()` runs it
+        under the in-progress guard.)"""
         started = time.monotonic()
         counts = dict.fromkeys(
-            ("liquidatable", "planned", "liquidated", "adl_handoff", "skipped", "failed", "in_flight"), 0
-        )
+            (
+                "liquidatable", "planned", "liquidated", "taken_over", "adl_handoff", "skipped", "failed",
+                "in_flight",
+            ),
+            0,
+        )  # fmt: skip
         self.steps += 1
         self._timings = {}
         late = self.in_flight.refresh(self.log)
@@ -847,7 +1015,7 @@ class LiquidationBot(LoopingBot):
             t = time.monotonic()
             plan = self._plan(ranked, block, counts)
             self._lap("plan", t)
-            counts["planned"] = len(plan.liquidate)
+            counts["planned"] = len(plan.liquidate) + len(plan.beyond_reservation)
             counts["adl_handoff"] = len(plan.adl)
             for a in plan.adl:
                 self.log.warning("left to the ADL keeper", extra=self._fields(a))
@@ -856,10 +1024,18 @@ class LiquidationBot(LoopingBot):
                     "more liquidations than max_per_round: next round", extra={"deferred": plan.deferred}
                 )
             if self.dry_run:
-                for a in plan.liquidate:
+                for a in plan.liquidate + plan.beyond_reservation:
                     self.log.info("dry-run: would liquidate", extra=self._fields(a))
-            elif plan.liquidate:
-                self._execute(plan.liquidate, block, counts)
+            else:
+                # one batch, worst first: mined in that order, each call re-checks the fund's capacity
+                rank = {h.account: i for i, h in enumerate(ranked)}
+                actions = sorted(plan.liquidate + plan.beyond_reservation, key=lambda a: rank[a.account])
+                if actions:
+                    self._execute(actions, block, counts)
+                if self.takeover_subaccount is not None:
+                    t = time.monotonic()
+                    self._takeovers(ranked, counts)
+                    self._lap("takeover", t)
         self.liquidations += counts["liquidated"]
         self.adl_handoffs += counts["adl_handoff"]
         self.skipped += counts["skipped"]
@@ -886,6 +1062,7 @@ class LiquidationBot(LoopingBot):
 
     def _on_adopted(self, adopted: list[SentTx]) -> None:
         self.in_flight.adopt(self.ch, adopted, "liquidate", self.log)
+        self.in_flight.adopt(self.ch, adopted, "takeover", self.log)
 
     def histograms(self) -> dict[str, tuple[Histogram, str]]:
         return {
@@ -940,7 +1117,7 @@ class LiquidationBot(LoopingBot):
                 counts["skipped"] += 1
         return plan
 
-    def _execute(self, actions: list[LiquidationAction], block: int, counts: dict[str, int]) -> None:
+    def _execute(self, actions: list[LiquidationAction], block: BlockId, counts: dict[str, int]) -> None:
         outgoing: list[Outgoing] = []
         for a in actions:
             try:
@@ -954,6 +1131,12 @@ class LiquidationBot(LoopingBot):
             call = self.ch.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
             gas = self.gas or liquidation_gas(self._max_fills.get(a.market, 64), len(order_ids))
             outgoing.append(Outgoing(a, call, gas))
+        self._send_and_settle(outgoing, counts)
+
+    def _send_and_settle(self, outgoing: list[Outgoing], counts: dict[str, int]) -> None:
+        """Send (`send_batch`), track in flight, wait for every receipt, count the outcomes."""
+        if not outgoing:
+            return
         sent: list[tuple[LiquidationAction, HexBytes]] = []
         t = time.monotonic()
         for a, result in send_batch(self.client, outgoing, logger=self.log):
@@ -962,7 +1145,10 @@ class LiquidationBot(LoopingBot):
             else:
                 self.in_flight.add((a.account, a.market), result)
                 sent.append((a, result))
-        self.sent += len(sent)
+                if a.kind == "takeover":
+                    self.takeovers_sent += 1
+                else:
+                    self.sent += 1
         self._lap("send", t)
         t = time.monotonic()
         results = wait_receipts(self.client, [h for _, h in sent])
@@ -1002,6 +1188,10 @@ class LiquidationBot(LoopingBot):
         self._settle(sent, self.client.wait_many([h for _, h in mined], timeout_s=0), counts)
 
     def _mined(self, a: LiquidationAction, tx_hash: HexBytes, receipt: Any, counts: dict[str, int]) -> None:
+        takeovers = self.ch.events.Takeover().process_receipt(receipt, errors=DISCARD)
+        if takeovers or a.kind == "takeover":
+            self._mined_takeover(a, tx_hash, receipt, takeovers, counts)
+            return
         events = self.ch.events.Liquidation().process_receipt(receipt, errors=DISCARD)
         ev = events[0]["args"] if events else {}
         closed = int(ev.get("closed_size", 0))
@@ -1034,22 +1224,158 @@ class LiquidationBot(LoopingBot):
             return
         counts["liquidated"] += 1
         self.closed_size += closed
+        self._observe_latency(a, receipt, fields)
+        self.log.info("liquidated", extra=fields)
+
+    def _observe_latency(self, a: LiquidationAction, receipt: Any, fields: dict[str, Any]) -> None:
         first = self._first_seen.get(a.account)
         if first is not None:
             fields["latency_blocks"] = int(receipt["blockNumber"]) - first[0]
             fields["latency_s"] = round(time.time() - first[1], 3)
             self.latency_blocks.observe(fields["latency_blocks"])
             self.latency_seconds.observe(fields["latency_s"])
-        self.log.info("liquidated", extra=fields)
+
+    def _mined_takeover(
+        self, a: LiquidationAction, tx_hash: HexBytes, receipt: Any, events: Any, counts: dict[str, int]
+    ) -> None:
+        ev = events[0]["args"] if events else {}
+        fields = {
+            **self._fields(a),
+            "tx_hash": tx_hash.to_0x_hex(),
+            "block": receipt["blockNumber"],
+            "gas_used": receipt["gasUsed"],
+            "taken_size": ev.get("size"),
+            "price": ev.get("price"),
+            "fee": ev.get("fee"),
+        }
+        # (the pair stays in the no-fill back-off: what is left waits for liquidity or more margin)
+        counts["taken_over"] += 1
+        self.takeovers += 1
+        self._observe_latency(a, receipt, fields)
+        self.log.info("taken over (backstop)", extra=fields)
 
     def _outcome(self, a: LiquidationAction, exc: TxError, counts: dict[str, int]) -> None:
-        if isinstance(exc, TxReverted) and is_benign_revert(exc.reason):
+        reason = exc.reason if isinstance(exc, TxReverted) else ""
+        takeover = a.kind == "takeover"
+        if not takeover and (FUND_CANNOT_COVER in reason or self._fund_spent(a, exc)):
+            # the fund's capacity went to the ones before it (the contract re-checks per call): ADL
+            counts["adl_handoff"] += 1
+            self.log.warning("left to the ADL keeper", extra={**self._fields(a), "reason": reason})
+            return
+        if not takeover and BELOW_ZERO in reason and self.takeover_subaccount is not None:
+            self._below_zero.add((a.account, a.market))
             counts["skipped"] += 1
-            self.log.info("liquidation skipped: state moved", extra={**self._fields(a), "reason": exc.reason})
+            self.log.info("liquidation would leave the account below zero: takeover", extra=self._fields(a))
+            return
+        what = "takeover" if takeover else "liquidate"
+        if is_benign_revert(reason, TAKEOVER_BENIGN_REVERTS if takeover else BENIGN_REVERTS):
+            counts["skipped"] += 1
+            label = "takeover" if takeover else "liquidation"
+            self.log.info(f"{label} skipped: state moved", extra={**self._fields(a), "reason": reason})
             return
         counts["failed"] += 1
-        self.liquidations_failed += 1
-        self._record_error("liquidate", f"account {a.account} {self.directory.name(a.market)}: {exc}")
+        if takeover:
+            self.takeovers_failed += 1
+        else:
+            self.liquidations_failed += 1
+        self._record_error(what, f"account {a.account} {self.directory.name(a.market)}: {exc}")
+
+    def _fund_spent(self, a: LiquidationAction, exc: TxError) -> bool:
+        """A bankrupt liquidation reverted on-chain without a reason (its replay on the block
+        before passes: the transactions before it in the block changed the state) and the fund
+        no longer covers its worst case: it was refused for that ("insurance fund cannot cover")."""
+        if a.equity >= 0 or not isinstance(exc, TxReverted) or exc.receipt is None:
+            return False
+        capacity = int(call_with_retry(self.ch.functions.insurance_capacity(), logger=self.log))
+        return capacity < a.worst_case_deficit
+
+    # ------------------------------------------------------------ backstop takeover
+
+    def _takeovers(self, ranked: list[Health], counts: dict[str, int]) -> None:
+        """Take over, from `takeover_subaccount`, the liquidatable positions the book could not
+        close: a liquidation that closed nothing (its orders cancelled; backing off) or that
+        reverted "would leave the account below zero". Read again on the latest state, planned
+        within the taker's margin (`plan_takeovers`), re-checked by `eth_call` from our address
+        and sent (`send_batch`); tracked in flight like the liquidations (one per pair at most)."""
+        liquidatable = {h.account: i for i, h in enumerate(ranked)}
+        keys = sorted(
+            (
+                k
+                for k in set(self._no_fill) | self._below_zero
+                if k[0] in liquidatable and k not in self.in_flight.txs
+            ),
+            key=lambda k: (liquidatable[k[0]], k[1]),
+        )
+        self._below_zero.clear()
+        if not keys or not self._taker_account():
+            return
+        candidates, free, capacity = self._takeover_reads(keys)
+        planned = plan_takeovers(candidates, free, capacity, max_notional=self.takeover_max_notional)
+        outgoing = []
+        for c, q in planned:
+            a = LiquidationAction(
+                c.account, c.market, "takeover", "the book could not close it: backstop takeover",
+                c.equity, c.mm, c.size, c.mark, take_size=q,
+            )  # fmt: skip
+            call = self.ch.functions.takeover(c.account, c.market, q, self.takeover_subaccount)
+            outgoing.append(Outgoing(a, call, TAKEOVER_GAS))
+        if len(planned) < len(candidates):
+            self.log.info(
+                "positions left for takeover beyond the taker's margin (or with orders)",
+                extra={"candidates": len(candidates), "planned": len(planned), "free_margin": free},
+            )
+        self._send_and_settle(outgoing, counts)
+
+    def _taker_account(self) -> int:
+        if not self._taker:
+            self._taker = int(
+                call_with_retry(
+                    self.ch.functions.account_of(self.client.address, self.takeover_subaccount),
+                    logger=self.log,
+                )
+            )
+            if not self._taker:
+                self.log.warning(
+                    "takeover subaccount has no account (deposit collateral into it): no takeover",
+                    extra={"sender": self.client.address, "subaccount": self.takeover_subaccount},
+                )
+        return self._taker
+
+    def _takeover_reads(self, keys: list[tuple[int, str]]) -> tuple[list[TakeoverCandidate], int, int]:
+        """(candidates in `keys` order, the taker's free margin, insurance capacity), latest state."""
+        for m in {m for _, m in keys} - set(self._market_info):
+            market = self.directory.contracts[m]
+            lot = int(call_with_retry(market.functions.LOT_SIZE(), logger=self.log))
+            imr = int(call_with_retry(market.functions.params(), logger=self.log)[0])
+            self._market_info[m] = (lot, imr)
+        accounts = sorted({a for a, _ in keys})
+        ch = self.ch
+        fns = [ch.functions.margin(self._taker), ch.functions.insurance_capacity()]
+        fns += [ch.functions.margin(a) for a in accounts]
+        fns += [ch.functions.account_key(a) for a in accounts]
+        fns += [self.directory.contracts[m].functions.position(a) for a, m in keys]
+        fns += [ch.functions.liquidation_params(m) for _, m in keys]
+        r = batch_call(self.w3, fns, logger=self.log)
+        n = len(accounts)
+        taker, capacity, margins, owners = r[0], r[1], r[2 : 2 + n], r[2 + n : 2 + 2 * n]
+        positions, params = r[2 + 2 * n : 2 + 2 * n + len(keys)], r[2 + 2 * n + len(keys) :]
+        if isinstance(taker, CallFailed) or isinstance(capacity, CallFailed):
+            self._record_error("takeover", f"taker margin: {getattr(taker, 'reason', capacity)}")
+            return [], 0, 0
+        by_account = dict(zip(accounts, zip(margins, owners, strict=True), strict=True))
+        out = []
+        for (a, m), pos, lp in zip(keys, positions, params, strict=True):
+            margin, owner = by_account[a]
+            if any(isinstance(x, CallFailed) for x in (margin, owner, pos, lp)):
+                continue  # a stale market: next round
+            lot, imr = self._market_info[m]
+            out.append(
+                TakeoverCandidate(
+                    a, m, int(margin[0]), int(margin[2]), int(pos[0]), int(pos[3]), int(pos[6]), lot, imr,
+                    LiquidationParams(*lp), own=Web3.to_checksum_address(owner[0]) == self.client.address,
+                )
+            )  # fmt: skip
+        return out, int(taker[0]) - int(taker[1]), int(capacity)
 
     def _fields(self, a: LiquidationAction) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -1063,8 +1389,10 @@ class LiquidationBot(LoopingBot):
         }
         if a.open_orders:
             fields["open_orders"] = a.open_orders
-        if a.equity < 0:
+        if a.equity < 0 and a.worst_case_deficit:
             fields["worst_case_deficit"] = a.worst_case_deficit
+        if a.kind == "takeover":
+            fields["take_size"] = a.take_size
         return fields
 
     def _record_error(self, what: str, detail: str, *, retry: str | None = None) -> None:
@@ -1081,6 +1409,7 @@ class LiquidationBot(LoopingBot):
             "clearinghouse": self.ch.address,
             "sender": self.client.address,
             "max_per_round": self.max_per_round,
+            "takeover_subaccount": self.takeover_subaccount,
         }
 
     def health(self) -> dict[str, Any]:
@@ -1092,6 +1421,9 @@ class LiquidationBot(LoopingBot):
             "liquidations_failed": self.liquidations_failed,
             "closed_size": self.closed_size,
             "adl_handoffs": self.adl_handoffs,
+            "takeovers_sent": self.takeovers_sent,
+            "takeovers": self.takeovers,
+            "takeovers_failed": self.takeovers_failed,
             "pending_txs": self.in_flight.as_dict(),
             "no_fill_backoff": len(self._no_fill),
             "last_round": dict(self.last_round),
@@ -1109,10 +1441,13 @@ __all__ = [
     "MarketDirectory",
     "Outgoing",
     "Position",
+    "TAKEOVER_BENIGN_REVERTS",
+    "TakeoverCandidate",
     "batch_call",
     "describe_failed_ranges",
     "is_benign_revert",
     "plan_liquidations",
+    "plan_takeovers",
     "priority",
     "rank_liquidatable",
     "read_positions",
@@ -1120,5 +1455,6 @@ __all__ = [
     "scan_health",
     "liquidation_gas",
     "send_batch",
+    "takeover_size",
     "wait_receipts",
 ]

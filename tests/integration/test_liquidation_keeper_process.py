@@ -14,6 +14,8 @@ import json
 import logging
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -243,6 +245,70 @@ def test_liquidation_bot__no_liquidity__backs_off__then_liquidates(net: LocalNet
     assert net.market(BTC).functions.position(account).call()[0] == 0
 
 
+def test_liquidation_keeper_process__empty_book__takeover_subaccount_takes_over__without_it_stays(
+    net: LocalNet, manifest: Path, tmp_path: Path
+) -> None:
+    net.fund("maker", 1_000_000)
+    account = open_position(net, "long", "112", "buy", "0.01", 100_000)
+    order(net, "long", True, "0.001", 80_000)  # a resting bid of its own: cancelled before the takeover
+    net.set_index(BTC, 92_000)  # a crash, the book empty: no bid above the bankruptcy price (~88,900)
+    key = net.actor("liquidator").key
+    start = net.w3.eth.block_number
+
+    # without the setting: the liquidation closes nothing and the position stays
+    config = write_config(tmp_path / "off.yaml", net, manifest, "liquidation", key)
+    code, logs, stderr = run_keeper(config, "liquidation", "--steps", "2")
+    assert code == 0, stderr[-3000:]
+    assert net.market(BTC).functions.position(account).call()[0] == to_wad("0.01")
+    assert [e["args"]["closed_size"] for e in liquidations(net, start)] == [0]
+    assert list(net.ch.events.Takeover().get_logs(from_block=start)) == []
+
+    # with a funded takeover subaccount: taken over whole, once
+    net.fund("liquidator", 500, subaccount=1)
+    taker = net.account("liquidator", 1)
+    on = yaml.safe_load(config.read_text())
+    on["liquidation"]["takeover_subaccount"] = 1
+    (tmp_path / "on.yaml").write_text(yaml.safe_dump(on))
+    code, logs, stderr = run_keeper(tmp_path / "on.yaml", "liquidation", "--steps", "3")
+    assert code == 0, stderr[-3000:]
+    assert not [e for e in logs if e["level"] == "ERROR"], stderr[-3000:]
+    (ev,) = net.ch.events.Takeover().get_logs(from_block=start)
+    assert ev["args"]["account"] == account and ev["args"]["liquidator"] == taker
+    assert ev["args"]["size"] == to_wad("0.01") and ev["args"]["price"] < ev["args"]["mark"]
+    assert net.market(BTC).functions.position(account).call()[0] == 0
+    assert net.market(BTC).functions.position(taker).call()[0] == to_wad("0.01")
+    equity, im, _mm, _w = net.ch.functions.margin(taker).call()
+    assert equity >= im > 0
+    stopped = next(e for e in logs if e["msg"] == "liquidation keeper stopped")
+    assert stopped["takeovers_sent"] == 1 and stopped["takeovers"] == 1 and stopped["takeovers_failed"] == 0
+    assert any(e["msg"] == "taken over (backstop)" for e in logs)
+
+
+def test_liquidation_bot__takeover_beyond_the_takers_margin__partial__then_nothing_resent(
+    net: LocalNet,
+) -> None:
+    net.fund("maker", 1_000_000)
+    account = open_position(net, "long", "1120", "buy", "0.1", 100_000)
+    net.set_index(BTC, 92_000)  # no bid: the liquidation closes nothing
+    net.fund("liquidator", 500, subaccount=2)  # carries ~0.05 BTC at 10% initial margin
+    bot = liquidation_bot(net, takeover_subaccount=2, no_fill_backoff_blocks=50)
+    first = bot.run_once()
+    assert first is not None and first["taken_over"] == 1 and first["failed"] == 0, bot.last_error
+    (ev,) = net.ch.events.Takeover().get_logs()
+    taken = ev["args"]["size"]
+    assert 0 < taken < to_wad("0.1") and taken % to_wad("0.0001") == 0
+    assert net.market(BTC).functions.position(account).call()[0] == to_wad("0.1") - taken
+    taker = net.account("liquidator", 2)
+    equity, im, _mm, _w = net.ch.functions.margin(taker).call()
+    assert equity >= im
+    # the taker's margin is used up: nothing more is sent, no failure counted
+    nonce = net.w3.eth.get_transaction_count(bot.client.address)
+    second = bot.run_once()
+    assert second is not None and second["failed"] == 0 and second["taken_over"] == 0
+    assert net.w3.eth.get_transaction_count(bot.client.address) == nonce
+    assert bot.health()["takeovers_sent"] == 1 and bot.health()["takeovers_failed"] == 0
+
+
 def test_liquidation_bot__bankrupt__adl_when_fund_empty__liquidated_when_it_covers(net: LocalNet) -> None:
     net.fund("maker", 1_000_000)
     account = open_position(net, "long", "1110", "buy", "0.1", 100_000)
@@ -271,6 +337,55 @@ def test_liquidation_bot__bankrupt__adl_when_fund_empty__liquidated_when_it_cove
     assert (
         bad_debt["args"]["covered"] == bad_debt["args"]["deficit"] > 0 and bad_debt["args"]["uncovered"] == 0
     )
+
+
+def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_per_call__rest_to_adl(
+    net: LocalNet,
+) -> None:
+    net.fund("maker", 1_000_000)
+    accounts = [open_position(net, f"long{i}", "1110", "buy", "0.1", 100_000) for i in range(3)]
+    order(net, "maker", True, "1", 84_000)  # within the bankrupt band around the new mark
+    net.set_index(BTC, 85_000)  # the price gaps through their bankruptcy price (~88,900)
+    lp = net.ch.functions.liquidation_params(net.market(BTC).address).call()
+    equity = net.ch.functions.margin(accounts[0]).call()[0]
+    mark = net.market(BTC).functions.position(accounts[0]).call()[3]
+    worst = -equity + to_wad("0.1") * mark // 10**18 * lp[2] // 10**18
+    # a fund covering each worst case alone (so `adl` refuses them), about 1.5 of them together
+    fund = net.deployment.insurance_fund
+    depositor = net.actor("insurer").address
+    assets = net.units(Decimal(worst * 3) / 10**18)  # payout cap 50%: capacity 1.5 x worst
+    net.backend.transact(net.token, "mint", depositor, assets)
+    net.backend.transact(net.token, "approve", fund.address, MAX, sender=depositor)
+    net.backend.transact(fund, "deposit", assets, depositor, sender=depositor)
+    capacity = net.ch.functions.insurance_capacity().call()
+    assert worst <= capacity < 2 * worst
+    bot = liquidation_bot(net)
+    # all sent in one batch and mined in one block, worst first (automine off)
+    assert net.anvil is not None
+    net.anvil.set_automine(False)
+    out: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: out.update(result=bot.run_once()))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while net.w3.eth.get_transaction_count(bot.client.address, "pending") < len(accounts):
+        assert time.monotonic() < deadline, "the liquidations did not reach the pool"
+        time.sleep(0.05)
+    net.anvil.mine()
+    worker.join(30)
+    net.anvil.set_automine(True)
+    result = out["result"]
+    assert result is not None and result["failed"] == 0, bot.last_error
+    # the contract re-checks the fund per call: the first two pass, the third, left uncovered by
+    # them, is refused on-chain and left to ADL, not counted as a failure
+    done = [e["args"]["account"] for e in liquidations(net)]
+    assert done == accounts[:2] and result["liquidated"] == 2 and result["adl_handoff"] == 1
+    assert bot.liquidations_failed == 0
+    for a in accounts[len(done) :]:  # refused: the ADL keeper may act on it now
+        e = net.ch.functions.margin(a).call()[0]
+        assert (
+            -e + to_wad("0.1") * mark // 10**18 * lp[2] // 10**18
+            > net.ch.functions.insurance_capacity().call()
+        )
 
 
 def test_liquidation_bot__stale_market__other_accounts_still_liquidated(net: LocalNet) -> None:

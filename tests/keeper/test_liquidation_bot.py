@@ -8,14 +8,20 @@ from typing import Any
 import pytest
 
 from keeper.bots.liquidation import (
+    TAKEOVER_BENIGN_REVERTS,
     Health,
     LiquidationBot,
+    Outgoing,
     Position,
+    TakeoverCandidate,
     describe_failed_ranges,
     is_benign_revert,
     liquidation_gas,
     plan_liquidations,
+    plan_takeovers,
     rank_liquidatable,
+    send_batch,
+    takeover_size,
 )
 from keeper.liquidation_model import LiquidationParams, worst_case_deficit
 from keeper.settings import SettingsError, load_settings
@@ -95,14 +101,28 @@ def test_plan__bankrupt__liquidate_only_when_the_fund_covers_the_worst_case() ->
     assert short.liquidate == [] and [(a.account, a.kind) for a in short.adl] == [(1, "adl")]
 
 
-def test_plan__bankrupt_accounts_share_the_capacity_within_a_round() -> None:
-    rows = [health(1, -400, 550), health(2, -300, 550)]
-    positions = {1: [position(1, 0.1, 85_000)], 2: [position(2, 0.1, 85_000)]}
-    # room for one worst case (825 or 725), not both: the worst account first, the other to ADL
+def test_plan__bankrupt_accounts_share_the_capacity__the_rest_beyond_reservation__not_withheld() -> None:
+    rows = [health(1, -400, 550), health(2, -300, 550), health(3, -900, 950)]
+    positions = {a: [position(a, 0.1, 85_000)] for a in (1, 2, 3)}
+    # worst cases 1,325 (3), 825 (1), 725 (2): room for one, not two. The worst account in the
+    # batch; the ones the fund covers alone (what `adl` checks) one by one after it, worst first
+    # (the contract re-checks the capacity per call); only what it cannot cover alone goes to ADL
     plan = plan_liquidations(rank_liquidatable(rows), positions, PARAMS, capacity=1_000 * WAD)
-    assert [a.account for a in plan.liquidate] == [1] and [a.account for a in plan.adl] == [2]
+    assert [a.account for a in plan.liquidate] == [1]
+    assert [a.account for a in plan.beyond_reservation] == [2] and [a.account for a in plan.adl] == [3]
     both = plan_liquidations(rank_liquidatable(rows), positions, PARAMS, capacity=1_550 * WAD)
-    assert [a.account for a in both.liquidate] == [1, 2]
+    assert [a.account for a in both.liquidate] == [3] and [a.account for a in both.beyond_reservation] == [
+        1,
+        2,
+    ]
+    assert both.adl == []
+    capped = plan_liquidations(
+        rank_liquidatable(rows), positions, PARAMS, capacity=1_550 * WAD, max_actions=2
+    )
+    assert [a.account for a in capped.liquidate + capped.beyond_reservation] == [
+        3,
+        1,
+    ] and capped.deferred == 1
 
 
 def test_plan__bankrupt_in_two_markets__deficit_reserved_once() -> None:
@@ -112,7 +132,11 @@ def test_plan__bankrupt_in_two_markets__deficit_reserved_once() -> None:
     plan = plan_liquidations([h], {1: [eth, btc]}, PARAMS, capacity=675 * WAD)
     assert [a.market for a in plan.liquidate] == [BTC, ETH]  # largest notional first
     tight = plan_liquidations([h], {1: [eth, btc]}, PARAMS, capacity=674 * WAD)
-    assert [a.market for a in tight.liquidate] == [BTC] and [a.market for a in tight.adl] == [ETH]
+    assert [a.market for a in tight.liquidate] == [BTC] and [a.market for a in tight.beyond_reservation] == [
+        ETH
+    ]
+    short = plan_liquidations([h], {1: [eth, btc]}, PARAMS, capacity=524 * WAD)
+    assert [a.market for a in short.liquidate] == [ETH] and [a.market for a in short.adl] == [BTC]
 
 
 def test_plan__in_flight_skipped__flat_markets_ignored__max_actions_defers() -> None:
@@ -122,6 +146,101 @@ def test_plan__in_flight_skipped__flat_markets_ignored__max_actions_defers() -> 
     plan = plan_liquidations(ranked, positions, PARAMS, 0, in_flight={(2, BTC)}, max_actions=1)
     assert [a.account for a in plan.liquidate] == [1]
     assert plan.in_flight == [(2, BTC)] and plan.deferred == 1
+
+
+# ---------------------------------------------------------------- backstop takeover
+
+LOT = 10**14  # 0.0001 BTC
+IMR = WAD // 10
+
+
+def candidate(
+    account: int, size: float, equity: float, mark: float = 92_000, orders: int = 0, own: bool = False
+) -> TakeoverCandidate:
+    return TakeoverCandidate(
+        account, BTC, int(equity * WAD), int(abs(size) * mark * 0.065 * WAD), int(size * WAD),
+        int(mark * WAD), orders, LOT, IMR, PARAMS[BTC], own,
+    )  # fmt: skip
+
+
+def test_takeover_size__whole__partial_in_lots__never_leaves_dust__bankrupt_only_whole() -> None:
+    mark = 92_000 * WAD
+    kw: dict[str, Any] = {"small_position_notional": 1_000 * WAD, "bankrupt": False}
+    assert takeover_size(WAD, mark, LOT, afford=2 * WAD, **kw) == WAD
+    assert takeover_size(WAD, mark, LOT, afford=WAD // 2 + 12_345, **kw) == WAD // 2  # whole lots
+    # taking 0.995 would leave $460 (<= $1,000: the contract takes all): leave 0.0109 (> $1,000)
+    q = takeover_size(WAD, mark, LOT, afford=995 * WAD // 1000, **kw)
+    assert q == WAD - 109 * LOT and (WAD - q) * mark // WAD // WAD > 1_000
+    assert takeover_size(WAD // 100, mark, LOT, afford=WAD // 200, **kw) == 0  # all of it is small
+    assert takeover_size(WAD, mark, LOT, afford=WAD // 100, **kw) == 0  # $920: less than worth a tx
+    assert takeover_size(WAD, mark, LOT, afford=WAD - LOT, small_position_notional=0, bankrupt=True) == 0
+    assert takeover_size(WAD, mark, LOT, afford=WAD, small_position_notional=0, bankrupt=True) == WAD
+
+
+def test_plan_takeovers__within_the_takers_margin__worst_first__skips_orders_and_own() -> None:
+    # 1 BTC at $92,000 needs $9,200 of initial margin (10%): $13,000 free (1% kept back: $12,870)
+    # carries it and 0.3989 more
+    cands = [
+        candidate(1, 1, 500),
+        candidate(2, -1, 400, orders=1),  # resting orders: liquidate cancels them first
+        candidate(3, 1, 300, own=True),  # our own key's account: the contract refuses
+        candidate(4, -1, 200),
+    ]
+    planned = plan_takeovers(cands, 13_000 * WAD, capacity=0)
+    assert [(c.account, q) for c, q in planned] == [(1, WAD), (4, 3_989 * LOT)]
+    assert plan_takeovers(cands, 0, capacity=0) == []
+    capped = plan_takeovers(cands, 13_000 * WAD, capacity=0, max_notional=46_000 * WAD)
+    assert [(c.account, q) for c, q in capped] == [(1, WAD // 2), (4, WAD // 2)]
+
+
+def test_plan_takeovers__bankrupt__whole_and_only_when_the_fund_covers_it() -> None:
+    c = candidate(1, 0.1, -400, mark=85_000)
+    worst = 400 * WAD + 85 * WAD  # deficit + 1% takeover discount on $8,500
+    assert plan_takeovers([c], 100_000 * WAD, capacity=worst) == [(c, WAD // 10)]
+    assert plan_takeovers([c], 100_000 * WAD, capacity=worst - 1) == []
+    assert plan_takeovers([c], 800 * WAD, capacity=worst) == []  # cannot carry it whole
+    two = [c, candidate(2, 0.1, -400, mark=85_000)]
+    assert [p.account for p, _ in plan_takeovers(two, 100_000 * WAD, capacity=worst * 3 // 2)] == [1]
+
+
+@pytest.mark.parametrize(
+    ("reason", "benign"),
+    [
+        ("takeover: account has open orders, liquidate first", True),
+        ("takeover: insurance fund cannot cover, adl", True),
+        ("takeover: liquidator below initial margin", False),
+    ],
+)
+def test_is_benign_revert__takeover(reason: str, benign: bool) -> None:
+    assert is_benign_revert(reason, TAKEOVER_BENIGN_REVERTS) is benign
+
+
+OWNED_SOURCE = """# pragma version 0.4.3
+owner: public(address)
+calls: public(uint256)
+
+
+@deploy
+def __init__():
+    self.owner = msg.sender
+
+
+@external
+def poke():
+    assert msg.sender == self.owner, "not owner"
+    self.calls += 1
+"""
+
+
+def test_send_batch__precheck_from_the_sender__msg_sender_checks_pass(
+    deployer: Any, deploy_contract: Any
+) -> None:
+    from tests.keeper.conftest import compile_source
+
+    owned = deploy_contract(deployer, *compile_source(OWNED_SOURCE))
+    ((key, result),) = send_batch(deployer, [Outgoing("poke", owned.functions.poke(), 100_000)])
+    assert key == "poke" and not isinstance(result, Exception), result
+    assert deployer.wait(result)["status"] == 1 and owned.functions.calls().call() == 1
 
 
 @pytest.mark.parametrize(
@@ -174,6 +293,10 @@ def test_settings__liquidation_and_adl_sections(tmp_path: Any, monkeypatch: pyte
     assert s.liquidation.key is not None and s.liquidation.key.get_secret_value() == key
     assert s.adl.max_per_round == 3 and s.adl.interval_s == 2.0 and not s.adl.dry_run
     assert s.liquidation.health_page == 500 and s.liquidation.gas is None
+    assert s.liquidation.takeover_subaccount is None and s.liquidation.takeover_max_notional is None
+    config.write_text("liquidation:\n  takeover_subaccount: 1\n  takeover_max_notional: 250000\n")
+    s = load_settings(config)
+    assert s.liquidation.takeover_subaccount == 1 and s.liquidation.takeover_max_notional == 250_000
     config.write_text("liquidation:\n  health_page: 1000\n")
     with pytest.raises(SettingsError, match="health_page"):
         load_settings(config)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from keeper.anvil import Anvil
 from keeper.bots.oracle import (
     KIND_AGGREGATOR,
     KIND_REPORTER,
+    REPORT_GAS,
     OracleReporter,
     Source,
     plan_reports,
@@ -188,3 +190,47 @@ def test_run_forever__step_error_logged_and_loop_continues(
     bot.feed.step = flaky_step  # type: ignore[method-assign]
     assert bot.run_forever(0.0, max_steps=2) == 2
     assert bot.failures == 1 and bot.pushes == 6
+
+
+def _run_in_one_block(w3: Web3, node: Anvil, bot: OracleReporter, expected_txs: int) -> dict[str, int]:
+    """`bot.run_once()` with automine off: every report waits in the pool, then one block mines them."""
+    node.set_automine(False)
+    out: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: out.update(result=bot.run_once()))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while int(w3.provider.make_request("txpool_status", [])["result"]["pending"], 16) < expected_txs:
+        assert time.monotonic() < deadline, "the reports did not reach the pool"
+        time.sleep(0.05)
+    node.mine()
+    worker.join(30)
+    node.set_automine(True)
+    return out["result"]
+
+
+def test_run_once__reports_mined_in_one_block__none_out_of_gas(
+    w3: Web3, node: Anvil, reporter_keys: list[str], oracles: dict[str, Any]
+) -> None:
+    # a first report per source, then a step where the three reports of each market share a block,
+    # every source stale before it. They are not mined in the order sent (the tips differ): the
+    # first one sent saw a pool without the others (one fresh source, no quorum: the cheap path,
+    # ~41k gas) and is mined second (it brings the quorum: the median written, ~64k). An estimate
+    # against the pending state (x1.2: ~55k) runs out of gas there
+    clients = {}
+    for tip, key in zip((2, 3, 1), reporter_keys, strict=True):
+        c = ChainClient(w3, key, receipt_timeout_s=10, priority_fee_gwei=tip)
+        clients[c.address] = c
+    feed = RandomWalkFeed(MARKETS, seed=1, volatility=0.001, venue_noise=0.0005)
+    bot = OracleReporter(clients, oracles, feed)
+    assert bot.run_once() == {"planned": 6, "pushed": 6, "failed": 0, "skipped": 0}
+    node.increase_time(MAX_AGE + 60)
+    start = w3.eth.block_number
+    assert _run_in_one_block(w3, node, bot, 6) == {"planned": 6, "pushed": 6, "failed": 0, "skipped": 0}
+    assert w3.eth.block_number == start + 1
+    block = w3.eth.get_block(start + 1, full_transactions=True)
+    receipts = [w3.eth.get_transaction_receipt(tx["hash"]) for tx in block["transactions"]]
+    assert len(receipts) == 6 and all(r["status"] == 1 for r in receipts)
+    assert all(tx["gas"] == REPORT_GAS for tx in block["transactions"])
+    assert max(r["gasUsed"] for r in receipts) <= REPORT_GAS // 2  # the measured bound holds with headroom
+    for oracle in oracles.values():
+        assert oracle.functions.index_status().call()[2] == 3
