@@ -54,8 +54,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 def latencies(data: Any, *, first_call: bool = False) -> list[dict[str, Any]]:
     """Keeper latency, from chain data: for each account that became liquidatable (the first
     block where `Clearinghouse.health` showed equity < MM after a block where it did not) and
-    was then liquidated (its first `Liquidation` event closing something after that block;
-    `first_call`: its first `Liquidation` call, closing something or not: the keeper's own
+    was then liquidated (its first `Liquidation` event closing something, or `Takeover`, after
+    that block; `first_call`: its first `Liquidation` call, closing something or not: the keeper's own
     reaction, whatever the book), the blocks and seconds of chain time in between."""
     transitions = {
         a: [(int(b), bool(v)) for b, v in ts] for a, ts in _int_keys(_get(data, "liquidatable")).items()
@@ -63,9 +63,12 @@ def latencies(data: Any, *, first_call: bool = False) -> list[dict[str, Any]]:
     times = _int_keys(_get(data, "block_times"))
     out: list[dict[str, Any]] = []
     used: set[tuple[int, int]] = set()
-    for ev in _get(data, "events").get("Liquidation", []):
-        if int(ev["closed_size"]) == 0 and not first_call:
-            continue
+    events = _get(data, "events")
+    closings = list(events.get("Liquidation", []))
+    if not first_call:
+        closings = [e for e in closings if int(e["closed_size"]) > 0] + list(events.get("Takeover", []))
+        closings.sort(key=lambda e: (int(e["block"]), int(e["log_index"])))
+    for ev in closings:
         account, block = int(ev["account"]), int(ev["block"])
         start = None
         for b, liquidatable in transitions.get(account, []):
@@ -100,6 +103,7 @@ def key_numbers(data: Any) -> dict[str, Any]:
     steps = _get(data, "steps")
     liqs = events.get("Liquidation", [])
     closed = [e for e in liqs if int(e["closed_size"]) > 0]
+    takeovers = events.get("Takeover", [])
     bad = events.get("BadDebt", [])
     adls = events.get("AutoDeleverage", [])
     delev = events.get("Deleveraged", [])
@@ -115,7 +119,9 @@ def key_numbers(data: Any) -> dict[str, Any]:
     maker = maker_summary(data)
     peak, trough, drawdown = _drawdown(fund)
     return {
-        "accounts_liquidated": len({int(e["account"]) for e in closed}),
+        "accounts_liquidated": len({int(e["account"]) for e in (*closed, *takeovers)}),
+        "takeovers": len(takeovers),
+        "takeover_notional_usd": round(sum(int(e["size"]) * int(e["mark"]) for e in takeovers) / WAD / WAD, 2),
         "liquidation_calls": len(liqs),
         "liquidations_closing": len(closed),
         "liquidations_no_fill": len(liqs) - len(closed),
@@ -595,7 +601,8 @@ def render_markdown(data: Any, numbers: Mapping[str, Any], plots: Mapping[str, P
     add(
         f"**{n['accounts_liquidated']} accounts were liquidated** ({n['liquidations_closing']} liquidations closing "
         f"{_money(n['notional_liquidated_usd'])} of positions; {n['liquidations_no_fill']} more calls closed nothing: "
-        f"no bid within the bankruptcy bound). **Bad debt {_money(n['bad_debt_usd'])}** in {n['bad_debt_events']} "
+        f"no bid within the bankruptcy bound; {n['takeovers']} backstop takeovers by the liquidation keeper "
+        f"took over {_money(n['takeover_notional_usd'])} the book could not absorb). **Bad debt {_money(n['bad_debt_usd'])}** in {n['bad_debt_events']} "
         f"bankrupt accounts, **paid by the insurance fund** ({_money(n['bad_debt_covered_usd'])} covered, "
         f"{_money(n['bad_debt_uncovered_usd'])} uncovered). **{n['adl_events']} ADL events**: bankrupt positions "
         f"whose worst case exceeded what the fund could pay (deficits {_money(n['adl_deficit_usd'])}) were closed "
@@ -612,6 +619,10 @@ def render_markdown(data: Any, numbers: Mapping[str, Any], plots: Mapping[str, P
         (
             "liquidation calls",
             f"{n['liquidation_calls']}: {n['liquidations_closing']} closed something ({n['liquidations_bankrupt']} of bankrupt accounts), {n['liquidations_no_fill']} closed nothing (no bid within the bound; retried)",
+        ),
+        (
+            "backstop takeovers",
+            f"{n['takeovers']}, {_money(n['takeover_notional_usd'])} at mark: positions the book could not absorb, taken over by the liquidation keeper's subaccount 1 at mark -+ the takeover discount",
         ),
         (
             "notional liquidated",

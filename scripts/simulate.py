@@ -83,6 +83,7 @@ def simulate(args: argparse.Namespace) -> int:
         ("accounts liquidated", f"{n['accounts_liquidated']} of {n['traders']}"),
         ("liquidations (closing / no fill)", f"{n['liquidations_closing']} / {n['liquidations_no_fill']}"),
         ("notional liquidated", f"${n['notional_liquidated_usd']:,.0f}"),
+        ("backstop takeovers", f"{n['takeovers']} (${n['takeover_notional_usd']:,.0f})"),
         ("bad debt (covered by the fund)", f"${n['bad_debt_usd']:,.0f} (${n['bad_debt_covered_usd']:,.0f})"),
         ("insurance fund drawdown", f"${n['insurance_fund_drawdown_usd']:,.0f}"),
         ("ADL events", f"{n['adl_events']} (accounts {', '.join(map(str, n['adl_accounts'])) or '-'})"),
