@@ -732,6 +732,10 @@ class Simulation:
         for bot, account in zip(owners, ids, strict=True):
             if isinstance(account, int) and account:
                 data.labels[account], data.roles[account] = f"{bot} keeper", "keeper"
+        # the liquidation keeper's backstop account (its takeovers), subaccount 1
+        (backstop,) = batch_call(net.w3, [ch.functions.account_of(owners["liquidation"], 1)], hi)
+        if isinstance(backstop, int) and backstop:
+            data.labels[backstop], data.roles[backstop] = "liquidation keeper (backstop, sub 1)", "backstop"
         self.say(f"solvency check at block {hi} ...")
         solvency = check_solvency(
             ch, net.token, d.insurance_fund, {s: md.market for s, md in d.markets.items()}, hi
