@@ -89,6 +89,9 @@ market's funding dust, on = open notional):
    deficit goes to the fund, then bad_debt. A flat account below zero (a
    resting order filled beyond its bankruptcy price) is booked by
    settle_bad_debt (checked in an anchor after every step).
+   The insurer's stake: deposits, withdraw requests and redemptions, which
+   succeed only between the cooldown and the end of the window and pay what
+   the shares are worth then (they bore the losses meanwhile).
 11. with every oracle source stale, or fewer fresh than the quorum,
    liquidate, takeover, adl, risk-increasing orders, withdrawals of
    exposed accounts and funding samples/settlements revert with the
@@ -213,6 +216,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         self.trading = [*self.makers, *self.traders, self.liquidator]
         self.everyone = [*self.trading, self.bystander]
         self.insurer = boa.env.generate_address("insurer")
+        self.fund_request = None  # (shares, requested at) of the insurer's open request
         if insurance:
             self.deposit_insurance(insurance)
 
@@ -383,6 +387,52 @@ class LiquidationMachine(RuleBasedStateMachine):
         assert ok, out
         self._book(self.fund.get_logs(strict=False))
         self.deposited += units
+
+    @rule(fraction=st.integers(1, 100))
+    def request_insurance_withdrawal(self, fraction):
+        """The insurer asks to withdraw part of its stake (a new request replaces the old)."""
+        shares = self.fund.balanceOf(self.insurer) * fraction // 100
+        ok, out = attempt(lambda: self.fund.request_withdraw(shares, sender=self.insurer))
+        assert ok == (shares > 0), out
+        if ok:
+            self.fund_request = (shares, boa.env.evm.patch.timestamp)
+
+    @rule(wait=st.sampled_from(["none", "cooldown", "past window"]), part=st.integers(1, 100))
+    def redeem_insurance(self, wait, part):
+        """Redeem out of the request: only between cooldown and the end of the
+        window; the shares kept bearing losses meanwhile (they are valued now)."""
+        if not self.fund_request:
+            return
+        shares, at = self.fund_request
+        cooldown, window = self.fund.cooldown(), self.fund.withdraw_window()
+        now = boa.env.evm.patch.timestamp
+        target = {"none": now, "cooldown": at + cooldown, "past window": at + cooldown + window + 1}[wait]
+        if target > now:
+            boa.env.time_travel(seconds=target - now)
+            self._push()
+        now = boa.env.evm.patch.timestamp
+        amount = max(shares * part // 100, 1)
+        preview = self.fund.previewRedeem(amount)
+        assets0, balance0 = self.fund.totalAssets(), self.token.balanceOf(self.insurer)
+        ok, out = attempt(lambda: self.fund.redeem(amount, self.insurer, self.insurer, sender=self.insurer))
+        if now < at + cooldown:
+            assert not ok and "cooldown not over" in out, out
+            count("insurance redeem", "cooldown not over: reverted")
+        elif now > at + cooldown + window:
+            assert not ok and "window expired" in out, out
+            self.fund_request = None
+            count("insurance redeem", "window expired: reverted")
+        elif preview == 0:
+            assert not ok and "zero assets" in out, out
+        else:
+            assert ok, out
+            self._book(self.fund.get_logs(strict=False))
+            assert out == preview and self.token.balanceOf(self.insurer) - balance0 == out
+            assert self.fund.totalAssets() == assets0 - out
+            self.withdrawn += out
+            left = shares - amount
+            self.fund_request = (left, at) if left else None
+            count("insurance redeem", "paid")
 
     # ================================================================ rules: trading
 
