@@ -121,7 +121,9 @@ def key_numbers(data: Any) -> dict[str, Any]:
     return {
         "accounts_liquidated": len({int(e["account"]) for e in (*closed, *takeovers)}),
         "takeovers": len(takeovers),
-        "takeover_notional_usd": round(sum(int(e["size"]) * int(e["mark"]) for e in takeovers) / WAD / WAD, 2),
+        "takeover_notional_usd": round(
+            sum(int(e["size"]) * int(e["mark"]) for e in takeovers) / WAD / WAD, 2
+        ),
         "liquidation_calls": len(liqs),
         "liquidations_closing": len(closed),
         "liquidations_no_fill": len(liqs) - len(closed),
@@ -601,8 +603,14 @@ def render_markdown(data: Any, numbers: Mapping[str, Any], plots: Mapping[str, P
     add(
         f"**{n['accounts_liquidated']} accounts were liquidated** ({n['liquidations_closing']} liquidations closing "
         f"{_money(n['notional_liquidated_usd'])} of positions; {n['liquidations_no_fill']} more calls closed nothing: "
-        f"no bid within the bankruptcy bound; {n['takeovers']} backstop takeovers by the liquidation keeper "
-        f"took over {_money(n['takeover_notional_usd'])} the book could not absorb). **Bad debt {_money(n['bad_debt_usd'])}** in {n['bad_debt_events']} "
+        f"no bid within the bankruptcy bound"
+        + (
+            f"; {n['takeovers']} backstop takeovers took over {_money(n['takeover_notional_usd'])} "
+            "the book could not absorb"
+            if n["takeovers"]
+            else ""
+        )
+        + f"). **Bad debt {_money(n['bad_debt_usd'])}** in {n['bad_debt_events']} "
         f"bankrupt accounts, **paid by the insurance fund** ({_money(n['bad_debt_covered_usd'])} covered, "
         f"{_money(n['bad_debt_uncovered_usd'])} uncovered). **{n['adl_events']} ADL events**: bankrupt positions "
         f"whose worst case exceeded what the fund could pay (deficits {_money(n['adl_deficit_usd'])}) were closed "
@@ -622,7 +630,7 @@ def render_markdown(data: Any, numbers: Mapping[str, Any], plots: Mapping[str, P
         ),
         (
             "backstop takeovers",
-            f"{n['takeovers']}, {_money(n['takeover_notional_usd'])} at mark: positions the book could not absorb, taken over by the liquidation keeper's subaccount 1 at mark -+ the takeover discount",
+            f"{n['takeovers']}, {_money(n['takeover_notional_usd'])} at mark: positions the book could not absorb, taken over at mark -+ the takeover discount",
         ),
         (
             "notional liquidated",

@@ -47,9 +47,10 @@ One step (`run_once`):
    time stays in flight (`InFlight`) until its receipt shows up or its nonce
    is taken;
 6. **Backstop takeover** (opt-in: `takeover_subaccount`, PROTOCOL.md §10): the
-   positions whose liquidation closed nothing (their resting orders cancelled
-   by it) or reverted "would leave the account below zero, takeover" are read
-   again on the latest state and taken over from the keeper's own subaccount
+   positions whose liquidation closed nothing in an earlier round (their
+   resting orders cancelled by it) or reverted "would leave the account below
+   zero, takeover" are read at the round's scan block and taken over, in the
+   round's one batch after the liquidations, from the keeper's own subaccount
    (`takeover(account, market, size, subaccount)`), worst first, each as
    much as the subaccount's margin allows in whole lots (`plan_takeovers`:
    a takeover adds at most `size x mark x imr` to its initial margin; at most
@@ -1030,12 +1031,19 @@ class LiquidationBot(LoopingBot):
                 # one batch, worst first: mined in that order, each call re-checks the fund's capacity
                 rank = {h.account: i for i, h in enumerate(ranked)}
                 actions = sorted(plan.liquidate + plan.beyond_reservation, key=lambda a: rank[a.account])
-                if actions:
-                    self._execute(actions, block, counts)
+                takeovers: list[Outgoing] = []
                 if self.takeover_subaccount is not None:
+                    # what earlier rounds could not close in the book, planned at the scan's block
+                    # and sent in the round's one batch after the liquidations (one send, one
+                    # wait: the same chain history gives the same actions whenever this runs)
                     t = time.monotonic()
-                    self._takeovers(ranked, counts)
+                    takeovers = self._takeovers(ranked, block)
+                    taken = {(o.key.account, o.key.market) for o in takeovers}
+                    actions = [a for a in actions if (a.account, a.market) not in taken]
                     self._lap("takeover", t)
+                self._send_and_settle(
+                    self._liquidation_calls(actions, block, counts) + takeovers, counts, block
+                )
         self.liquidations += counts["liquidated"]
         self.adl_handoffs += counts["adl_handoff"]
         self.skipped += counts["skipped"]
@@ -1117,7 +1125,11 @@ class LiquidationBot(LoopingBot):
                 counts["skipped"] += 1
         return plan
 
-    def _execute(self, actions: list[LiquidationAction], block: BlockId, counts: dict[str, int]) -> None:
+    def _liquidation_calls(
+        self, actions: list[LiquidationAction], block: BlockId, counts: dict[str, int]
+    ) -> list[Outgoing]:
+        """The `liquidate` transactions of `actions`, each cancelling the account's resting
+        orders in the market (read at `block`)."""
         outgoing: list[Outgoing] = []
         for a in actions:
             try:
@@ -1131,15 +1143,17 @@ class LiquidationBot(LoopingBot):
             call = self.ch.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
             gas = self.gas or liquidation_gas(self._max_fills.get(a.market, 64), len(order_ids))
             outgoing.append(Outgoing(a, call, gas))
-        self._send_and_settle(outgoing, counts)
+        return outgoing
 
-    def _send_and_settle(self, outgoing: list[Outgoing], counts: dict[str, int]) -> None:
+    def _send_and_settle(
+        self, outgoing: list[Outgoing], counts: dict[str, int], block: BlockId = "latest"
+    ) -> None:
         """Send (`send_batch`), track in flight, wait for every receipt, count the outcomes."""
         if not outgoing:
             return
         sent: list[tuple[LiquidationAction, HexBytes]] = []
         t = time.monotonic()
-        for a, result in send_batch(self.client, outgoing, logger=self.log):
+        for a, result in send_batch(self.client, outgoing, block=block, logger=self.log):
             if isinstance(result, TxError):
                 self._outcome(a, result, counts)
             else:
@@ -1291,12 +1305,12 @@ class LiquidationBot(LoopingBot):
 
     # ------------------------------------------------------------ backstop takeover
 
-    def _takeovers(self, ranked: list[Health], counts: dict[str, int]) -> None:
-        """Take over, from `takeover_subaccount`, the liquidatable positions the book could not
-        close: a liquidation that closed nothing (its orders cancelled; backing off) or that
-        reverted "would leave the account below zero". Read again on the latest state, planned
-        within the taker's margin (`plan_takeovers`), re-checked by `eth_call` from our address
-        and sent (`send_batch`); tracked in flight like the liquidations (one per pair at most)."""
+    def _takeovers(self, ranked: list[Health], block: BlockId) -> list[Outgoing]:
+        """The takeovers, from `takeover_subaccount`, of the liquidatable positions the book
+        could not close: a liquidation that closed nothing (its orders cancelled; backing off)
+        or that reverted "would leave the account below zero". Read at `block`, planned within
+        the taker's margin (`plan_takeovers`); the caller sends them (`send_batch` re-checks each
+        by `eth_call` from our address) and tracks them in flight like the liquidations."""
         liquidatable = {h.account: i for i, h in enumerate(ranked)}
         keys = sorted(
             (
@@ -1308,8 +1322,8 @@ class LiquidationBot(LoopingBot):
         )
         self._below_zero.clear()
         if not keys or not self._taker_account():
-            return
-        candidates, free, capacity = self._takeover_reads(keys)
+            return []
+        candidates, free, capacity = self._takeover_reads(keys, block)
         planned = plan_takeovers(candidates, free, capacity, max_notional=self.takeover_max_notional)
         outgoing = []
         for c, q in planned:
@@ -1324,7 +1338,7 @@ class LiquidationBot(LoopingBot):
                 "positions left for takeover beyond the taker's margin (or with orders)",
                 extra={"candidates": len(candidates), "planned": len(planned), "free_margin": free},
             )
-        self._send_and_settle(outgoing, counts)
+        return outgoing
 
     def _taker_account(self) -> int:
         if not self._taker:
@@ -1341,8 +1355,10 @@ class LiquidationBot(LoopingBot):
                 )
         return self._taker
 
-    def _takeover_reads(self, keys: list[tuple[int, str]]) -> tuple[list[TakeoverCandidate], int, int]:
-        """(candidates in `keys` order, the taker's free margin, insurance capacity), latest state."""
+    def _takeover_reads(
+        self, keys: list[tuple[int, str]], block: BlockId = "latest"
+    ) -> tuple[list[TakeoverCandidate], int, int]:
+        """(candidates in `keys` order, the taker's free margin, insurance capacity) at `block`."""
         for m in {m for _, m in keys} - set(self._market_info):
             market = self.directory.contracts[m]
             lot = int(call_with_retry(market.functions.LOT_SIZE(), logger=self.log))
@@ -1355,7 +1371,7 @@ class LiquidationBot(LoopingBot):
         fns += [ch.functions.account_key(a) for a in accounts]
         fns += [self.directory.contracts[m].functions.position(a) for a, m in keys]
         fns += [ch.functions.liquidation_params(m) for _, m in keys]
-        r = batch_call(self.w3, fns, logger=self.log)
+        r = batch_call(self.w3, fns, block, logger=self.log)
         n = len(accounts)
         taker, capacity, margins, owners = r[0], r[1], r[2 : 2 + n], r[2 + n : 2 + 2 * n]
         positions, params = r[2 + 2 * n : 2 + 2 * n + len(keys)], r[2 + 2 * n + len(keys) :]

@@ -71,7 +71,6 @@ HEALTH_PAGE = 500  # Clearinghouse.health page
 MAX_UINT = 2**256 - 1
 BOOK_DEPTH = 10  # levels per side read with market_summary
 DEPTH_BAND = 0.02  # depth counted within +-2% of the index
-TAKEOVER_CAPITAL = 500_000  # USD on the liquidation keeper's subaccount 1: its backstop takeovers
 
 
 class SimError(RuntimeError):
@@ -361,12 +360,6 @@ class Simulation:
         txs += [
             Tx(funder, ch.address, _data(ch, "deposit", 0, amount, owner), tag="setup")
             for owner, amount in deposits.items()
-        ]
-        # the liquidation keeper's backstop capital, on its subaccount 1 (keeper/sim/keepers.py)
-        backstop = net.actor("liquidation keeper").address
-        txs += [
-            Tx(funder, token.address, _data(token, "mint", funder, units(TAKEOVER_CAPITAL)), tag="setup"),
-            Tx(funder, ch.address, _data(ch, "deposit", 1, units(TAKEOVER_CAPITAL), backstop), tag="setup"),
         ]
         lane.set_automine(False)
         self.t_setup = lane.timestamp()

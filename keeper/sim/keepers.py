@@ -74,15 +74,10 @@ def keeper_config(
         },
         "funding": {"interval_s": interval_s, "key": keys["funding"]},
         # a liquidation that filled nothing is retried 3 blocks later (the default 10 is a minute
-        # of a real chain; here a step of the simulation is a few blocks)
-        # the backstop: what the book cannot absorb is taken over by the keeper's subaccount 1
-        # (funded by the simulation, TAKEOVER_CAPITAL)
-        "liquidation": {
-            "interval_s": interval_s,
-            "key": keys["liquidation"],
-            "no_fill_backoff_blocks": 3,
-            "takeover_subaccount": 1,
-        },
+        # of a real chain; here a step of the simulation is a few blocks). The takeover backstop
+        # (takeover_subaccount) stays off: with it, runs under heavy CPU load were not
+        # reproducible (to investigate; see the issue 6 note)
+        "liquidation": {"interval_s": interval_s, "key": keys["liquidation"], "no_fill_backoff_blocks": 3},
         "adl": {"interval_s": interval_s, "key": keys["adl"]},
     }
 
