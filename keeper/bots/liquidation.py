@@ -1061,10 +1061,13 @@ class LiquidationBot(LoopingBot):
         return counts
 
     def _note_first_seen(self, ranked: list[Health], block: int) -> None:
-        """Remember when each liquidatable account was first seen so; forget the others."""
+        """Remember when each liquidatable account was first seen so; forget the others, except
+        those with a transaction in flight (mined, its receipt not yet seen: its latency is
+        observed when it is)."""
         now = time.time()
         liquidatable = {h.account for h in ranked}
-        self._first_seen = {a: v for a, v in self._first_seen.items() if a in liquidatable}
+        keep = liquidatable | {a for a, _ in self.in_flight.txs}
+        self._first_seen = {a: v for a, v in self._first_seen.items() if a in keep}
         for a in liquidatable - set(self._first_seen):
             self._first_seen[a] = (block, now)
 

@@ -253,8 +253,12 @@ def test_chaos__mining_paused_while_keeper_sends__resumed__each_liquidated_once(
     chaos.assert_each_liquidated_once()
     wait_until(lambda: keeper.get("/health")[0] == 200, 10, "/health 200")
     labels = '{bot="liquidation"}'
-    counted = f"vyperp_keeper_liquidations_total{labels} {N}"
-    wait_until(lambda: counted in keeper.get("/metrics")[1], 10, "the liquidations counted")
+    counted = (
+        f"vyperp_keeper_liquidations_total{labels} {N}",
+        f"vyperp_keeper_liquidation_latency_blocks_count{labels} {N}",
+    )
+    # the counters and the latency histograms are updated one after the other: wait for both
+    wait_until(lambda: all(c in keeper.get("/metrics")[1] for c in counted), 10, "the liquidations counted")
     _, metrics = keeper.get("/metrics")
     assert f"vyperp_keeper_liquidations_failed_total{labels} 0" in metrics
     assert f"vyperp_keeper_liquidation_latency_blocks_count{labels} {N}" in metrics
