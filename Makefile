@@ -37,7 +37,7 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check keeper scripts tests bench
 	$(PY) -m keeper.artifacts --check-warnings
 
-fuzz: install
+fuzz: install  # FUZZ_EXAMPLES=N for fewer than 2,000 examples per machine
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q tests/fuzz
 
 bench: install

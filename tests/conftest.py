@@ -12,8 +12,13 @@ from tests.utils.protocol import deploy_for_tests
 settings.register_profile(
     "quick", max_examples=25, stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
 )
+# `make fuzz`; FUZZ_EXAMPLES=N shortens it (e.g. for a time-boxed run)
 settings.register_profile(
-    "deep", max_examples=2000, stateful_step_count=50, deadline=None, suppress_health_check=list(HealthCheck)
+    "deep",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")),
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
