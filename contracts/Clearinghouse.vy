@@ -401,7 +401,8 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
             by the bankruptcy price, and must meet initial margin afterwards.
             A bankrupt account (equity < 0) is taken over whole at
             mark x (1 -+ takeover_discount), only when the insurance fund can
-            cover the worst case; its deficit then goes to the fund. The account must have no resting orders here (call
+            cover the worst case; its deficit then goes to the fund. The
+            account must have no resting orders here (call
             liquidate first). The liquidation fee on the taken notional goes
             to the insurance fund; the discount is the taker's reward.
     @return The takeover price, quote WAD.
@@ -424,12 +425,13 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     q: uint256 = self._close_size(min(size, abs_size), abs_size, v.mark, lp)
     # a solvent account: bounded by its bankruptcy price; a bankrupt one
     # (the book could not close it): whole, the fund pays the discount
-    bk: uint256 = self._bankruptcy_price(v.mark, equity, v.size)
     discount: uint256 = v.mark * lp.takeover_discount // WAD
+    bk: uint256 = 0 if v.size > 0 else max_value(uint256)  # no bound
     if equity < 0:
         assert self._worst(equity, abs_size, v.mark, lp.takeover_discount) <= self._insurance_capacity(), "takeover: insurance fund cannot cover, adl"
         q = abs_size
-        bk = v.mark - discount if v.size > 0 else v.mark + discount
+    else:
+        bk = self._bankruptcy_price(v.mark, equity, v.size)
     price: uint256 = 0
     delta: int256 = convert(q, int256)
     if v.size > 0:
