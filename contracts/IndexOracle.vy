@@ -10,9 +10,17 @@
         A report must be > 0, not from the future, and a source's timestamps
         never go backwards. The oracle itself exposes `latestRoundData()`
         (18 decimals) so other contracts can consume it.
+        A guard bounds how fast the index may move: a reference price
+        follows the median at most `reference_rate` x elapsed seconds
+        (relative), and the index is invalid while the median is more than
+        `max_divergence` away from it (Drift's oracle guard rails, Mango
+        v4's stable price).
 @custom:security Trust: the owner chooses the sources; the median tolerates
         fewer than half of the fresh sources being wrong. A reader never
         gets a price from a stale, zero or quorum-less set: `index()` reverts.
+        A majority of sources pushing the price far away (Mango, 2022) makes
+        the index invalid, not wrong, for as long as the reference needs to
+        catch up: the owner's time to replace the sources.
 """
 
 from snekmate.auth import ownable
@@ -42,15 +50,36 @@ WAD: constant(uint256) = 10**18
 # hard bounds on the parameters
 MIN_MAX_AGE: constant(uint256) = 5          # seconds
 MAX_MAX_AGE: constant(uint256) = 86_400     # one day
+BPS: constant(uint256) = 10**14                 # one basis point, WAD
+MIN_DIVERGENCE: constant(uint256) = 500         # 5%, in basis points
+MAX_DIVERGENCE: constant(uint256) = 100_000     # 1000%
+MIN_REFERENCE_RATE: constant(uint256) = 100     # 1% per hour, in basis points
+MAX_REFERENCE_RATE: constant(uint256) = 100_000 # 1000% per hour
 
 # packed source word: kind (8 bits) | aggregator decimals (8) | price (128) | timestamp (64)
 PRICE_BITS: constant(uint256) = 128
 TS_BITS: constant(uint256) = 64
 PRICE_MASK: constant(uint256) = (1 << 128) - 1
 TS_MASK: constant(uint256) = (1 << 64) - 1
+# config word, read once per report or index (low to high): source_count (8)
+# | quorum (8) | max_age (24) | max_divergence (24, basis points)
+# | reference_rate (24, basis points per hour) | aggregator count (8)
+# | reference time (32) | reference price (128). The reference price shares
+# the word so that a report's checkpoint costs no extra storage slot.
+C_QUORUM: constant(uint256) = 8
+C_MAX_AGE: constant(uint256) = 16
+C_DIVERGENCE: constant(uint256) = 40
+C_RATE: constant(uint256) = 64
+C_AGGREGATORS: constant(uint256) = 88
+C_REF_TIME: constant(uint256) = 96
+C_REF_PRICE: constant(uint256) = 128
+MASK24: constant(uint256) = (1 << 24) - 1
+MASK32: constant(uint256) = (1 << 32) - 1
+# everything but the reference
+SETTINGS_MASK: constant(uint256) = (1 << C_REF_TIME) - 1
 
 description: public(String[32])
-# packed config word, read once per index: max_age (64) | quorum (8) | source_count (8)
+# packed config word (fields above)
 _config: uint256
 _source_word: HashMap[uint256, uint256]
 _source_addr: HashMap[uint256, address]
@@ -69,6 +98,8 @@ def __init__(
     reporters: DynArray[address, MAX_SOURCES],
     max_age_: uint256,
     quorum_: uint256,
+    max_divergence_: uint256,
+    reference_rate_: uint256,
 ):
     """
     @notice Deploy an index oracle with an initial set of reporter sources.
@@ -76,6 +107,11 @@ def __init__(
     @param reporters Reporter accounts, one source each.
     @param max_age_ Seconds after which a report is stale (5 .. 86,400).
     @param quorum_ Fresh sources needed for a valid index (1 .. sources).
+    @param max_divergence_ The index is invalid while the median is more than
+           this (WAD fraction, whole basis points) away from the reference
+           price (5% .. 1000%).
+    @param reference_rate_ Largest relative move of the reference price per
+           hour (WAD fraction, whole basis points; 1% .. 1000%).
     """
     ownable.__init__()
     ownable_2step.__init__()
@@ -84,6 +120,7 @@ def __init__(
         self._add_source(KIND_REPORTER, r, 0)
     self._set_max_age(max_age_)
     self._set_quorum(quorum_)
+    self._set_guard(max_divergence_, reference_rate_)
 
 
 # ---------------------------------------------------------------- reads
@@ -94,7 +131,43 @@ def max_age() -> uint256:
     """
     @notice Seconds after which a source's price is stale.
     """
-    return self._config >> 16
+    return (self._config >> C_MAX_AGE) & MASK24
+
+
+@external
+@view
+def max_divergence() -> uint256:
+    """
+    @notice The index is invalid while the median is further than this
+            (WAD fraction) from the reference price.
+    """
+    return ((self._config >> C_DIVERGENCE) & MASK24) * BPS
+
+
+@external
+@view
+def reference_rate() -> uint256:
+    """
+    @notice Largest relative move of the reference price per hour (WAD).
+    """
+    return ((self._config >> C_RATE) & MASK24) * BPS
+
+
+@external
+@view
+def reference_price() -> (uint256, uint256):
+    """
+    @notice (the reference price now, the time of its last checkpoint): the
+            stored reference moved toward the current median by at most
+            `reference_rate` x the seconds since the checkpoint. The
+            reference is the median itself before the first checkpoint.
+    """
+    price: uint256 = 0
+    oldest: uint256 = 0
+    fresh: uint256 = 0
+    config: uint256 = self._config
+    price, oldest, fresh = self._median_unchecked(config)
+    return (self._reference_now(price, config), (config >> C_REF_TIME) & MASK32)
 
 
 @external
@@ -139,8 +212,10 @@ def index_status() -> (bool, uint256, uint256):
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
-    price, oldest, fresh = self._median_unchecked()
-    return (fresh > 0 and fresh >= (self._config >> 8) & 255, price, fresh)
+    config: uint256 = self._config
+    price, oldest, fresh = self._median_unchecked(config)
+    ok: bool = fresh > 0 and fresh >= (config >> 8) & 255
+    return (ok and self._within_guard(price, config), price, fresh)
 
 
 @external
@@ -189,9 +264,13 @@ def source(i: uint256) -> (uint8, address, uint256, uint256):
 # ---------------------------------------------------------------- reporting
 
 @external
+@reentrant
 def report(price: uint256, timestamp: uint256):
     """
     @notice Push a price for the caller's source.
+    @dev `@reentrant` (no lock, 300 gas less): the only external calls it
+         makes are static reads of aggregator feeds, which cannot reenter a
+         state-changing function.
     @param price WAD, quote per base unit; must be > 0.
     @param timestamp When the price was observed; not in the future and not
            before this source's previous report.
@@ -206,8 +285,32 @@ def report(price: uint256, timestamp: uint256):
     assert timestamp >= word & TS_MASK, "oracle: timestamp went backwards"
     # keep kind and decimals (top 16 bits), replace price and timestamp
     self._source_word[i] = (word >> 192 << 192) | (price << TS_BITS) | timestamp
-    log IIndexOracle.PriceReported(reporter=msg.sender, source=i, price=price, timestamp=timestamp)
-    self._refresh_cache()
+    log IIndexOracle.PriceReported(reporter=msg.sender, price=price, timestamp=timestamp)
+    self._checkpoint()
+
+
+@external
+def update_reference():
+    """
+    @notice Checkpoint the reference price (anyone). Reports do it; an oracle
+            whose sources include Chainlink feeds needs a keeper calling this
+            regularly, or the reference moves in one straight step from its
+            last checkpoint. Reverts while the index has no quorum.
+    """
+    self._checkpoint_valid()
+
+
+@external
+def reset_reference():
+    """
+    @notice Owner only: set the reference price to the current median, e.g.
+            after checking that a move the guard holds back is genuine.
+            Reverts while the index has no quorum.
+    """
+    ownable._check_owner()
+    self._config = self._config & SETTINGS_MASK
+    price: uint256 = self._checkpoint_valid()
+    log IIndexOracle.ReferenceReset(price=price)
 
 
 # ---------------------------------------------------------------- admin
@@ -245,6 +348,8 @@ def remove_source(i: uint256):
     addr: address = self._source_addr[i]
     if convert(self._source_word[i] >> 248, uint8) == KIND_REPORTER:
         self.reporter_source[addr] = 0
+    else:
+        self._config -= 1 << C_AGGREGATORS
     last: uint256 = n - 1
     if i != last:
         self._source_word[i] = self._source_word[last]
@@ -268,6 +373,17 @@ def set_max_age(max_age_: uint256):
 
 
 @external
+def set_guard(max_divergence_: uint256, reference_rate_: uint256):
+    """
+    @notice The index guard (owner): largest divergence of the median from the
+            reference price (WAD, 5% .. 1000%) and largest relative move of the
+            reference per hour (WAD, 1% .. 1000%); whole basis points.
+    """
+    ownable._check_owner()
+    self._set_guard(max_divergence_, reference_rate_)
+
+
+@external
 def set_quorum(quorum_: uint256):
     """
     @notice Fresh sources required for a valid index (owner; 1 .. sources).
@@ -286,6 +402,8 @@ def _add_source(kind: uint8, addr: address, dec: uint8) -> uint256:
     if kind == KIND_REPORTER:
         assert self.reporter_source[addr] == 0, "oracle: duplicate reporter"
         self.reporter_source[addr] = n + 1
+    else:
+        self._config += 1 << C_AGGREGATORS
     self._source_word[n] = (convert(kind, uint256) << 248) | (convert(dec, uint256) << 240)
     self._source_addr[n] = addr
     self._config = (self._config >> 8 << 8) | (n + 1)
@@ -295,27 +413,77 @@ def _add_source(kind: uint8, addr: address, dec: uint8) -> uint256:
 
 
 @internal
-def _refresh_cache():
+def _checkpoint() -> uint256:
+    """
+    @dev Recompute the median; with a quorum, move the reference price toward
+         it (bounded) and store it; cache the median when every source is a
+         reporter and the index is valid. Returns the median (0: no quorum).
+         A median within the guard stays within it until it changes (the
+         reference only comes closer), so the cache never needs the guard.
+    """
     config: uint256 = self._config
-    n: uint256 = config & 255
-    for i: uint256 in range(n, bound=MAX_SOURCES):
-        if convert(self._source_word[i] >> 248, uint8) != KIND_REPORTER:
-            self._cache = 0
-            return
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
-    price, oldest, fresh = self._median_unchecked()
+    price, oldest, fresh = self._median_unchecked(config)
     if fresh == 0 or fresh < (config >> 8) & 255:
         self._cache = 0
-        return
-    self._cache = (price << TS_BITS) | (oldest + (config >> 16))
+        return 0
+    reference: uint256 = self._reference_now(price, config)
+    self._config = (config & SETTINGS_MASK) | (block.timestamp << C_REF_TIME) | (reference << C_REF_PRICE)
+    if (config >> C_AGGREGATORS) & 255 != 0 or not self._within(price, reference, config):
+        self._cache = 0
+        return price
+    self._cache = (price << TS_BITS) | (oldest + ((config >> C_MAX_AGE) & MASK24))
+    return price
+
+
+@internal
+def _checkpoint_valid() -> uint256:
+    price: uint256 = self._checkpoint()
+    assert price != 0, "oracle: no quorum"
+    return price
+
+
+@internal
+@view
+def _reference_now(median: uint256, config: uint256) -> uint256:
+    """
+    @dev The stored reference moved toward `median` by at most a factor
+         (1 + reference_rate x seconds since its checkpoint); `median` itself
+         before the first checkpoint.
+    """
+    r: uint256 = config >> C_REF_PRICE
+    if r == 0:
+        return median
+    # dev: rate <= 10 WAD per hour, r < 2**128, elapsed < 2**32: no overflow
+    elapsed: uint256 = block.timestamp - ((config >> C_REF_TIME) & MASK32)
+    step: uint256 = WAD + ((config >> C_RATE) & MASK24) * BPS * elapsed // 3600
+    hi: uint256 = r * step // WAD
+    lo: uint256 = r * WAD // step
+    return min(max(median, lo), hi)
+
+
+@internal
+@view
+def _within_guard(median: uint256, config: uint256) -> bool:
+    """
+    @dev The median is within (1 + max_divergence) of the reference, either way.
+    """
+    return self._within(median, self._reference_now(median, config), config)
+
+
+@internal
+@pure
+def _within(median: uint256, reference: uint256, config: uint256) -> bool:
+    band: uint256 = WAD + ((config >> C_DIVERGENCE) & MASK24) * BPS
+    return median * WAD <= reference * band and reference * WAD <= median * band
 
 
 @internal
 def _set_max_age(max_age_: uint256):
     assert max_age_ >= MIN_MAX_AGE and max_age_ <= MAX_MAX_AGE, "oracle: max_age out of bounds"
-    self._config = (max_age_ << 16) | (self._config & 65535)
+    self._config = (self._config & ~(MASK24 << C_MAX_AGE)) | (max_age_ << C_MAX_AGE)
     self._cache = 0
     log IIndexOracle.MaxAgeSet(max_age=max_age_)
 
@@ -326,6 +494,19 @@ def _set_quorum(quorum_: uint256):
     self._config = (self._config >> 16 << 16) | (quorum_ << 8) | (self._config & 255)
     self._cache = 0
     log IIndexOracle.QuorumSet(quorum=quorum_)
+
+
+@internal
+def _set_guard(max_divergence_: uint256, reference_rate_: uint256):
+    assert max_divergence_ % BPS == 0 and reference_rate_ % BPS == 0, "oracle: guard not in whole basis points"
+    div: uint256 = max_divergence_ // BPS
+    rate: uint256 = reference_rate_ // BPS
+    assert div >= MIN_DIVERGENCE and div <= MAX_DIVERGENCE, "oracle: max_divergence out of bounds"
+    assert rate >= MIN_REFERENCE_RATE and rate <= MAX_REFERENCE_RATE, "oracle: reference_rate out of bounds"
+    mask: uint256 = (MASK24 << C_DIVERGENCE) | (MASK24 << C_RATE)
+    self._config = (self._config & ~mask) | (div << C_DIVERGENCE) | (rate << C_RATE)
+    self._cache = 0
+    log IIndexOracle.GuardSet(max_divergence=max_divergence_, reference_rate=reference_rate_)
 
 
 @internal
@@ -371,27 +552,29 @@ def _median() -> (uint256, uint256, uint256):
     """
     cache: uint256 = self._cache
     if cache != 0 and block.timestamp <= cache & TS_MASK:
-        return (cache >> TS_BITS, (cache & TS_MASK) - (self._config >> 16), (self._config >> 8) & 255)
+        return (cache >> TS_BITS, (cache & TS_MASK) - ((self._config >> C_MAX_AGE) & MASK24), (self._config >> 8) & 255)
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
-    price, oldest, fresh = self._median_unchecked()
+    config: uint256 = self._config
+    price, oldest, fresh = self._median_unchecked(config)
     assert fresh > 0, "oracle: stale index"
-    assert fresh >= (self._config >> 8) & 255, "oracle: below quorum"
+    assert fresh >= (config >> 8) & 255, "oracle: below quorum"
+    assert self._within_guard(price, config), "oracle: index moved too fast"
     return (price, oldest, fresh)
 
 
 @internal
 @view
-def _median_unchecked() -> (uint256, uint256, uint256):
+def _median_unchecked(config: uint256) -> (uint256, uint256, uint256):
     """
     @dev (median of fresh sources, oldest fresh timestamp, fresh count).
          Even counts take the mean of the two middle prices, rounded down.
     """
-    config: uint256 = self._config
     n: uint256 = config & 255
-    max_age_: uint256 = config >> 16
-    prices: DynArray[uint256, MAX_SOURCES] = []
+    max_age_: uint256 = (config >> C_MAX_AGE) & MASK24
+    prices: uint256[MAX_SOURCES] = empty(uint256[MAX_SOURCES])
+    m: uint256 = 0
     oldest: uint256 = max_value(uint256)
     for i: uint256 in range(n, bound=MAX_SOURCES):
         word: uint256 = self._source_word[i]
@@ -403,17 +586,15 @@ def _median_unchecked() -> (uint256, uint256, uint256):
         if p == 0 or t > block.timestamp or block.timestamp - t > max_age_:
             continue
         oldest = min(oldest, t)
-        # insertion sort: at most MAX_SOURCES elements
-        prices.append(p)
-        j: uint256 = len(prices) - 1
+        # insertion sort: at most MAX_SOURCES elements (m < n <= MAX_SOURCES)
+        j: uint256 = m
+        m = unsafe_add(m, 1)
         for _k: uint256 in range(MAX_SOURCES):
-            if j == 0 or prices[j - 1] <= prices[j]:
+            if j == 0 or prices[unsafe_sub(j, 1)] <= p:
                 break
-            tmp: uint256 = prices[j - 1]
-            prices[j - 1] = prices[j]
-            prices[j] = tmp
-            j -= 1
-    m: uint256 = len(prices)
+            prices[j] = prices[unsafe_sub(j, 1)]
+            j = unsafe_sub(j, 1)
+        prices[j] = p
     if m == 0:
         return (0, 0, 0)
     if m % 2 == 1:

@@ -58,6 +58,11 @@ class MarketConfig:
     oracle_sources: int = 3
     oracle_quorum: int = 2
     oracle_max_age: int = 60
+    # index guard (PROTOCOL.md §4): the index is invalid while the median is
+    # more than max_divergence from a reference price that moves at most
+    # reference_rate per hour
+    oracle_max_divergence: Decimal = Decimal("0.5")
+    oracle_reference_rate: Decimal = Decimal("0.5")  # per hour
     # funding (PROTOCOL.md §8): Binance-like defaults, 1h settlement of an 8h quote
     funding_interval: int = 3600
     funding_period: int = 8 * 3600
@@ -362,6 +367,8 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             reporters,
             mc.oracle_max_age,
             min(mc.oracle_quorum, len(reporters)),
+            to_wad(mc.oracle_max_divergence),
+            to_wad(mc.oracle_reference_rate),
         )
         market = backend.deploy(
             "PerpMarket",

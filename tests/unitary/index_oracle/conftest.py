@@ -11,6 +11,10 @@ from keeper.deploy import BoaBackend
 WAD = 10**18
 MAX_AGE = 60
 QUORUM = 2
+# the widest guard: unit tests of the median move prices freely (the guard
+# has its own tests, test_index_guard.py)
+WIDE_DIVERGENCE = 10 * WAD
+FASTEST_RATE = 10 * WAD  # per hour
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +51,16 @@ def attacker():
 def make_oracle(oracle_factory, owner):
     """Deploy an IndexOracle as `owner`."""
 
-    def make(reporters, max_age=MAX_AGE, quorum=QUORUM, description="BTC-PERP index"):
+    def make(
+        reporters,
+        max_age=MAX_AGE,
+        quorum=QUORUM,
+        description="BTC-PERP index",
+        max_divergence=WIDE_DIVERGENCE,
+        reference_rate=FASTEST_RATE,
+    ):
         with boa.env.prank(owner):
-            return oracle_factory.deploy(description, reporters, max_age, quorum)
+            return oracle_factory.deploy(description, reporters, max_age, quorum, max_divergence, reference_rate)
 
     return make
 

@@ -132,7 +132,7 @@ def test_remove_source__swap_and_pop__moved_reporter_keeps_reporting(oracle, own
     boa.env.time_travel(seconds=1)
     oracle.report(302 * WAD, ts + 1, sender=reporters[2])
     event = oracle.get_logs()[0]
-    assert (event.reporter, event.source) == (reporters[2], 0)
+    assert (event.reporter, event.price) == (reporters[2], 302 * WAD)
     assert oracle.source(0)[2:] == (302 * WAD, ts + 1)
     oracle.report(304 * WAD, ts + 1, sender=reporters[1])
     assert oracle.index() == 303 * WAD

@@ -46,7 +46,7 @@ def _deploy(oracle_factory, n_reporters):
     owner = env.generate_address("owner")
     reporters = [env.generate_address(f"reporter-{i}") for i in range(n_reporters)]
     oracle = oracle_factory.deploy(
-        "BTC-PERP index", reporters, 60, min(2, n_reporters), env=env, sender=owner
+        "BTC-PERP index", reporters, 60, min(2, n_reporters), WAD // 2, WAD // 2, env=env, sender=owner
     )
     for i, r in enumerate(reporters):
         oracle.report(100_000 * WAD + i, env.timestamp, sender=r)

@@ -1,12 +1,16 @@
 """Differential test: random sequences of reports, time jumps and admin
 changes against a small Python model of PROTOCOL.md §4 (median of the fresh
-sources, quorum, max_age). Catches any divergence of the median cache."""
+sources, quorum, max_age, the reference price and its guard). Catches any
+divergence of the median cache."""
 
 import boa
 from hypothesis import given
 from hypothesis import strategies as st
 
 from .conftest import MAX_AGE, QUORUM, WAD
+
+DIVERGENCE = WAD // 2
+RATE = WAD // 2  # 50% per hour
 
 PRICES = st.sampled_from([1, WAD, 2 * WAD, 3 * WAD, 100 * WAD, 2**128 - 1])
 
@@ -17,6 +21,8 @@ OPS = st.one_of(
     st.tuples(st.just("max_age"), st.integers(5, 120)),
     st.tuples(st.just("remove"), st.integers(0, 7)),
     st.tuples(st.just("add")),
+    st.tuples(st.just("reset")),
+    st.tuples(st.just("update")),
 )
 
 
@@ -25,26 +31,57 @@ class Model:
         self.sources = [[r, 0, 0] for r in reporters]  # [address, price, timestamp]
         self.max_age = MAX_AGE
         self.quorum = QUORUM
+        self.reference = (0, 0)  # (price, checkpoint time)
 
-    def status(self, now):
+    def median(self, now):
         fresh = [(p, t) for _, p, t in self.sources if p > 0 and t <= now and now - t <= self.max_age]
         prices = sorted(p for p, _ in fresh)
         m = len(prices)
         if m == 0:
-            return False, 0, 0, 0
+            return 0, 0, 0
         med = prices[m // 2] if m % 2 else (prices[m // 2 - 1] + prices[m // 2]) // 2
-        return m >= self.quorum, med, m, min(t for _, t in fresh)
+        return med, m, min(t for _, t in fresh)
+
+    def reference_now(self, med, now):
+        r, t = self.reference
+        if r == 0:
+            return med
+        step = WAD + RATE * (now - t) // 3600
+        return min(max(med, r * WAD // step), r * step // WAD)
+
+    def guarded(self, med, now):
+        """The median is more than DIVERGENCE away from the reference."""
+        r = self.reference_now(med, now)
+        band = WAD + DIVERGENCE
+        return not (med * WAD <= r * band and r * WAD <= med * band)
+
+    def status(self, now):
+        med, m, oldest = self.median(now)
+        if m == 0:
+            return False, 0, 0, 0, "oracle: stale index"
+        if m < self.quorum:
+            return False, med, m, oldest, "oracle: below quorum"
+        if self.guarded(med, now):
+            return False, med, m, oldest, "oracle: index moved too fast"
+        return True, med, m, oldest, None
+
+    def checkpoint(self, now) -> bool:
+        med, m, _ = self.median(now)
+        if m == 0 or m < self.quorum:
+            return False
+        self.reference = (self.reference_now(med, now), now)
+        return True
 
 
 def _check(oracle, model):
     now = boa.env.timestamp
-    valid, med, fresh, oldest = model.status(now)
+    valid, med, fresh, oldest, reason = model.status(now)
     assert oracle.index_status() == (valid, med, fresh)
+    assert oracle.reference_price() == (model.reference_now(med, now), model.reference[1])
     if valid:
         assert oracle.index() == med
         assert oracle.latestRoundData() == (oldest, med, oldest, oldest, oldest)
     else:
-        reason = "oracle: stale index" if fresh == 0 else "oracle: below quorum"
         with boa.reverts(reason):
             oracle.index()
         with boa.reverts(reason):
@@ -53,7 +90,7 @@ def _check(oracle, model):
 
 @given(ops=st.lists(OPS, max_size=25))
 def test_index__matches_model_over_random_sequences(make_oracle, reporters, owner, ops):
-    oracle = make_oracle(reporters)
+    oracle = make_oracle(reporters, max_divergence=DIVERGENCE, reference_rate=RATE)
     model = Model(reporters)
     added = 0
     for op in ops:
@@ -69,6 +106,7 @@ def test_index__matches_model_over_random_sequences(make_oracle, reporters, owne
             else:
                 oracle.report(price, ts, sender=src[0])
                 src[1], src[2] = price, ts
+                model.checkpoint(boa.env.timestamp)
         elif kind == "warp":
             boa.env.time_travel(seconds=op[1])
         elif kind == "quorum":
@@ -95,6 +133,22 @@ def test_index__matches_model_over_random_sequences(make_oracle, reporters, owne
             reporter = boa.env.generate_address(f"model-reporter-{added}")
             oracle.add_reporter(reporter, sender=owner)
             model.sources.append([reporter, 0, 0])
+        elif kind in ("reset", "update"):
+            saved = model.reference
+            if kind == "reset":
+                model.reference = (0, 0)
+            if model.checkpoint(boa.env.timestamp):
+                if kind == "reset":
+                    oracle.reset_reference(sender=owner)
+                else:
+                    oracle.update_reference()
+            else:
+                model.reference = saved
+                with boa.reverts("oracle: no quorum"):
+                    if kind == "reset":
+                        oracle.reset_reference(sender=owner)
+                    else:
+                        oracle.update_reference()
         _check(oracle, model)
     for i, (addr, price, ts) in enumerate(model.sources):
         assert oracle.source(i) == (1, addr, price, ts)

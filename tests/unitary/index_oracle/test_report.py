@@ -25,7 +25,6 @@ def test_report__emits_price_reported(oracle, reporters):
     event = logs[0]
     assert type(event).__name__ == "PriceReported"
     assert event.reporter == reporter
-    assert event.source == 2
     assert event.price == 12_345 * WAD
     assert event.timestamp == ts
 
