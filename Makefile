@@ -37,8 +37,8 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check keeper scripts tests bench
 	$(PY) -m keeper.artifacts --check-warnings
 
-fuzz: install  # FUZZ_EXAMPLES=N for fewer than 2,000 examples per machine
-	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q tests/fuzz
+fuzz: install  # FUZZ_EXAMPLES=N for fewer than 2,000 examples per machine; one shard per core
+	$(PY) scripts/fuzz.py
 
 bench: install
 	$(PY) bench/gas.py

@@ -197,14 +197,18 @@ class Vyperp:
             sender=account,
         )  # fmt: skip
 
-    def set_index(self, symbol: str, price: Any) -> None:
+    def set_index(self, symbol: str, price: Any, confirm: bool = True) -> None:
         """Every reporter of the market reports `price` (human) now. A block is mined first, so a
-        test that moved ``chain.pending_timestamp`` reports at that time."""
+        test that moved ``chain.pending_timestamp`` reports at that time. A move the index guard
+        holds back ("oracle: index moved too fast", docs/PROTOCOL.md §4) is confirmed by the
+        deployer (the oracle's owner) with ``reset_reference()``, unless ``confirm`` is False."""
         md = self.deployment.markets[symbol]
         self.chain.mine()
         now = self.chain.blocks.head.timestamp
         for reporter in md.reporters:
             self.deployment.backend.transact(md.oracle, "report", to_wad(price), now, sender=reporter)
+        if confirm and not md.oracle.index_status()[0]:
+            self.deployment.backend.transact(md.oracle, "reset_reference")
 
 
 # ---------------------------------------------------------------- fixtures

@@ -100,8 +100,11 @@ class LocalNet:
             self.backend.transact(self.token, "approve", self.ch.address, MAX_UINT, sender=a.address)
         self.backend.transact(self.ch, "deposit", subaccount, units, sender=a.address)
 
-    def set_index(self, symbol: str, price) -> None:
-        """Every reporter of the market pushes `price` at the chain's time."""
+    def set_index(self, symbol: str, price, confirm: bool = True) -> bool:
+        """Every reporter of the market pushes `price` at the chain's time. A
+        move the index guard holds back (PROTOCOL.md §4: "oracle: index moved
+        too fast") is confirmed by the deployer, the oracle's owner, with
+        `reset_reference()`, unless `confirm` is False. Returns whether it was."""
         md = self.deployment.markets[symbol]
         now = self.backend.timestamp()
         hashes = [
@@ -111,6 +114,10 @@ class LocalNet:
         ]
         for h in hashes:
             self.backend.client(md.reporters[0]).wait(h)
+        if confirm and not md.oracle.functions.index_status().call()[0]:
+            self.backend.transact(md.oracle, "reset_reference")
+            return True
+        return False
 
     def resync_nonces(self) -> None:
         """After another process sent from our keys (a keeper run separately)."""

@@ -1904,9 +1904,10 @@ class ScenarioRunner:
         return f"{len(s)} item(s)"
 
     def _step_oracle(self, s: OracleStep) -> str:
-        self.net.set_index(s.market, s.price)
+        confirmed = self.net.set_index(s.market, s.price)
         self.index[s.market] = s.price
-        return ""
+        # a move beyond the index guard (PROTOCOL.md §4) is confirmed by the owner, visibly
+        return "the guard held the move back: the owner reset the reference" if confirmed else ""
 
     def _step_order(self, s: OrderStep) -> str:
         net = self.net

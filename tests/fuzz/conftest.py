@@ -3,11 +3,19 @@ and that every invariant held (tests/fuzz/stats.py counts)."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from tests.fuzz.stats import STATS
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     machines = sorted({m for m, _ in STATS})
+    stats_file = os.environ.get("FUZZ_STATS_FILE")
+    if stats_file:  # scripts/fuzz.py adds up its shards
+        counts = {m: {w: n for (mm, w), n in STATS.items() if mm == m} for m in machines}
+        Path(stats_file).write_text(json.dumps(counts))
     if not machines:
         return
     tr = terminalreporter

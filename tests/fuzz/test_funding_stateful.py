@@ -123,10 +123,15 @@ class FundingMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ helpers
 
     def _push(self) -> None:
+        """The reporters report the index now; a move the guard holds back
+        (PROTOCOL.md §4) is confirmed by the owner (the machine's moves stand
+        for genuine ones)."""
         t = boa.env.evm.patch.timestamp
         md = self.p.d.markets["BTC-PERP"]
         for r in md.reporters:
             md.oracle.report(self.index, t, sender=r)
+        if not md.oracle.index_status()[0]:
+            md.oracle.reset_reference(sender=self.p.owner)
 
     def _settled(self, action, owners) -> dict[int, int]:
         """Run `action`, which may settle the funding of `owners` (and no

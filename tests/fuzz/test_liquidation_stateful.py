@@ -92,7 +92,8 @@ market's funding dust, on = open notional):
    The insurer's stake: deposits, withdraw requests and redemptions, which
    succeed only between the cooldown and the end of the window and pay what
    the shares are worth then (they bore the losses meanwhile).
-11. with every oracle source stale, or fewer fresh than the quorum,
+11. with every oracle source stale, or fewer fresh than the quorum, or a
+   majority of sources pushing the index x11 or /11 (beyond the guard),
    liquidate, takeover, adl, risk-increasing orders, withdrawals of
    exposed accounts and funding samples/settlements revert with the
    oracle's reason; cancels and deposits still work.
@@ -241,10 +242,17 @@ class LiquidationMachine(RuleBasedStateMachine):
 
     # ================================================================ plumbing
 
-    def _push(self, reporters=None) -> None:
+    def _push(self, reporters=None, confirm: bool = True) -> None:
+        """The reporters report the index now. A gap the guard holds back
+        (PROTOCOL.md §4) is confirmed by the owner, unless `confirm` is False:
+        the machine's gaps stand for genuine moves."""
         t = boa.env.evm.patch.timestamp
         for r in reporters if reporters is not None else self.reporters:
             self.oracle.report(self.index, t, sender=r)
+        valid, _median, fresh = self.oracle.index_status()
+        if confirm and not valid and fresh >= self.oracle.quorum():
+            self.oracle.reset_reference(sender=self.p.owner)
+            count("index", "guard held a gap: owner confirmed")
 
     def _book(self, logs) -> None:
         """Book a successful call's events into the models (invariant 4)."""
@@ -968,13 +976,21 @@ class LiquidationMachine(RuleBasedStateMachine):
         self._check_bystanders(cash0, {a, *cands})
         count("adl", f"{variant}: {len(cands)} counterparties, {'all' if size_after == 0 else 'part'}")
 
-    @rule(kind=st.sampled_from(["stale", "quorum"]), pick=st.integers(0, 10**6))
+    @rule(kind=st.sampled_from(["stale", "quorum", "pumped", "dumped"]), pick=st.integers(0, 10**6))
     def stale_index(self, kind, pick):
         """Invariant 11: past max_age without reports (or with one fresh
-        source of a quorum of 2) nothing price-dependent runs."""
-        boa.env.time_travel(seconds=MAX_AGE + 1)
+        source of a quorum of 2), or with two of three sources pushing the
+        index x11 or /11 (beyond the guard), nothing price-dependent runs."""
+        if kind in ("stale", "quorum"):
+            boa.env.time_travel(seconds=MAX_AGE + 1)
         if kind == "quorum":
             self._push(self.reporters[:1])
+        if kind in ("pumped", "dumped"):
+            honest = self.index
+            self.index = honest * 11 if kind == "pumped" else honest // 11
+            self._push(self.reporters[:2], confirm=False)
+            self.index = honest
+            assert not self.oracle.index_status()[0], "the guard let a x11 move through"
         state = MarketState.read(self.m)
         exposed = [a for a in self.trading if state.size(a) != 0 and a != self.liquidator]
         if exposed:

@@ -80,7 +80,7 @@ def oracles(
 ) -> dict[str, Any]:
     reporters = node.addresses[1:4]
     return {
-        m: deploy_contract(deployer, *index_oracle_artifact, f"{m} index", reporters, MAX_AGE, QUORUM)
+        m: deploy_contract(deployer, *index_oracle_artifact, f"{m} index", reporters, MAX_AGE, QUORUM, 5 * 10**17, 5 * 10**17)
         for m in MARKETS
     }
 

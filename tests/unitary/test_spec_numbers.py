@@ -207,6 +207,40 @@ def _fix_relations(param: Param, trial: list) -> None:
             trial[6] = min(trial[6], trial[0])
 
 
+ORACLE_PARAMS = ["max_age", "max_divergence", "reference_rate"]
+
+
+@pytest.mark.parametrize("name", ORACLE_PARAMS)
+def test_oracle_parameter__documented_default_deployed_and_bounds(deployed, name):
+    """§4's table: max_age in seconds, max_divergence and reference_rate (per
+    hour) as WAD fractions. Each bound is accepted, one step beyond (a second,
+    a basis point) reverts."""
+    default_text, bound_text = doc_tables()[name]
+    unit = "seconds" if name == "max_age" else "wad"
+    oracle = deployed.markets["BTC-PERP"].oracle
+    assert getattr(oracle, name)() == parse_value(default_text, unit), default_text
+    lo, hi = parse_bound(bound_text, unit)
+    assert lo is not None and hi is not None, bound_text
+    step = 1 if name == "max_age" else 10**14
+    owner = deployed.backend.deployer
+
+    def set_(value):
+        if name == "max_age":
+            oracle.set_max_age(value, sender=owner)
+        elif name == "max_divergence":
+            oracle.set_guard(value, oracle.reference_rate(), sender=owner)
+        else:
+            oracle.set_guard(oracle.max_divergence(), value, sender=owner)
+
+    for edge, beyond in ((lo, lo - step), (hi, hi + step)):
+        with boa.env.anchor():
+            set_(edge)
+            assert getattr(oracle, name)() == edge
+        with boa.env.anchor():
+            with boa.reverts():
+                set_(beyond)
+
+
 def test_insurance_fund_and_clearinghouse_defaults_match_the_document(deployed):
     text = DOC.read_text()
     m = re.search(r"`payout_cap` (\d+)% of\s+assets per event.*?`cooldown` (\d+) days.*?`withdraw_window` (\d+) days", text, re.S)

@@ -77,7 +77,8 @@ def levered_longs(net: LocalNet, n: int) -> list[int]:
 
 def push_index(net: LocalNet, price: int) -> int:
     """Every reporter reports `price` and one block is mined with the reports, whether automine
-    is on or not; returns that block."""
+    is on or not; returns that block. A move the index guard holds back is confirmed by the
+    deployer (PROTOCOL.md §4) in a later block."""
     assert net.anvil is not None
     md = net.deployment.markets[SYMBOL]
     now = net.backend.timestamp()
@@ -88,6 +89,10 @@ def push_index(net: LocalNet, price: int) -> int:
     net.anvil.mine()
     receipts = [net.backend.client(md.reporters[0]).wait(h) for h in hashes]
     assert len({r["blockNumber"] for r in receipts}) == 1
+    if not md.oracle.functions.index_status().call()[0]:
+        h = net.backend.client(net.backend.deployer).send_nowait(md.oracle.functions.reset_reference())
+        net.anvil.mine()
+        net.backend.client(net.backend.deployer).wait(h)
     return int(receipts[0]["blockNumber"])
 
 

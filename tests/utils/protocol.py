@@ -103,12 +103,17 @@ class Protocol:
     def account(self, who: str, sub: int = 0) -> int:
         return self.ch.account_of(who, sub)
 
-    def set_index(self, price, symbol: str = "BTC-PERP") -> None:
-        """Every reporter of the market's oracle reports `price` now."""
+    def set_index(self, price, symbol: str = "BTC-PERP", confirm: bool = True) -> None:
+        """Every reporter of the market's oracle reports `price` now. A move the
+        index guard holds back (PROTOCOL.md §4) is confirmed by the owner
+        (`reset_reference`), unless `confirm` is False: these tests move the
+        index by design, the guard has tests of its own."""
         md = self.d.markets[symbol]
         now = boa.env.evm.patch.timestamp
         for r in md.reporters:
             md.oracle.report(to_wad(price), now, sender=r)
+        if confirm and not md.oracle.index_status()[0]:
+            md.oracle.reset_reference(sender=self.owner)
 
     def order(
         self,

@@ -33,11 +33,14 @@ def now() -> int:
 
 
 def push_index(p, price_wad: int, symbol: str = BTC) -> None:
-    """Every reporter reports `price_wad` (exact WAD) now."""
+    """Every reporter reports `price_wad` (exact WAD) now; a move the index
+    guard holds back is confirmed by the owner (PROTOCOL.md §4)."""
     md = p.d.markets[symbol]
     t = now()
     for r in md.reporters:
         md.oracle.report(price_wad, t, sender=r)
+    if not md.oracle.index_status()[0] and md.oracle.index_status()[2] >= md.oracle.quorum():
+        md.oracle.reset_reference(sender=p.owner)
 
 
 def warp_to(p, t: int, index_wad: int | None = None, symbol: str = BTC) -> None:
