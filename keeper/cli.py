@@ -177,7 +177,12 @@ def run_oracle(ctx: RunContext) -> BotRun:
         clients[c.address] = c
     oracles = {m: ctx.contract("IndexOracle", info.oracle) for m, info in markets.items()}
     bot = OracleReporter(
-        clients, oracles, build_feed(ctx, oracles), dry_run=s.dry_run, logger=get_logger("keeper.oracle")
+        clients,
+        oracles,
+        build_feed(ctx, oracles),
+        dry_run=s.dry_run,
+        reference_interval_s=s.oracle.reference_interval_s,
+        logger=get_logger("keeper.oracle"),
     )
     return BotRun(bot, s.oracle.interval_s)
 

@@ -60,6 +60,8 @@ class OracleSettings(BaseModel):
     venue_noise: float = Field(0.0005, ge=0, description="per venue, fraction")
     # one key per oracle source; the bot reports for every source whose reporter address is one of these
     reporter_keys: list[SecretStr] = Field(default_factory=list)
+    # an oracle with Chainlink sources: update_reference() when the reference price is older than this
+    reference_interval_s: int = Field(60, ge=1)
 
     @field_validator("reporter_keys")
     @classmethod

@@ -13,6 +13,17 @@ report re-sorts the median cache; which storage slots are fresh in its transacti
 on the reports before it). The limit is the measured worst case of `report()` with the
 most sources the oracle allows (tests/unitary/index_oracle/test_gas.py: <= 70k for 8
 sources, cold storage) with twice that as headroom; only the gas used is paid.
+
+The index guard (PROTOCOL.md §4). Each step the bot reads every oracle's
+`index_status()`: a fresh, quorate index that is invalid is held back by the
+guard (the median moved faster than the reference price allows). The bot
+logs a warning when that starts and an info line when it ends, and lists
+those markets in its health (`guard_held`). Only the owner can confirm such a
+move (`reset_reference()`); the bot never does. An oracle with Chainlink
+sources needs its reference checkpointed regularly (reports do it for
+reporter sources): when no report of ours went to it this step and its
+reference is older than `reference_interval_s`, the bot calls
+`update_reference()` (`plan_checkpoint`).
 """
 
 from __future__ import annotations
@@ -105,6 +116,22 @@ def plan_reports(
     return reports, skipped
 
 
+def plan_checkpoint(
+    sources: Iterable[Source],
+    reported: bool,
+    quorate: bool,
+    reference_time: int,
+    chain_ts: int,
+    interval_s: int,
+) -> bool:
+    """Whether to call `update_reference()` on an oracle this step: it has a
+    Chainlink source (a feed moves without reports), none of our reports went
+    to it (a report checkpoints), it has a quorum (or the call reverts), and
+    its reference is at least `interval_s` old."""
+    has_feed = any(s.kind == KIND_AGGREGATOR for s in sources)
+    return has_feed and not reported and quorate and chain_ts - reference_time >= interval_s
+
+
 # ---------------------------------------------------------------- bot
 
 
@@ -114,7 +141,10 @@ class OracleReporter(LoopingBot):
     name = "oracle"
     label = "oracle reporter"
     stop_on = (FeedExhausted,)  # a replayed feed that runs out ends the loop
-    counters = {"oracle_pushes": ("pushes", "price reports mined")}
+    counters = {
+        "oracle_pushes": ("pushes", "price reports mined"),
+        "oracle_reference_checkpoints": ("checkpoints", "update_reference() calls mined"),
+    }
 
     def __init__(
         self,
@@ -124,6 +154,7 @@ class OracleReporter(LoopingBot):
         *,
         dry_run: bool = False,
         report_gas: int = REPORT_GAS,
+        reference_interval_s: int = 60,
         logger: logging.Logger | None = None,
     ) -> None:
         if not oracles:
@@ -133,6 +164,7 @@ class OracleReporter(LoopingBot):
         self.feed = feed
         self.dry_run = dry_run
         self.report_gas = report_gas
+        self.reference_interval_s = reference_interval_s
         self.log = logger or logging.getLogger("keeper.oracle")
         self.w3: Web3 = next(iter(self.oracles.values())).w3
         self._guard = threading.Lock()
@@ -143,6 +175,8 @@ class OracleReporter(LoopingBot):
         self.last_success: float | None = None
         self.last_error: str | None = None
         self.last_prices: dict[str, float] = {}
+        self.checkpoints = 0
+        self.guard_held: set[str] = set()
 
     def chain_clients(self) -> list[ChainClient]:
         return list(self.clients.values())
@@ -169,8 +203,9 @@ class OracleReporter(LoopingBot):
         chain_ts = self.chain_timestamp()
         planned: list[Report] = []
         skipped = 0
+        sources_of: dict[str, list[Source]] = {}
         for market, oracle in self.oracles.items():
-            sources = self.read_sources(oracle)
+            sources = sources_of[market] = self.read_sources(oracle)
             try:
                 venues = self.feed.venue_prices(market, len(sources))
             except KeyError:
@@ -220,9 +255,47 @@ class OracleReporter(LoopingBot):
             )
         self.pushes += pushed
         self.failures += failed
+        failed += self._watch_guard(sources_of, {r.market for r in planned}, chain_ts)
         if failed == 0:
             self.last_success = time.time()
         return {"planned": len(planned), "pushed": pushed, "failed": failed, "skipped": skipped}
+
+    def _watch_guard(self, sources_of: Mapping[str, list[Source]], reported: set[str], chain_ts: int) -> int:
+        """Log the markets whose index the guard holds back, and checkpoint the
+        reference of oracles with Chainlink sources (`plan_checkpoint`).
+        Returns the failed checkpoints."""
+        failed = 0
+        for market, sources in sources_of.items():
+            oracle = self.oracles[market]
+            valid, median, fresh = call_with_retry(oracle.functions.index_status(), logger=self.log)
+            quorate = fresh > 0 and fresh >= int(call_with_retry(oracle.functions.quorum(), logger=self.log))
+            reference, reference_time = call_with_retry(oracle.functions.reference_price(), logger=self.log)
+            held = quorate and not valid
+            if held and market not in self.guard_held:
+                self.guard_held.add(market)
+                self.log.warning(
+                    "index held back by the guard (the owner decides: reset_reference or new sources)",
+                    extra={"market": market, "median": str(median), "reference": str(reference)},
+                )
+            elif not held and market in self.guard_held:
+                self.guard_held.discard(market)
+                self.log.info("index guard released", extra={"market": market})
+            if self.dry_run or not plan_checkpoint(
+                sources, market in reported, quorate, int(reference_time), chain_ts, self.reference_interval_s
+            ):
+                continue
+            client = next(iter(self.clients.values()))
+            try:
+                receipt = client.send(oracle.functions.update_reference(), gas=self.report_gas)
+            except TxError as exc:
+                failed += 1
+                self.failures += 1
+                self.last_error = f"{market} update_reference: {exc}"
+                self.log.error("reference checkpoint failed", extra={"market": market, "error": str(exc)})
+                continue
+            self.checkpoints += 1
+            self.log.info("reference checkpointed", extra={"market": market, "block": receipt["blockNumber"]})
+        return failed
 
     def _fields(self, r: Report) -> dict[str, Any]:
         return {
@@ -249,8 +322,18 @@ class OracleReporter(LoopingBot):
         return {
             **self._base_health(),
             "pushes": self.pushes,
+            "checkpoints": self.checkpoints,
+            "guard_held": sorted(self.guard_held),
             "last_prices": dict(self.last_prices),
         }
 
 
-__all__ = ["REPORT_GAS", "OracleReporter", "Report", "Source", "plan_reports", "price_to_wad"]
+__all__ = [
+    "REPORT_GAS",
+    "OracleReporter",
+    "Report",
+    "Source",
+    "plan_checkpoint",
+    "plan_reports",
+    "price_to_wad",
+]

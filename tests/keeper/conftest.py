@@ -113,6 +113,11 @@ def index_oracle_artifact() -> tuple[list[dict[str, Any]], str]:
 
 
 @pytest.fixture(scope="session")
+def mock_aggregator_artifact() -> tuple[list[dict[str, Any]], str]:
+    return compile_file(REPO_ROOT / "contracts" / "mocks" / "MockAggregator.vy")
+
+
+@pytest.fixture(scope="session")
 def deploy_contract() -> Any:
     """deploy(client, abi, bytecode, *args) -> web3 contract."""
     return deploy

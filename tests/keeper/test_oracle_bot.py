@@ -14,6 +14,7 @@ from keeper.bots.oracle import (
     REPORT_GAS,
     OracleReporter,
     Source,
+    plan_checkpoint,
     plan_reports,
     price_to_wad,
 )
@@ -62,6 +63,18 @@ def test_plan_reports__skips_newer_and_identical_reports() -> None:
     assert [r.price_wad for r in reports] == [int(2.5 * WAD)]  # same second, new price: sent
 
 
+def test_plan_checkpoint__only_feeds_unreported_quorate_and_old() -> None:
+    feed = [Source(0, KIND_AGGREGATOR, AGGREGATOR, 0, 0)]
+    reporter = [Source(0, KIND_REPORTER, REPORTER_A, 0, 0)]
+    assert plan_checkpoint(
+        feed, reported=False, quorate=True, reference_time=940, chain_ts=1_000, interval_s=60
+    )
+    assert not plan_checkpoint(feed, False, True, 941, 1_000, 60)  # checkpointed 59 s ago
+    assert not plan_checkpoint(feed, True, True, 0, 1_000, 60)  # our report checkpoints it
+    assert not plan_checkpoint(feed, False, False, 0, 1_000, 60)  # no quorum: it would revert
+    assert not plan_checkpoint(reporter, False, True, 0, 1_000, 60)  # reporters' reports do it
+
+
 # ---------------------------------------------------------------- against anvil
 
 
@@ -80,7 +93,9 @@ def oracles(
 ) -> dict[str, Any]:
     reporters = node.addresses[1:4]
     return {
-        m: deploy_contract(deployer, *index_oracle_artifact, f"{m} index", reporters, MAX_AGE, QUORUM, 5 * 10**17, 5 * 10**17)
+        m: deploy_contract(
+            deployer, *index_oracle_artifact, f"{m} index", reporters, MAX_AGE, QUORUM, 5 * 10**17, 5 * 10**17
+        )
         for m in MARKETS
     }
 
@@ -234,3 +249,59 @@ def test_run_once__reports_mined_in_one_block__none_out_of_gas(
     assert max(r["gasUsed"] for r in receipts) <= REPORT_GAS // 2  # the measured bound holds with headroom
     for oracle in oracles.values():
         assert oracle.functions.index_status().call()[2] == 3
+
+
+# ---------------------------------------------------------------- the index guard
+
+
+def test_run_once__guard_holds_a_pump__warned_in_health_until_released(
+    w3: Web3, reporter_keys: list[str], oracles: dict[str, Any]
+) -> None:
+    bot = _bot(w3, reporter_keys, oracles)
+    bot.run_once()
+    assert bot.health()["guard_held"] == []
+    # two of the three sources report x11 for BTC (a manipulated majority)
+    btc = oracles["BTC-PERP"]
+    ts = w3.eth.get_block("latest")["timestamp"]
+    for key in reporter_keys[:2]:
+        ChainClient(w3, key).send(btc.functions.report(1_100_000 * WAD, ts), gas=REPORT_GAS)
+    pumped = _bot(w3, [reporter_keys[2]], oracles)  # an honest bot holding the third key
+    pumped.run_once()
+    assert pumped.health()["guard_held"] == ["BTC-PERP"]
+    assert pumped.checkpoints == 0  # reporter sources: nothing to checkpoint
+    bot.run_once()  # all three honest again
+    assert bot.health()["guard_held"] == []
+
+
+def test_run_once__oracle_with_a_chainlink_feed__reference_checkpointed(
+    w3: Web3,
+    node: Anvil,
+    deployer: ChainClient,
+    deploy_contract: Any,
+    index_oracle_artifact: Any,
+    mock_aggregator_artifact: Any,
+) -> None:
+    """An oracle whose only source is a Chainlink feed: nobody reports, so the
+    bot calls update_reference() once the reference is reference_interval_s old."""
+    feed = deploy_contract(deployer, *mock_aggregator_artifact, 8, "BTC / USD")
+    oracle = deploy_contract(
+        deployer,
+        *index_oracle_artifact,
+        "BTC-PERP index",
+        [node.addresses[9]],
+        MAX_AGE,
+        1,
+        5 * 10**17,
+        5 * 10**17,
+    )
+    deployer.send(oracle.functions.add_aggregator(feed.address))
+    deployer.send(oracle.functions.remove_source(0))  # the reporter goes: only the feed is left
+    ts = w3.eth.get_block("latest")["timestamp"]
+    deployer.send(feed.functions.set_answer(100_000 * 10**8, ts))
+    assert oracle.functions.reference_price().call()[1] == 0  # never checkpointed
+    bot = _bot(w3, [node.private_keys[5]], {"BTC-PERP": oracle}, reference_interval_s=60)
+    bot.run_once()
+    reference, at = oracle.functions.reference_price().call()
+    assert bot.checkpoints == 1 and reference == 100_000 * WAD and at > 0
+    bot.run_once()  # checkpointed less than 60 s ago: nothing sent
+    assert bot.checkpoints == 1
