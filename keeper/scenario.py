@@ -23,7 +23,11 @@ Beyond SCENARIOS.md this runner accepts:
   ``insurance_payout_cap`` (the fund pays at most this fraction of its assets
   per bad-debt event, beyond it ADL; default 0.5, ``DeployConfig``);
 * market keys ``max_open_orders``, ``max_fills``, ``max_open_interest``,
-  ``oracle_sources``, ``oracle_quorum``, ``oracle_max_age`` (a duration);
+  ``oracle_sources``, ``oracle_quorum``, ``oracle_max_age`` (a duration),
+  ``oracle_max_divergence`` and ``oracle_reference_rate`` (per hour), the
+  index guard's fractions (PROTOCOL.md §4; default 0.5 each, in [0.05, 10]
+  and [0.01, 10], whole basis points). An ``oracle`` step that moves the
+  index beyond the guard is confirmed by the owner, and the step says so;
   unset keys fall back to ``keeper.deploy.MarketConfig``; the funding keys
   are applied to the market's FundingRate (checked against its hard bounds
   before deploying); the liquidation keys to the market's
@@ -294,6 +298,8 @@ class MarketSpec(_Model):
     oracle_sources: int | None = Field(None, ge=1, le=8)
     oracle_quorum: int | None = Field(None, ge=1, le=8)
     oracle_max_age: Annotated[int, BeforeValidator(parse_duration), Field(ge=5, le=86400)] | None = None
+    oracle_max_divergence: Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=Decimal("0.05"), le=10)] | None = None
+    oracle_reference_rate: Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=Decimal("0.01"), le=10)] | None = None
     # liquidation (PROTOCOL.md §9): the market's Clearinghouse.LiquidationParams
     liquidation_fee: WadDec | None = None
     liquidator_share: Fraction | None = None
@@ -333,6 +339,8 @@ class MarketSpec(_Model):
             "oracle_sources",
             "oracle_quorum",
             "oracle_max_age",
+            "oracle_max_divergence",
+            "oracle_reference_rate",
             *FUNDING_MARKET_KEYS,
             *LIQUIDATION_MARKET_KEYS,
         ):
@@ -371,6 +379,10 @@ class MarketSpec(_Model):
         quorum = self.oracle_quorum or min(d.oracle_quorum, sources)
         if quorum > sources:
             raise ValueError(f"oracle_quorum {quorum} is above oracle_sources {sources}")
+        for key in ("oracle_max_divergence", "oracle_reference_rate"):
+            value = getattr(self, key)
+            if value is not None and value.scaleb(4) % 1 != 0:
+                raise ValueError(f"{key} {fmt(value)} must be whole basis points (0.0001)")
         self._funding_bounds(d)
         self._liquidation_bounds()
         return self

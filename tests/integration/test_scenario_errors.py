@@ -264,6 +264,29 @@ def test_load_scenario__funding_params_out_of_contract_bounds__error(
         load_scenario(sc)
 
 
+def test_load_scenario__oracle_guard__passed_to_the_deployment() -> None:
+    sc = copy.deepcopy(BASE)
+    sc["markets"]["BTC-PERP"].update({"oracle_max_divergence": "2", "oracle_reference_rate": "0.25"})
+    mc = load_scenario(sc).spec.markets["BTC-PERP"].market_config("BTC-PERP")
+    assert (mc.oracle_max_divergence, mc.oracle_reference_rate) == (Decimal(2), Decimal("0.25"))
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ({"oracle_max_divergence": "0.04"}, "oracle_max_divergence"),
+        ({"oracle_max_divergence": "11"}, "oracle_max_divergence"),
+        ({"oracle_reference_rate": "0.005"}, "oracle_reference_rate"),
+        ({"oracle_max_divergence": "0.50005"}, "oracle_max_divergence 0.50005 must be whole basis points"),
+    ],
+)
+def test_load_scenario__oracle_guard_out_of_bounds__error(override: dict[str, str], problem: str) -> None:
+    sc = copy.deepcopy(BASE)
+    sc["markets"]["BTC-PERP"].update(override)
+    with pytest.raises(ScenarioError, match=problem):
+        load_scenario(sc)
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("30s", 30), ("5m", 300), ("8h", 28800), ("1d", 86400), ("1h30m", 5400)]
 )
