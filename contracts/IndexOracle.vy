@@ -11,10 +11,10 @@
         never go backwards. The oracle itself exposes `latestRoundData()`
         (18 decimals) so other contracts can consume it.
         A guard bounds how fast the index may move: a reference price
-        follows the median at most `reference_rate` x elapsed seconds
-        (relative), and the index is invalid while the median is more than
-        `max_divergence` away from it (Drift's oracle guard rails, Mango
-        v4's stable price).
+        follows the median, moving at most by the factor
+        1 + `reference_rate` x hours since its last checkpoint, and the
+        index is invalid while the median is more than `max_divergence`
+        away from it (Drift's oracle guard rails, Mango v4's stable price).
 @custom:security Trust: the owner chooses the sources; the median tolerates
         fewer than half of the fresh sources being wrong. A reader never
         gets a price from a stale, zero or quorum-less set: `index()` reverts.
@@ -64,8 +64,9 @@ TS_MASK: constant(uint256) = (1 << 64) - 1
 # config word, read once per report or index (low to high): source_count (8)
 # | quorum (8) | max_age (24) | max_divergence (24, basis points)
 # | reference_rate (24, basis points per hour) | aggregator count (8)
-# | reference time (32) | reference price (128). The reference price shares
-# the word so that a report's checkpoint costs no extra storage slot.
+# | reference time (32: block timestamps below 2**32, until 2106)
+# | reference price (128). The reference price shares the word so that a
+# report's checkpoint costs no extra storage slot.
 C_QUORUM: constant(uint256) = 8
 C_MAX_AGE: constant(uint256) = 16
 C_DIVERGENCE: constant(uint256) = 40
@@ -158,8 +159,8 @@ def reference_rate() -> uint256:
 def reference_price() -> (uint256, uint256):
     """
     @notice (the reference price now, the time of its last checkpoint): the
-            stored reference moved toward the current median by at most
-            `reference_rate` x the seconds since the checkpoint. The
+            stored reference moved toward the current median by at most the
+            factor 1 + `reference_rate` x hours since the checkpoint. The
             reference is the median itself before the first checkpoint.
     """
     price: uint256 = 0
@@ -449,8 +450,8 @@ def _checkpoint_valid() -> uint256:
 @view
 def _reference_now(median: uint256, config: uint256) -> uint256:
     """
-    @dev The stored reference moved toward `median` by at most a factor
-         (1 + reference_rate x seconds since its checkpoint); `median` itself
+    @dev The stored reference moved toward `median` by at most the factor
+         1 + reference_rate x hours since its checkpoint; `median` itself
          before the first checkpoint.
     """
     r: uint256 = config >> C_REF_PRICE
