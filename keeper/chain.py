@@ -55,6 +55,11 @@ ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 MIN_FEE_BUMP_PERCENT = 12.5  # a replacement must raise both fees by this much (geth: 10%, some nodes 12.5%)
 RPC_BATCH = 200  # requests per JSON-RPC batch
+# waiting for at least this many transactions: read the receipts of whole blocks
+# (eth_getBlockReceipts, one call per block) instead of one eth_getTransactionReceipt per
+# transaction, which makes the node rebuild the block's receipts for each one
+BLOCK_RECEIPTS_MIN = 32
+BLOCK_RECEIPTS_MAX_SPAN = 256  # more new blocks than this in one poll: per transaction instead
 TRACKED_HASHES = 100_000  # hashes remembered (with their versions) for waits and in-flight lookups
 
 # Transport errors worth retrying for reads; never for sends.
@@ -195,6 +200,8 @@ class SentTx:
     hashes: list[HexBytes]
     sent_at: float  # time.monotonic() of the latest (re)send
     first_sent_at: float = 0.0  # time.monotonic() of the first version (0: sent_at)
+    # the latest block when its fees were read: it is mined in a later block (0: unknown)
+    sent_after_block: int = 0
 
     def __post_init__(self) -> None:
         self.first_sent_at = self.first_sent_at or self.sent_at
@@ -284,6 +291,8 @@ class ChainClient:
         # for /metrics: counts, and the fees of the latest send
         self.stats = dict.fromkeys(("sent", "failed", "replaced", "resent", "timeouts"), 0)
         self.last_base_fee: int | None = None
+        self.last_fee_block = 0  # the latest block at the last fee read
+        self._block_receipts = True  # the node serves eth_getBlockReceipts (until it refuses)
         self.last_max_fee: int | None = None
         self.last_priority_fee: int | None = None
 
@@ -332,6 +341,7 @@ class ChainClient:
         history = call_with_retry(lambda: self.w3.eth.fee_history(1, "latest", []))
         next_base_fee = int(history["baseFeePerGas"][-1])
         self.last_base_fee = next_base_fee
+        self.last_fee_block = int(history["oldestBlock"])
         return eip1559_fees(next_base_fee, priority_fee=self.priority_fee_wei, max_fee_cap=self.max_fee_wei)
 
     # ------------------------------------------------------------ sending
@@ -417,7 +427,14 @@ class ChainClient:
         """Track a transaction the node accepted (`tx`: the fields signed, with its nonce)."""
         tx_hash = HexBytes(signed.hash)
         self._track(
-            SentTx(tx["nonce"], dict(tx), HexBytes(signed.raw_transaction), [tx_hash], time.monotonic())
+            SentTx(
+                tx["nonce"],
+                dict(tx),
+                HexBytes(signed.raw_transaction),
+                [tx_hash],
+                time.monotonic(),
+                sent_after_block=self.last_fee_block,
+            )
         )
         self.stats["sent"] += 1
         self.last_max_fee, self.last_priority_fee = tx["maxFeePerGas"], tx["maxPriorityFeePerGas"]
@@ -466,8 +483,15 @@ class ChainClient:
         hashes = [HexBytes(h) for h in tx_hashes]
         found: dict[HexBytes, TxReceipt] = {}
         todo = list(dict.fromkeys(hashes))
+        since = self._first_block(todo)
         while todo:
-            found.update(self._receipts(todo))
+            by_block = self._receipts_by_block(todo, since) if since is not None else None
+            if by_block is None:
+                since = None  # per transaction from now on
+                found.update(self._receipts(todo))
+            else:
+                receipts, since = by_block
+                found.update(receipts)
             todo = [h for h in todo if h not in found]
             if not todo or time.monotonic() >= deadline:
                 break
@@ -499,10 +523,37 @@ class ChainClient:
         )
         return receipt
 
+    def _first_block(self, tx_hashes: Sequence[HexBytes]) -> int | None:
+        """The block after which every one of `tx_hashes` was sent, when they are many enough to
+        read whole blocks' receipts (`BLOCK_RECEIPTS_MIN`), all ours with a known send block
+        (not adopted from the pool) and the node serves eth_getBlockReceipts; else None."""
+        if len(tx_hashes) < BLOCK_RECEIPTS_MIN or not self._block_receipts:
+            return None
+        blocks = [s.sent_after_block if (s := self._by_hash.get(h)) else 0 for h in tx_hashes]
+        return min(blocks) if all(blocks) else None
+
+    def _receipts_by_block(
+        self, tx_hashes: Sequence[HexBytes], since: int
+    ) -> tuple[dict[HexBytes, TxReceipt], int] | None:
+        """The receipts of `tx_hashes` in the blocks after `since` (eth_getBlockReceipts, one call
+        per block, batched) and the latest block read; None when there are too many new blocks
+        or the node does not serve the method (then `_receipts`)."""
+        latest = int(call_with_retry(lambda: self.w3.eth.block_number, logger=self.log))
+        if latest - since > BLOCK_RECEIPTS_MAX_SPAN or latest < since:  # too many, or the chain went back
+            return None
+        if latest == since:
+            return {}, since
+        blocks = self._batch([("eth_getBlockReceipts", [hex(b)]) for b in range(since + 1, latest + 1)])
+        if any(b is None for b in blocks):
+            self._block_receipts = False
+            self.log.info("eth_getBlockReceipts not served: receipts per transaction")
+            return None
+        mined = {HexBytes(r["transactionHash"]): r for receipts in blocks for r in receipts}
+        return self._match(tx_hashes, mined), latest
+
     def _receipts(self, tx_hashes: Sequence[HexBytes]) -> dict[HexBytes, TxReceipt]:
         """The receipts found, by the hash asked for (any version of a replaced transaction)."""
-        versions = {h: list(s.hashes) if (s := self._by_hash.get(h)) else [h] for h in tx_hashes}
-        flat = list(dict.fromkeys(v for vs in versions.values() for v in vs))
+        flat = list(dict.fromkeys(v for h in tx_hashes for v in self._versions(h)))
         mined = {
             h: r
             for h, r in zip(
@@ -510,6 +561,16 @@ class ChainClient:
             )
             if r
         }
+        return self._match(tx_hashes, mined)
+
+    def _versions(self, tx_hash: HexBytes) -> list[HexBytes]:
+        sent = self._by_hash.get(tx_hash)
+        return list(sent.hashes) if sent is not None else [tx_hash]
+
+    def _match(self, tx_hashes: Sequence[HexBytes], mined: dict[HexBytes, Any]) -> dict[HexBytes, TxReceipt]:
+        """The receipt of each of `tx_hashes` found in `mined` (raw receipts by hash), whichever
+        version of it was mined; a mined transaction is no longer pending."""
+        versions = {h: self._versions(h) for h in tx_hashes}
         out: dict[HexBytes, TxReceipt] = {}
         for h, vs in versions.items():
             raw = next((mined[v] for v in vs if v in mined), None)

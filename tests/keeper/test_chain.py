@@ -270,3 +270,62 @@ def test_adopt_pool__a_restarted_client_tracks_what_is_pending(
     restarted.maintain()  # still stuck: replaced, as if sent here
     node.mine()
     assert restarted.tx_states([first])[0][0] == "mined" and thing.functions.calls().call() == 1
+
+
+# ---------------------------------------------------------------- receipts of many transactions
+
+
+def _many(w3: Web3, node: Anvil, client: ChainClient, thing: Any, n: int) -> list[Any]:
+    """`n` transactions mined over three blocks (automine off while sending)."""
+    node.set_automine(False)
+    hashes = []
+    for k in range(n):
+        hashes.append(client.send_nowait(thing.functions.set_value(k + 100), gas=100_000))
+        if k % (n // 3 + 1) == n // 3:
+            node.mine()
+    node.mine()
+    node.set_automine(True)
+    return hashes
+
+
+def test_wait_many__many_transactions__whole_blocks_read_not_each_receipt(
+    w3: Web3, node: Anvil, deployer: ChainClient, thing: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = _many(w3, node, deployer, thing, 40)
+    calls: list[str] = []
+    batch = deployer._batch
+    monkeypatch.setattr(deployer, "_batch", lambda reqs: calls.extend(m for m, _ in reqs) or batch(reqs))
+    receipts = deployer.wait_many(hashes)
+    assert [r["transactionHash"] for r in receipts] == hashes
+    assert all(r["status"] == 1 for r in receipts) and deployer.pending_count == 0
+    assert "eth_getTransactionReceipt" not in calls and 1 <= calls.count("eth_getBlockReceipts") <= 4
+    assert {r["blockNumber"] for r in receipts} == {
+        w3.eth.get_transaction_receipt(h)["blockNumber"] for h in hashes
+    }
+
+
+def test_wait_many__node_without_block_receipts__per_transaction(
+    w3: Web3, node: Anvil, deployer: ChainClient, thing: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = _many(w3, node, deployer, thing, 40)
+    batch = deployer._batch
+
+    def refusing(reqs: Any) -> list[Any]:
+        if reqs and reqs[0][0] == "eth_getBlockReceipts":
+            return [None] * len(reqs)  # "method not found" for each
+        return batch(reqs)
+
+    monkeypatch.setattr(deployer, "_batch", refusing)
+    receipts = deployer.wait_many(hashes)
+    assert [r["transactionHash"] for r in receipts] == hashes and not deployer._block_receipts
+
+
+def test_wait_many__few_transactions__per_transaction(
+    w3: Web3, node: Anvil, deployer: ChainClient, thing: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashes = _many(w3, node, deployer, thing, 5)
+    calls: list[str] = []
+    batch = deployer._batch
+    monkeypatch.setattr(deployer, "_batch", lambda reqs: calls.extend(m for m, _ in reqs) or batch(reqs))
+    assert len(deployer.wait_many(hashes)) == 5
+    assert "eth_getBlockReceipts" not in calls and calls.count("eth_getTransactionReceipt") == 5
