@@ -188,6 +188,9 @@ class MarketStatus:
     address: str
     index: Decimal | None  # None when the oracle has no price
     index_valid: bool
+    # fresh with a quorum, yet invalid: the oracle's guard holds a move back (PROTOCOL.md §4)
+    index_held: bool
+    index_median: Decimal | None  # the fresh sources' median, valid or not
     index_fresh_sources: int
     index_sources: int
     index_quorum: int
@@ -327,6 +330,8 @@ def format_status(s: Status) -> str:
         fresh = f"{m.index_fresh_sources}/{m.index_sources}"
         if m.index_valid:
             index = f"{num(m.index)} ok {fresh}"
+        elif m.index_held:
+            index = f"HELD {num(m.index_median)} {fresh}: moved too fast (guard)"
         elif m.last_report is None:
             index = f"INVALID {fresh}, never reported"
         else:
@@ -625,6 +630,8 @@ def _market_status(s: str, address: str, r: _Reads, r2: _Reads, now: int) -> Mar
         address=address,
         index=from_wad(index) if index else None,
         index_valid=bool(valid),
+        index_held=not valid and 0 < int(r[f"{s}.index_status"][2]) >= int(r[f"{s}.quorum"]),
+        index_median=from_wad(r[f"{s}.index_status"][1]) if r[f"{s}.index_status"][1] else None,
         index_fresh_sources=int(r[f"{s}.index_status"][2]),
         last_report=from_wad(newest[0]) if newest else None,
         last_report_age_s=now - newest[1] if newest else None,

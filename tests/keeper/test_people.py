@@ -288,6 +288,19 @@ def test_status__stale_index__markets_shown_account_unreadable(
     assert int(btc.split()[5].removesuffix("s")) >= 120 and btc.split()[6] == "ago"
 
 
+def test_status__index_held_by_the_guard__shown_with_its_median(
+    keeper: Any, long_trader: str, net: LocalNet
+) -> None:
+    assert not net.set_index(BTC, 200_000, confirm=False)  # +100%: beyond the 50% guard
+    code, out, _ = keeper("status", "--account", long_trader)
+    assert code == 1
+    btc = next(line for line in out.splitlines() if line.startswith("BTC-PERP "))
+    assert " ".join(btc.split()[1:8]) == "HELD 200,000 3/3: moved too fast (guard)"
+    code, out, _ = keeper("status", "--json")
+    held = json.loads(out)["markets"][BTC]
+    assert (held["index_valid"], held["index_held"], held["index_median"]) == (False, True, "200000")
+
+
 def test_status__console_script(net: LocalNet, localnet: tuple[LocalNet, Path]) -> None:
     """The installed `keeper` entry point, as a person runs it."""
     assert net.anvil is not None
