@@ -288,13 +288,19 @@ def _many(w3: Web3, node: Anvil, client: ChainClient, thing: Any, n: int) -> lis
     return hashes
 
 
+def _rpc_methods(client: ChainClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The JSON-RPC methods `client` reads in batches from now on, in order."""
+    calls: list[str] = []
+    batch = client._batch
+    monkeypatch.setattr(client, "_batch", lambda reqs: calls.extend(m for m, _ in reqs) or batch(reqs))
+    return calls
+
+
 def test_wait_many__many_transactions__whole_blocks_read_not_each_receipt(
     w3: Web3, node: Anvil, deployer: ChainClient, thing: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashes = _many(w3, node, deployer, thing, 40)
-    calls: list[str] = []
-    batch = deployer._batch
-    monkeypatch.setattr(deployer, "_batch", lambda reqs: calls.extend(m for m, _ in reqs) or batch(reqs))
+    calls = _rpc_methods(deployer, monkeypatch)
     receipts = deployer.wait_many(hashes)
     assert [r["transactionHash"] for r in receipts] == hashes
     assert all(r["status"] == 1 for r in receipts) and deployer.pending_count == 0
@@ -324,8 +330,6 @@ def test_wait_many__few_transactions__per_transaction(
     w3: Web3, node: Anvil, deployer: ChainClient, thing: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashes = _many(w3, node, deployer, thing, 5)
-    calls: list[str] = []
-    batch = deployer._batch
-    monkeypatch.setattr(deployer, "_batch", lambda reqs: calls.extend(m for m, _ in reqs) or batch(reqs))
+    calls = _rpc_methods(deployer, monkeypatch)
     assert len(deployer.wait_many(hashes)) == 5
     assert "eth_getBlockReceipts" not in calls and calls.count("eth_getTransactionReceipt") == 5
