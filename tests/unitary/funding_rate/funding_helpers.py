@@ -39,7 +39,8 @@ def push_index(p, price_wad: int, symbol: str = BTC) -> None:
     t = now()
     for r in md.reporters:
         md.oracle.report(price_wad, t, sender=r)
-    if not md.oracle.index_status()[0] and md.oracle.index_status()[2] >= md.oracle.quorum():
+    valid, _median, fresh = md.oracle.index_status()
+    if not valid and fresh >= md.oracle.quorum():
         md.oracle.reset_reference(sender=p.owner)
 
 
