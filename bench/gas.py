@@ -7,7 +7,7 @@ refunds included), except views, which are ``eth_estimateGas`` minus the
     .venv/bin/python bench/gas.py --deep 500 # smaller deep book, faster
 
 ``measure()`` returns the figures; tests/integration/test_gas_budgets.py
-asserts the budgets on them.
+asserts the budgets on them (with a smaller deep book and 100 positions).
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ BUDGETS = {
     "market order vs 1 resting, both hold positions": 150_000,
     "each further maker order in the same call": 25_000,
     "limit order at a new price level (tick used before)": 120_000,
+    "limit order at a used tick, the account's only resting order": 120_000,
+    "each further maker order, taking the maker's last resting order": 25_000,
     "cancel": 40_000,
+    "cancel (level keeps other orders)": 40_000,
+    "cancel, the account's last resting order": 40_000,
     "funding settlement, 10 open positions": 60_000,
     "funding settlement, 10,000 open positions": 60_000,
     "premium sample, 10 open positions": 80_000,
@@ -50,6 +54,7 @@ class Row:
     name: str
     gas: int
     note: str = ""
+    tx: object = None  # the measured transaction's hash (bench/gas_trace.py), None for derived rows
 
 
 def bench_market() -> MarketConfig:
@@ -73,6 +78,7 @@ class Bench:
         self.rows: list[Row] = []
 
     def gas(self, receipt) -> int:
+        self.last = receipt
         return int(receipt["gasUsed"])
 
     def order(self, who: str, side: str, size, price, kind=GTC, hint: int = 0):
@@ -103,7 +109,9 @@ class Bench:
         )
 
     def add(self, name: str, gas: int, note: str = "") -> int:
-        self.rows.append(Row(name, gas, note))
+        last = getattr(self, "last", None)
+        tx = last["transactionHash"] if last is not None and int(last["gasUsed"]) == gas else None
+        self.rows.append(Row(name, gas, note, tx))
         return gas
 
     def fill_book(self, n: int, start_price: int, per_account: int = 900) -> None:
@@ -144,9 +152,11 @@ class Bench:
                 raise RuntimeError(f"filling the book failed: {r}")
 
 
-def measure(deep: int = 5_000) -> dict[str, int]:
+def measure(deep: int = 5_000, anvil_args: tuple[str, ...] = (), inspect=None) -> dict[str, int]:
+    """The vault, oracle and order-book rows. `inspect(net, rows)`, if given,
+    runs before the node stops (bench/gas_trace.py traces the rows' txs)."""
     config = DeployConfig(markets=(bench_market(),))
-    with start_localnet(config, accounts=40) as net:
+    with start_localnet(config, accounts=40, anvil_args=anvil_args) as net:
         b = Bench(net)
         be = net.backend
         # ---- vault
@@ -175,7 +185,13 @@ def measure(deep: int = 5_000) -> dict[str, int]:
         b.add("oracle report", b.gas(rep))
         view = net.w3.eth.estimate_gas({"to": md.oracle.address, "data": md.oracle.encode_abi("index", [])})
         b.add("index read, median of 3 (view)", view - 21_000, "eth_estimateGas - 21,000")
-        # ---- trading (every measured taker order consumes exactly the makers named)
+        # ---- trading (every measured taker order consumes exactly the makers named).
+        # The budgeted rows are a market maker's steady state: each account keeps
+        # other resting orders (a parked bid far below), so no fill or cancel
+        # empties its order word. The rows "... its last resting order" show the
+        # other case: the storage refund of an emptied word comes back.
+        makers = ["maker", "maker2", "maker3", "maker4", "maker5", "maker6"]
+        parked = {k: b.order_id(b.order(k, "buy", "0.0001", 50_000)) for k in makers}
         b.order("maker", "sell", "0.1", 100_000)
         b.add(
             "market order, first trade of both accounts", b.gas(b.order("taker", "buy", "0.1", 100_000, IOC))
@@ -185,7 +201,6 @@ def measure(deep: int = 5_000) -> dict[str, int]:
             "market order vs 1 resting, both hold positions",
             b.gas(b.order("taker", "buy", "0.1", 100_010, IOC)),
         )
-        makers = ["maker", "maker2", "maker3", "maker4", "maker5", "maker6"]
         # makers 2..6 get positions first, so each fill is the steady-state case
         for k in makers[1:]:
             b.order(k, "sell", "0.0001", 100_020)
@@ -205,7 +220,21 @@ def measure(deep: int = 5_000) -> dict[str, int]:
         r2 = b.order("maker", "sell", "0.01", 100_200)
         b.add("limit order at an existing level", b.gas(r2))
         b.add("cancel (level keeps other orders)", b.gas(b.cancel("maker", b.order_id(r2))))
+        # ---- the same when the order is the account's only one
+        for k in makers:
+            b.cancel(k, parked[k])
+        b.add("cancel, the account's last resting order", b.gas(b.cancel("maker", b.order_id(r))))
+        r = b.order("maker", "sell", "0.01", 100_200)
+        b.add("limit order at a used tick, the account's only resting order", b.gas(r))
+        b.cancel("maker", b.order_id(r))
+        b.order("maker", "sell", "0.1", 100_040)
+        g1 = b.gas(b.order("taker", "buy", "0.1", 100_040, IOC))
+        for k in makers:
+            b.order(k, "sell", "0.1", 100_050)
+        g6 = b.gas(b.order("taker", "buy", "0.6", 100_050, IOC))
+        b.add("each further maker order, taking the maker's last resting order", (g6 - g1) // 5)
         # ---- depth independence: 5 vs `deep` resting orders behind the top of book
+        b.order("maker", "buy", "0.0001", 50_000)
         results = {}
         for label, n, base in (("5", 5, 101_000), (str(deep), deep, 110_000)):
             b.fill_book(n, base)
@@ -220,6 +249,8 @@ def measure(deep: int = 5_000) -> dict[str, int]:
             b.order("maker", "sell", "0.001", 100_500 if n == 5 else 100_600)
             mo = b.gas(b.order("taker", "buy", "0.001", 100_500 if n == 5 else 100_600, IOC))
             b.add(f"market order vs 1 resting, book of {label}", mo)
+        if inspect is not None:
+            inspect(net, b.rows)
         return {row.name: row.gas for row in b.rows} | {"_rows": b.rows}
 
 

@@ -1,5 +1,5 @@
-"""Where the gas of the trading paths goes: each transaction of the gas
-table's trading rows, replayed with ``debug_traceTransaction`` (anvil started
+"""Where the gas of the trading paths goes: the transactions of the gas
+table's trading rows (bench/gas.py, a book of 5), replayed with ``debug_traceTransaction`` (anvil started
 with ``--steps-tracing``), its gas split by contract and by kind of opcode
 (cold/warm storage reads, storage writes by kind, events, calls, compute).
 
@@ -17,9 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gas import IOC, Bench, bench_market  # noqa: E402
-from keeper.deploy import DeployConfig  # noqa: E402
-from keeper.localnet import start_localnet  # noqa: E402
+from bench.gas import measure  # noqa: E402
 
 CALLS = {"CALL", "STATICCALL", "DELEGATECALL", "CALLCODE"}
 
@@ -97,35 +95,32 @@ def report(net, names: dict[str, str], title: str, receipt) -> None:
             print(f"      {k:<36} {g:>8,}")
 
 
+TRACED = (
+    "market order vs 1 resting, both hold positions",
+    "market order vs 6 resting (6 makers)",
+    "limit order at a new price level (fresh tick)",
+    "limit order at a new price level (tick used before)",
+    "limit order at an existing level",
+    "cancel",
+    "cancel (level keeps other orders)",
+)
+
+
 def main() -> int:
-    with start_localnet(DeployConfig(markets=(bench_market(),)), anvil_args=("--steps-tracing",)) as net:
-        b = Bench(net)
+    def inspect(net, rows) -> None:
+        m = net.market("BTC-PERP")
         md = net.deployment.markets["BTC-PERP"]
         names = {
             net.ch.address.lower(): "Clearinghouse",
-            b.m.address.lower(): "PerpMarket",
+            m.address.lower(): "PerpMarket",
             md.oracle.address.lower(): "IndexOracle",
             net.token.address.lower(): "collateral",
         }
-        makers = ["maker", "maker2", "maker3", "maker4", "maker5", "maker6"]
-        for k in [*makers, "taker"]:
-            net.fund(k, 1_000_000)
-        for k in makers:
-            b.order(k, "sell", "0.0001", 100_020)
-            b.order("taker", "buy", "0.0001", 100_020, IOC)
-        b.order("maker", "sell", "0.1", 100_010)
-        report(net, names, "market order vs 1 resting, both hold positions", b.order("taker", "buy", "0.1", 100_010, IOC))
-        for k in makers:
-            b.order(k, "sell", "0.1", 100_030)
-        report(net, names, "market order vs 6 resting (6 makers)", b.order("taker", "buy", "0.6", 100_030, IOC))
-        r = b.order("maker", "sell", "0.01", 100_200)
-        report(net, names, "limit order at a new price level (fresh tick)", r)
-        report(net, names, "cancel, last order of its level", b.cancel("maker", b.order_id(r)))
-        r = b.order("maker", "sell", "0.01", 100_200)
-        report(net, names, "limit order at a new price level (tick used before)", r)
-        r2 = b.order("maker", "sell", "0.01", 100_200)
-        report(net, names, "limit order at an existing level", r2)
-        report(net, names, "cancel, level keeps other orders", b.cancel("maker", b.order_id(r2)))
+        for row in rows:
+            if row.name in TRACED and row.tx is not None:
+                report(net, names, row.name, net.w3.eth.get_transaction_receipt(row.tx))
+
+    measure(deep=5, anvil_args=("--steps-tracing",), inspect=inspect)
     return 0
 
 

@@ -134,7 +134,9 @@ class MarketState:
         accounts = set(per_account) | set(self.account_orders)
         for a in accounts:
             w = self.account_orders.get(a, 0)
-            got = [bits(w, 0, 16), bits(w, 16, 120), bits(w, 136, 120)]
+            # count (15) | kept (1, set by the first order, never cleared) | bids | asks
+            got = [bits(w, 0, 15), bits(w, 16, 120), bits(w, 136, 120)]
+            assert w == 0 or bits(w, 15, 1) == 1, f"account {a} order word {w:#x} lost its kept bit"
             assert got == per_account.get(a, [0, 0, 0]), (
                 f"account {a} order word {got} != {per_account.get(a)}"
             )
