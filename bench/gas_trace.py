@@ -78,7 +78,9 @@ def split(trace: dict, to: str) -> tuple[dict[str, Counter], int]:
 
 def report(net, names: dict[str, str], title: str, receipt) -> None:
     tx = receipt["transactionHash"]
-    trace = net.w3.provider.make_request("debug_traceTransaction", [tx.hex() if hasattr(tx, "hex") else tx, {}])
+    trace = net.w3.provider.make_request(
+        "debug_traceTransaction", [tx.hex() if hasattr(tx, "hex") else tx, {}]
+    )
     if "error" in trace:
         raise RuntimeError(f"debug_traceTransaction: {trace['error']} (anvil needs --steps-tracing)")
     t = net.w3.eth.get_transaction(tx)
@@ -87,7 +89,9 @@ def report(net, names: dict[str, str], title: str, receipt) -> None:
     by_contract, execution = split(trace["result"], t["to"])
     used = int(receipt["gasUsed"])
     refund = intrinsic + execution - used
-    print(f"\n{title}: gasUsed {used:,} = intrinsic {intrinsic:,} + execution {execution:,} - refund {refund:,}")
+    print(
+        f"\n{title}: gasUsed {used:,} = intrinsic {intrinsic:,} + execution {execution:,} - refund {refund:,}"
+    )
     for addr, kinds in by_contract.items():
         name = names.get(addr, addr)
         print(f"  {name:<16} {sum(kinds.values()):>8,}")

@@ -47,7 +47,9 @@ def test_gas_budget(gas, name, request):
 @pytest.mark.parametrize("what", ["place at a fresh tick behind", "cancel in", "market order vs 1 resting,"])
 def test_order_book_gas_does_not_depend_on_depth(gas, what):
     shallow = gas[f"{what} a book of 5" if what != "market order vs 1 resting," else f"{what} book of 5"]
-    deep = gas[f"{what} a book of {DEEP}" if what != "market order vs 1 resting," else f"{what} book of {DEEP}"]
+    deep = gas[
+        f"{what} a book of {DEEP}" if what != "market order vs 1 resting," else f"{what} book of {DEEP}"
+    ]
     assert shallow == deep
 
 
@@ -58,6 +60,12 @@ def test_funding_gas_does_not_depend_on_open_positions(gas, what):
 
 def test_every_deployable_fits_eip170():
     rows = sizes()
-    assert {r.name for r in rows} >= {"PerpMarket", "Clearinghouse", "IndexOracle", "FundingRate", "InsuranceFund"}
+    assert {r.name for r in rows} >= {
+        "PerpMarket",
+        "Clearinghouse",
+        "IndexOracle",
+        "FundingRate",
+        "InsuranceFund",
+    }
     for row in rows:
         assert row.gas <= artifacts.EIP170_LIMIT, f"{row.name}: {row.gas:,} bytes"
