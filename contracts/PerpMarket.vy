@@ -130,6 +130,17 @@ A_ASKS: constant(uint256) = 136
 # position word: size + 2**127 (128) | open_notional + 2**127 (128)
 P_OFFSET: constant(int256) = 2**127
 MASK128: constant(uint256) = 2**128 - 1
+# field masks (a packed field of n bits: (word >> shift) & Mn)
+M1: constant(uint256) = 2**1 - 1
+M8: constant(uint256) = 2**8 - 1
+M15: constant(uint256) = 2**15 - 1
+M16: constant(uint256) = 2**16 - 1
+M40: constant(uint256) = 2**40 - 1
+M48: constant(uint256) = 2**48 - 1
+M56: constant(uint256) = 2**56 - 1
+M64: constant(uint256) = 2**64 - 1
+M112: constant(uint256) = 2**112 - 1
+M120: constant(uint256) = 2**120 - 1
 
 # hard bounds on parameters
 MAX_IMR: constant(uint256) = WAD                # 1x
@@ -237,10 +248,10 @@ def place_order(
     if reduce_only:
         assert size0 != 0 and (size0 > 0) != is_buy and size <= convert(abs(size0), uint256), "reduce-only would increase position"
     if not (reduce_only and order_type >= IOC):
-        assert lots * tick * UNIT >= self._bits(pb, 64, 112), "order below min notional"
+        assert lots * tick * UNIT >= ((pb >> 64) & M112), "order below min notional"
 
     book: uint256 = self._book
-    best: uint256 = self._bits(book, B_ASK, 56) if is_buy else self._bits(book, B_BID, 56)
+    best: uint256 = ((book >> B_ASK) & M56) if is_buy else (book & M56)
     crosses: bool = best != 0 and ((is_buy and tick >= best) or (not is_buy and tick <= best))
     if order_type == POST_ONLY:
         assert not crosses, "post-only would cross"
@@ -257,21 +268,21 @@ def place_order(
     if crosses:
         maker_bid: uint256 = 0 if is_buy else 1
         for i: uint256 in range(MAX_FILLS):
-            if remaining == 0 or i >= self._bits(pb, 248, 8):
+            if remaining == 0 or i >= ((pb >> 248) & M8):
                 break
-            best = self._bits(book, B_ASK, 56) if is_buy else self._bits(book, B_BID, 56)
+            best = ((book >> B_ASK) & M56) if is_buy else (book & M56)
             if best == 0 or (is_buy and best > tick) or (not is_buy and best < tick):
                 break
             lkey: uint256 = best * 2 + maker_bid
-            oid: uint256 = self._bits(self._levels[lkey], L_HEAD, 40)
+            oid: uint256 = ((self._levels[lkey] >> L_HEAD) & M40)
             order: uint256 = self._orders[oid]
-            maker: uint256 = self._bits(order, O_ACCT, 48)
+            maker: uint256 = ((order >> O_ACCT) & M48)
             if maker == account:
                 # self-trade prevention: the resting order is cancelled
                 book = self._remove_order(oid, order, book, REMOVED_SELF_TRADE)
                 continue
-            take: uint256 = min(remaining, self._bits(order, O_LOTS, 64))
-            if self._bits(order, O_RO, 1) == 1:
+            take: uint256 = min(remaining, ((order >> O_LOTS) & M64))
+            if ((order >> O_RO) & M1) == 1:
                 # a reduce-only maker order never increases its position
                 msize: int256 = self._size(self._positions[maker])
                 reducible: uint256 = 0
@@ -285,7 +296,7 @@ def place_order(
             mdelta: int256 = convert(take * LOT_SIZE, int256)
             if is_buy:
                 mdelta = -mdelta
-            mfee: uint256 = self._fee(fill_value, self._bits(pa, 192, 64))
+            mfee: uint256 = self._fee(fill_value, ((pa >> 192) & M64))
             realized: int256 = 0
             fpaid: int256 = 0
             res: uint256 = 0
@@ -293,18 +304,19 @@ def place_order(
             residue += res
             result.fees += mfee
             result.maker_deltas.append(IPerpMarket.CashDelta(account=maker, amount=realized - fpaid - convert(mfee, int256)))
+            left: uint256 = ((order >> O_LOTS) & M64) - take
             log IPerpMarket.Fill(
                 maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
-                taker_is_buy=is_buy, maker_fee=mfee
+                taker_is_buy=is_buy, maker_fee=mfee, remaining=left * LOT_SIZE
             )
-            if take == self._bits(order, O_LOTS, 64):
+            if left == 0:
                 book = self._remove_order(oid, order, book, REMOVED_FILLED)
             else:
                 self._reduce_order(oid, order, lkey, take)
             remaining -= take
             filled += take
             filled_value += fill_value
-            book = self._with(book, B_LAST, 56, best)
+            book = (book & ~(M56 << B_LAST)) | (best << B_LAST)
 
     # ---- the taker's fills, applied as one trade at the volume-weighted price
     size1: int256 = size0
@@ -314,7 +326,7 @@ def place_order(
             tdelta = -tdelta
         tfee: uint256 = 0
         if order_type != LIQUIDATION:
-            tfee = self._fee(filled_value, self._bits(pa, 128, 64))
+            tfee = self._fee(filled_value, ((pa >> 128) & M64))
         realized: int256 = 0
         fpaid: int256 = 0
         res: uint256 = 0
@@ -329,7 +341,7 @@ def place_order(
     if remaining > 0 and order_type < IOC:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
-        assert self._bits(self._account_orders[account], A_COUNT, 15) < self._bits(pb, 232, 16), "too many open orders"
+        assert (self._account_orders[account] & M15) < ((pb >> 232) & M16), "too many open orders"
         oid: uint256 = 0
         oid, book = self._insert_order(account, is_buy, tick, remaining, reduce_only, hint, book)
         result.order_id = oid
@@ -342,7 +354,7 @@ def place_order(
         assert self._open_interest & MASK128 <= self.max_open_interest, "open interest cap"
     grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
     result.risk_increased = grew or (rested and not reduce_only)
-    result.taker_active = size1 != 0 or self._bits(self._account_orders[account], A_COUNT, 15) > 0
+    result.taker_active = size1 != 0 or (self._account_orders[account] & M15) > 0
     return result
 
 
@@ -354,7 +366,7 @@ def cancel_order(account: uint256, order_id: uint256):
     assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
     order: uint256 = self._orders[order_id]
     assert order != 0, "no such order"
-    assert self._bits(order, O_ACCT, 48) == account, "not your order"
+    assert ((order >> O_ACCT) & M48) == account, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
 
 
@@ -430,11 +442,11 @@ def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     mark: uint256 = self._mark(self._index())
     size: int256 = self._size(word)
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
-    worst: uint256 = max(self._bits(orders, A_BIDS, 120), self._bits(orders, A_ASKS, 120)) * UNIT
+    worst: uint256 = max(((orders >> A_BIDS) & M120), ((orders >> A_ASKS) & M120)) * UNIT
     return IPerpMarket.AccountMargin(
         pnl=self._upnl(word, mark) - self._funding_owed(account, size),
-        im=self._ceil_div((notional + worst) * self._bits(pa, 0, 64), WAD),
-        mm=self._ceil_div(notional * self._bits(pa, 64, 64), WAD),
+        im=self._ceil_div((notional + worst) * (pa & M64), WAD),
+        mm=self._ceil_div(notional * ((pa >> 64) & M64), WAD),
     )
 
 
@@ -448,7 +460,7 @@ def position(account: uint256) -> PositionView:
     """
     word: uint256 = self._positions[account]
     size: int256 = self._size(word)
-    count: uint256 = self._bits(self._account_orders[account], A_COUNT, 15)
+    count: uint256 = (self._account_orders[account] & M15)
     if size == 0:
         return PositionView(size=0, open_notional=0, entry_price=0, mark=0, unrealized_pnl=0, funding_owed=0, open_orders=count)
     mark: uint256 = self._mark(self._index())
@@ -471,7 +483,7 @@ def open_order_stats(account: uint256) -> (uint256, uint256, uint256):
     @notice (resting orders, bid notional, ask notional) of the account, quote WAD.
     """
     w: uint256 = self._account_orders[account]
-    return (self._bits(w, A_COUNT, 15), self._bits(w, A_BIDS, 120) * UNIT, self._bits(w, A_ASKS, 120) * UNIT)
+    return ((w & M15), ((w >> A_BIDS) & M120) * UNIT, ((w >> A_ASKS) & M120) * UNIT)
 
 
 @external
@@ -483,11 +495,11 @@ def order(order_id: uint256) -> (uint256, bool, uint256, uint256, bool):
     """
     o: uint256 = self._orders[order_id]
     return (
-        self._bits(o, O_ACCT, 48),
-        self._bits(o, O_BUY, 1) == 1,
-        self._bits(o, O_TICK, 56) * TICK_SIZE,
-        self._bits(o, O_LOTS, 64) * LOT_SIZE,
-        self._bits(o, O_RO, 1) == 1,
+        ((o >> O_ACCT) & M48),
+        ((o >> O_BUY) & M1) == 1,
+        ((o >> O_TICK) & M56) * TICK_SIZE,
+        ((o >> O_LOTS) & M64) * LOT_SIZE,
+        ((o >> O_RO) & M1) == 1,
     )
 
 
@@ -501,7 +513,7 @@ def orders_of(account: uint256, from_id: uint256, count: uint256) -> DynArray[ui
     out: DynArray[uint256, 1000] = []
     for i: uint256 in range(count, bound=1000):
         o: uint256 = self._orders[from_id + i]
-        if o != 0 and self._bits(o, O_ACCT, 48) == account:
+        if o != 0 and ((o >> O_ACCT) & M48) == account:
             out.append(from_id + i)
     return out
 
@@ -512,7 +524,7 @@ def next_order_id() -> uint256:
     """
     @notice The id the next resting order will get (ids start at 1).
     """
-    return self._bits(self._book, B_NEXT_ID, 40)
+    return ((self._book >> B_NEXT_ID) & M40)
 
 
 @external
@@ -540,7 +552,7 @@ def best_bid() -> uint256:
     """
     @notice Best bid price, 0 when the side is empty.
     """
-    return self._bits(self._book, B_BID, 56) * TICK_SIZE
+    return (self._book & M56) * TICK_SIZE
 
 
 @external
@@ -549,7 +561,7 @@ def best_ask() -> uint256:
     """
     @notice Best ask price, 0 when the side is empty.
     """
-    return self._bits(self._book, B_ASK, 56) * TICK_SIZE
+    return ((self._book >> B_ASK) & M56) * TICK_SIZE
 
 
 @external
@@ -558,7 +570,7 @@ def last_trade_price() -> uint256:
     """
     @notice Price of the last fill, 0 before the first.
     """
-    return self._bits(self._book, B_LAST, 56) * TICK_SIZE
+    return ((self._book >> B_LAST) & M56) * TICK_SIZE
 
 
 @external
@@ -598,12 +610,12 @@ def market_summary(depth: uint256) -> MarketSummary:
     if valid:
         s.mark = self._mark(idx)
     book: uint256 = self._book
-    s.best_bid = self._bits(book, B_BID, 56) * TICK_SIZE
-    s.best_ask = self._bits(book, B_ASK, 56) * TICK_SIZE
-    s.last_trade = self._bits(book, B_LAST, 56) * TICK_SIZE
+    s.best_bid = (book & M56) * TICK_SIZE
+    s.best_ask = ((book >> B_ASK) & M56) * TICK_SIZE
+    s.last_trade = ((book >> B_LAST) & M56) * TICK_SIZE
     s.open_interest = self._open_interest & MASK128
-    s.bids = self._depth(self._bits(book, B_BID, 56), 1, depth)
-    s.asks = self._depth(self._bits(book, B_ASK, 56), 0, depth)
+    s.bids = self._depth((book & M56), 1, depth)
+    s.asks = self._depth(((book >> B_ASK) & M56), 0, depth)
     return s
 
 
@@ -616,11 +628,11 @@ def find_hint(is_buy: bool, price: uint256) -> uint256:
     """
     tick: uint256 = price // TICK_SIZE
     side: uint256 = 1 if is_buy else 0
-    cur: uint256 = self._bits(self._book, B_BID, 56) if is_buy else self._bits(self._book, B_ASK, 56)
+    cur: uint256 = (self._book & M56) if is_buy else ((self._book >> B_ASK) & M56)
     if cur == 0 or not self._at_or_better(cur, tick, is_buy):
         return 0
     for _i: uint256 in range(MAX_SCAN):
-        nxt: uint256 = self._bits(self._levels[cur * 2 + side], L_NEXT, 56)
+        nxt: uint256 = ((self._levels[cur * 2 + side]) & M56)
         if nxt == 0 or not self._at_or_better(nxt, tick, is_buy):
             break
         cur = nxt
@@ -636,14 +648,14 @@ def params() -> MarketParams:
     pa: uint256 = self._params_a
     pb: uint256 = self._params_b
     return MarketParams(
-        imr=self._bits(pa, 0, 64),
-        mmr=self._bits(pa, 64, 64),
-        taker_fee=self._bits(pa, 128, 64),
-        maker_fee=self._bits(pa, 192, 64),
-        mark_band=self._bits(pb, 0, 64),
-        min_order_notional=self._bits(pb, 64, 112),
-        max_open_orders=self._bits(pb, 232, 16),
-        max_fills=self._bits(pb, 248, 8),
+        imr=(pa & M64),
+        mmr=((pa >> 64) & M64),
+        taker_fee=((pa >> 128) & M64),
+        maker_fee=((pa >> 192) & M64),
+        mark_band=(pb & M64),
+        min_order_notional=((pb >> 64) & M112),
+        max_open_orders=((pb >> 232) & M16),
+        max_fills=((pb >> 248) & M8),
         max_open_interest=self.max_open_interest,
     )
 
@@ -659,8 +671,8 @@ def impact_prices(notional: uint256) -> (uint256, uint256):
     """
     book: uint256 = self._book
     return (
-        self._impact(self._bits(book, B_BID, 56), 1, notional),
-        self._impact(self._bits(book, B_ASK, 56), 0, notional),
+        self._impact((book & M56), 1, notional),
+        self._impact(((book >> B_ASK) & M56), 0, notional),
     )
 
 
@@ -712,16 +724,16 @@ def _insert_order(
     account: uint256, is_buy: bool, tick: uint256, lots: uint256, reduce_only: bool, hint: uint256, book_: uint256
 ) -> (uint256, uint256):
     book: uint256 = book_
-    oid: uint256 = self._bits(book, B_NEXT_ID, 40)
+    oid: uint256 = ((book >> B_NEXT_ID) & M40)
     book = self._with(book, B_NEXT_ID, 40, oid + 1)
     side: uint256 = 1 if is_buy else 0
     lkey: uint256 = tick * 2 + side
     level: uint256 = self._levels[lkey]
     prev_oid: uint256 = 0
-    if self._bits(level, L_LOTS, 64) == 0:
+    if ((level >> L_LOTS) & M64) == 0:
         # a new price level: link it between its better and worse neighbours
         best_shift: uint256 = B_BID if is_buy else B_ASK
-        best: uint256 = self._bits(book, best_shift, 56)
+        best: uint256 = ((book >> best_shift) & M56)
         better: uint256 = 0
         worse: uint256 = 0
         if best == 0 or self._at_or_better(tick, best, is_buy):
@@ -730,11 +742,11 @@ def _insert_order(
         else:
             better = best
             if hint != 0:
-                assert self._bits(self._levels[hint * 2 + side], L_LOTS, 64) != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
+                assert (((self._levels[hint * 2 + side]) >> L_LOTS) & M64) != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
                 better = hint
             walked: bool = False
             for _i: uint256 in range(MAX_WALK):
-                worse = self._bits(self._levels[better * 2 + side], L_NEXT, 56)
+                worse = ((self._levels[better * 2 + side]) & M56)
                 if worse == 0 or self._at_or_better(tick, worse, is_buy):
                     walked = True
                     break
@@ -747,9 +759,9 @@ def _insert_order(
             self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, tick)
         level = (worse << L_NEXT) | (better << L_PREV) | (oid << L_HEAD) | (oid << L_TAIL) | (lots << L_LOTS)
     else:
-        prev_oid = self._bits(level, L_TAIL, 40)
-        self._orders[prev_oid] = self._with(self._orders[prev_oid], O_NEXT, 40, oid)
-        level = self._with(self._with(level, L_TAIL, 40, oid), L_LOTS, 64, self._bits(level, L_LOTS, 64) + lots)
+        prev_oid = ((level >> L_TAIL) & M40)
+        self._orders[prev_oid] = (self._orders[prev_oid] & ~M40) | oid
+        level = self._with((level & ~(M40 << L_TAIL)) | (oid << L_TAIL), L_LOTS, 64, ((level >> L_LOTS) & M64) + lots)
     self._levels[lkey] = level
     ro: uint256 = 1 if reduce_only else 0
     self._orders[oid] = (
@@ -759,7 +771,7 @@ def _insert_order(
     a: uint256 = (self._account_orders[account] + 1) | A_KEPT
     if not reduce_only:
         sh: uint256 = A_BIDS if is_buy else A_ASKS
-        a = self._with(a, sh, 120, self._bits(a, sh, 120) + lots * tick)
+        a = self._with(a, sh, 120, ((a >> sh) & M120) + lots * tick)
     self._account_orders[account] = a
     log IPerpMarket.OrderPlaced(
         account=account, order_id=oid, is_buy=is_buy, price=tick * TICK_SIZE, size=lots * LOT_SIZE, reduce_only=reduce_only
@@ -774,20 +786,20 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
          when it empties), release its margin reservation. O(1).
     """
     book: uint256 = book_
-    is_buy: bool = self._bits(order, O_BUY, 1) == 1
+    is_buy: bool = ((order >> O_BUY) & M1) == 1
     side: uint256 = 1 if is_buy else 0
-    tick: uint256 = self._bits(order, O_TICK, 56)
-    lots: uint256 = self._bits(order, O_LOTS, 64)
-    account: uint256 = self._bits(order, O_ACCT, 48)
-    prev_oid: uint256 = self._bits(order, O_PREV, 40)
-    next_oid: uint256 = self._bits(order, O_NEXT, 40)
+    tick: uint256 = ((order >> O_TICK) & M56)
+    lots: uint256 = ((order >> O_LOTS) & M64)
+    account: uint256 = ((order >> O_ACCT) & M48)
+    prev_oid: uint256 = ((order >> O_PREV) & M40)
+    next_oid: uint256 = (order & M40)
     lkey: uint256 = tick * 2 + side
     level: uint256 = self._levels[lkey]
-    left: uint256 = self._bits(level, L_LOTS, 64) - lots
+    left: uint256 = ((level >> L_LOTS) & M64) - lots
     if left == 0:
         # the level empties: unlink it from its neighbours
-        better: uint256 = self._bits(level, L_PREV, 56)
-        worse: uint256 = self._bits(level, L_NEXT, 56)
+        better: uint256 = ((level >> L_PREV) & M56)
+        worse: uint256 = (level & M56)
         if better != 0:
             bkey: uint256 = better * 2 + side
             self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, worse)
@@ -800,22 +812,27 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
             self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, better)
         self._levels[lkey] = LEVEL_TOMBSTONE
     else:
-        if prev_oid != 0:
-            self._orders[prev_oid] = self._with(self._orders[prev_oid], O_NEXT, 40, next_oid)
+        if ((level >> L_HEAD) & M40) == oid:
+            # the head leaves (a fill, mostly): its successor becomes the head.
+            # A head's prev link is never read, so the successor is not rewritten.
+            level = (level & ~(M40 << L_HEAD)) | (next_oid << L_HEAD)
         else:
-            level = self._with(level, L_HEAD, 40, next_oid)
-        if next_oid != 0:
-            self._orders[next_oid] = self._with(self._orders[next_oid], O_PREV, 40, prev_oid)
-        else:
-            level = self._with(level, L_TAIL, 40, prev_oid)
-        self._levels[lkey] = self._with(level, L_LOTS, 64, left)
+            # dev: a non-head order's prev link is always its live predecessor
+            self._orders[prev_oid] = (self._orders[prev_oid] & ~M40) | next_oid
+            if next_oid != 0:
+                self._orders[next_oid] = (self._orders[next_oid] & ~(M40 << O_PREV)) | (prev_oid << O_PREV)
+            else:
+                level = (level & ~(M40 << L_TAIL)) | (prev_oid << L_TAIL)
+        # dev: the fields below hold at least what is taken out: no borrow
+        self._levels[lkey] = level - (lots << L_LOTS)
     self._orders[oid] = 0
     a: uint256 = self._account_orders[account] - 1
-    if self._bits(order, O_RO, 1) == 0:
-        sh: uint256 = A_BIDS if is_buy else A_ASKS
-        a = self._with(a, sh, 120, self._bits(a, sh, 120) - lots * tick)
+    if ((order >> O_RO) & M1) == 0:
+        a -= (lots * tick) << (A_BIDS if is_buy else A_ASKS)
     self._account_orders[account] = a
-    log IPerpMarket.OrderRemoved(account=account, order_id=oid, remaining=lots * LOT_SIZE, reason=reason)
+    if reason != REMOVED_FILLED:
+        # a filled order's end is already told by its Fill (remaining 0)
+        log IPerpMarket.OrderRemoved(account=account, order_id=oid, remaining=lots * LOT_SIZE, reason=reason)
     return book
 
 
@@ -824,14 +841,13 @@ def _reduce_order(oid: uint256, order: uint256, lkey: uint256, lots: uint256):
     """
     @dev A partial fill of a resting order: it keeps its place in the queue.
     """
-    self._orders[oid] = self._with(order, O_LOTS, 64, self._bits(order, O_LOTS, 64) - lots)
-    level: uint256 = self._levels[lkey]
-    self._levels[lkey] = self._with(level, L_LOTS, 64, self._bits(level, L_LOTS, 64) - lots)
-    if self._bits(order, O_RO, 1) == 0:
-        account: uint256 = self._bits(order, O_ACCT, 48)
-        a: uint256 = self._account_orders[account]
-        sh: uint256 = A_BIDS if self._bits(order, O_BUY, 1) == 1 else A_ASKS
-        self._account_orders[account] = self._with(a, sh, 120, self._bits(a, sh, 120) - lots * self._bits(order, O_TICK, 56))
+    # dev: each field holds at least `lots` (x tick): no borrow
+    self._orders[oid] = order - (lots << O_LOTS)
+    self._levels[lkey] -= lots << L_LOTS
+    if ((order >> O_RO) & M1) == 0:
+        account: uint256 = ((order >> O_ACCT) & M48)
+        sh: uint256 = A_BIDS if ((order >> O_BUY) & M1) == 1 else A_ASKS
+        self._account_orders[account] -= (lots * ((order >> O_TICK) & M56)) << sh
 
 
 @internal
@@ -844,14 +860,14 @@ def _depth(start: uint256, side: uint256, depth: uint256) -> DynArray[Level, MAX
             break
         level: uint256 = self._levels[cur * 2 + side]
         n: uint256 = 0
-        oid: uint256 = self._bits(level, L_HEAD, 40)
+        oid: uint256 = ((level >> L_HEAD) & M40)
         for _j: uint256 in range(MAX_SCAN):
             if oid == 0:
                 break
             n += 1
-            oid = self._bits(self._orders[oid], O_NEXT, 40)
-        out.append(Level(price=cur * TICK_SIZE, size=self._bits(level, L_LOTS, 64) * LOT_SIZE, orders=n))
-        cur = self._bits(level, L_NEXT, 56)
+            oid = (self._orders[oid] & M40)
+        out.append(Level(price=cur * TICK_SIZE, size=((level >> L_LOTS) & M64) * LOT_SIZE, orders=n))
+        cur = (level & M56)
     return out
 
 
@@ -870,7 +886,7 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
             break
         level: uint256 = self._levels[cur * 2 + side]
         price: uint256 = cur * TICK_SIZE
-        size: uint256 = self._bits(level, L_LOTS, 64) * LOT_SIZE
+        size: uint256 = ((level >> L_LOTS) & M64) * LOT_SIZE
         value: uint256 = size * price // WAD
         if value >= left:
             base += left * WAD // price
@@ -880,7 +896,7 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
             return notional * WAD // base
         left -= value
         base += size
-        cur = self._bits(level, L_NEXT, 56)
+        cur = (level & M56)
     return 0
 
 
@@ -1003,9 +1019,9 @@ def _index() -> uint256:
 @view
 def _mark(index: uint256) -> uint256:
     book: uint256 = self._book
-    bid: uint256 = self._bits(book, B_BID, 56) * TICK_SIZE
-    ask: uint256 = self._bits(book, B_ASK, 56) * TICK_SIZE
-    last: uint256 = self._bits(book, B_LAST, 56) * TICK_SIZE
+    bid: uint256 = (book & M56) * TICK_SIZE
+    ask: uint256 = ((book >> B_ASK) & M56) * TICK_SIZE
+    last: uint256 = ((book >> B_LAST) & M56) * TICK_SIZE
     if bid == 0:
         bid = index
     if ask == 0:
@@ -1013,7 +1029,7 @@ def _mark(index: uint256) -> uint256:
     if last == 0:
         last = index
     m: uint256 = max(min(bid, ask), min(max(bid, ask), last))
-    band: uint256 = index * self._bits(self._params_b, 0, 64) // WAD
+    band: uint256 = index * (self._params_b & M64) // WAD
     return min(max(m, index - band), index + band)
 
 
@@ -1046,12 +1062,6 @@ def _set_params(p: MarketParams):
 
 
 # ================================================================ internals: bits and math
-
-@internal
-@pure
-def _bits(word: uint256, sh: uint256, nbits: uint256) -> uint256:
-    return (word >> sh) & ((1 << nbits) - 1)
-
 
 @internal
 @pure

@@ -128,7 +128,7 @@ MARKET_SLIPPAGE = Decimal("0.5")
 
 REMOVED_REASONS = {
     1: "cancelled",
-    2: "filled",
+    2: "filled",  # no longer logged: a filled order's end is its Fill with remaining 0
     3: "self-trade: own resting order cancelled",
     4: "reduce-only void",
 }

@@ -416,3 +416,57 @@ def test_mark__one_silly_trade_cannot_move_it_beyond_the_band(protocol, maker, t
     protocol.order(maker, "buy", "0.001", "140000")
     # median(140k, 150k, 200k) = 150k, clamped to index + 2%
     assert protocol.market().mark_price() == to_wad(102_000)
+
+
+def _asks(protocol):
+    return [(lv.price // WAD, lv.size, lv.orders) for lv in book(protocol).asks]
+
+
+def test_queue__head_fills_then_cancels_anywhere__stays_linked(protocol, maker, taker):
+    """A filled head's successor keeps a stale prev link (a head's is never
+    read): cancelling the new head, a middle order or the tail afterwards
+    must keep the level's queue, lots and order count exact."""
+    other = protocol.actor("other_maker", deposit="1000000")
+    a, b, c, d, e = (protocol.order(other, "sell", "0.1", "100100") for _ in range(5))
+    protocol.order(taker, "buy", "0.1", "100100", IOC)  # a, the head, fills: b is the head
+    assert protocol.market().order(a)[0] == 0
+    protocol.cancel(other, c)  # the middle, behind the new head
+    assert _asks(protocol) == [(100_100, to_wad("0.3"), 3)]
+    protocol.cancel(other, b)  # the head: d follows
+    assert _asks(protocol) == [(100_100, to_wad("0.2"), 2)]
+    protocol.order(taker, "buy", "0.05", "100100", IOC)  # d, partly
+    assert protocol.market().order(d)[3] == to_wad("0.05")
+    protocol.cancel(other, e)  # the tail, behind a head that was never rewritten
+    assert _asks(protocol) == [(100_100, to_wad("0.05"), 1)]
+    protocol.order(maker, "sell", "0.1", "100100")  # appended behind d
+    protocol.order(taker, "buy", "0.15", "100100", IOC)
+    assert protocol.position(other).size == -to_wad("0.2")  # a and d
+    assert protocol.position(maker).size == -to_wad("0.1")
+    assert book(protocol).best_ask == 0
+    assert protocol.market().open_order_stats(protocol.account(other)) == (0, 0, 0)
+
+
+def _logged(protocol, name):
+    """The market's events `name` logged by the last clearinghouse call."""
+    return [ev for ev in protocol.ch.get_logs() if type(ev).__name__ == name]
+
+
+def test_fill__event_tells_what_is_left__a_filled_order_logs_no_order_removed(protocol, maker, taker):
+    first = protocol.order(maker, "sell", "0.3", "100100")
+    other = protocol.actor("other_maker", deposit="1000000")
+    second = protocol.order(other, "sell", "0.1", "100100")
+    protocol.order(taker, "buy", "0.1", "100100", IOC)
+    fills = _logged(protocol, "Fill")
+    assert [(f.order_id, f.size, f.remaining) for f in fills] == [(first, to_wad("0.1"), to_wad("0.2"))]
+    protocol.order(taker, "buy", "0.3", "100100", IOC)
+    fills = _logged(protocol, "Fill")
+    assert [(f.order_id, f.size, f.remaining) for f in fills] == [
+        (first, to_wad("0.2"), 0),
+        (second, to_wad("0.1"), 0),
+    ]
+    assert _logged(protocol, "OrderRemoved") == []
+    # a cancel still logs it, with reason 1
+    third = protocol.order(maker, "sell", "0.1", "100200")
+    protocol.cancel(maker, third)
+    (removed,) = _logged(protocol, "OrderRemoved")
+    assert (removed.order_id, removed.remaining, removed.reason) == (third, to_wad("0.1"), 1)
