@@ -42,13 +42,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record is emitted, not the one at set-up:
+    a stderr replaced later (test capture, a redirect) gets the records, and a closed
+    former one is never written to."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO[str]:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
 def setup_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
     """Send the root logger's output as JSON lines to `stream` (stderr by default). Idempotent."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_vyperp_json", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter())
     handler._vyperp_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)

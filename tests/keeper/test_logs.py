@@ -56,3 +56,20 @@ def test_setup_is_idempotent_and_level_applies(stream: io.StringIO) -> None:
     log.info("hidden")
     log.warning("shown")
     assert [e["msg"] for e in _lines(stream)] == ["shown"]  # one handler, not two
+
+
+def test_default_stream_follows_sys_stderr__a_closed_former_one_is_not_written(monkeypatch) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr("sys.stderr", first)
+        setup_logging("INFO")
+        get_logger("keeper.test").info("one")
+        first.close()  # e.g. a test's captured stderr, torn down
+        monkeypatch.setattr("sys.stderr", second)
+        get_logger("keeper.test").info("two")  # "--- Logging error ---" with a bound stream
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert [e["msg"] for e in _lines(second)] == ["two"]
