@@ -11,6 +11,10 @@ ran.
     .venv/bin/python scripts/fuzz.py                 # 2,000 examples per machine, one shard per core
     .venv/bin/python scripts/fuzz.py --examples 200  # a shorter run
     .venv/bin/python scripts/fuzz.py --jobs 1        # one process
+    .venv/bin/python scripts/fuzz.py --time-limit 60 # stop after an hour, report what finished
+
+The counts are rewritten after every test, so a run stopped midway (time
+limit, Ctrl-C) still reports the tests that finished; it exits 1 all the same.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,18 +43,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel shards (default: cores)")
     ap.add_argument("--seed", type=int, default=0, help="shard k uses hypothesis seed SEED + k")
+    ap.add_argument("--time-limit", type=float, help="minutes; then stop the shards and report what finished")
+    ap.add_argument(
+        "--out", type=Path, default=OUT, help=f"logs and counts (default {OUT.relative_to(ROOT)})"
+    )
+    ap.add_argument("pytest_args", nargs="*", help="test paths or selectors (default tests/fuzz)")
     args = ap.parse_args(argv)
     if args.examples < 1 or args.jobs < 1:
         ap.error("--examples and --jobs must be at least 1")
+    if args.time_limit is not None and args.time_limit <= 0:
+        ap.error("--time-limit must be positive")
     jobs = min(args.jobs, args.examples)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     procs = []
     started = time.monotonic()
     for k in range(jobs):
         share = args.examples // jobs + (1 if k < args.examples % jobs else 0)
-        stats_file = OUT / f"shard-{k}.json"
+        stats_file = out / f"shard-{k}.json"
         stats_file.unlink(missing_ok=True)
-        log = open(OUT / f"shard-{k}.log", "w")  # noqa: SIM115 - closed below
+        log = open(out / f"shard-{k}.log", "w")  # noqa: SIM115 - closed below
         env = os.environ | {
             "HYPOTHESIS_PROFILE": "deep",
             "FUZZ_EXAMPLES": str(share),
@@ -62,31 +75,58 @@ def main(argv: list[str] | None = None) -> int:
             "-q",
             "-p",
             "no:cacheprovider",
-            "tests/fuzz",
+            *(args.pytest_args or ["tests/fuzz"]),
             f"--hypothesis-seed={args.seed + k}",
         ]
         print(f"shard {k}: {share:,} examples per machine, seed {args.seed + k}, log {log.name}", flush=True)
         procs.append((k, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    deadline = started + args.time_limit * 60 if args.time_limit is not None else None
+    stopped = False
+    try:
+        while any(proc.poll() is None for _, proc, _ in procs):
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = True
+                break
+            time.sleep(1)
+    except KeyboardInterrupt:
+        stopped = True
+    if stopped:
+        for _, proc, _ in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
     total: Counter = Counter()
+    outcomes: dict[str, Counter] = {}
     failed = []
     for k, proc, log in procs:
         code = proc.wait()
         log.close()
-        stats_file = OUT / f"shard-{k}.json"
+        stats_file = out / f"shard-{k}.json"
         if stats_file.exists():
             for machine, counts in json.loads(stats_file.read_text()).items():
+                if machine == "_tests":
+                    for test, outcome in counts.items():
+                        outcomes.setdefault(test, Counter())[outcome] += 1
+                    continue
                 for what, n in counts.items():
                     total[(machine, what)] += n
-        if code != 0:
+        if code != 0 and not stopped:
             failed.append((k, code))
     minutes = (time.monotonic() - started) / 60
     print(f"\nstateful fuzzing, deep profile: {jobs} shard(s), {minutes:.1f} min")
+    for test, seen in sorted(outcomes.items()):
+        print(f"  {test}: " + ", ".join(f"{what} on {n} shard(s)" for what, n in sorted(seen.items())))
     machines = sorted({m for m, _ in total})
     for m in machines:
         print(f"{m}: {total[(m, 'examples')]:,} examples, {total[(m, 'steps')]:,} steps checked")
-    if failed or not machines or any(total[(m, "examples")] == 0 for m in machines):
+    broken = any("passed" not in seen or len(seen) > 1 for seen in outcomes.values())
+    if stopped:
+        print(
+            f"STOPPED after {minutes:.1f} min: the counts above are the tests that finished, not a full run"
+        )
+        return 1
+    if failed or broken or not machines or any(total[(m, "examples")] == 0 for m in machines):
         for k, code in failed:
-            print(f"shard {k} FAILED (exit {code}): see {OUT / f'shard-{k}.log'}")
+            print(f"shard {k} FAILED (exit {code}): see {out / f'shard-{k}.log'}")
         if not machines:
             print("no machine ran")
         return 1

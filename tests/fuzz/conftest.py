@@ -9,13 +9,33 @@ from pathlib import Path
 
 from tests.fuzz.stats import STATS
 
+_OUTCOMES: dict[str, str] = {}
+
+
+def _write_stats() -> None:
+    """The counts so far, and each finished test's outcome, for scripts/fuzz.py
+    to add up over the shards; rewritten after every test, so a shard stopped
+    midway still tells what it checked."""
+    stats_file = os.environ.get("FUZZ_STATS_FILE")
+    if not stats_file:
+        return
+    machines = sorted({m for m, _ in STATS})
+    counts: dict = {m: {w: n for (mm, w), n in STATS.items() if mm == m} for m in machines}
+    counts["_tests"] = dict(_OUTCOMES)
+    tmp = Path(stats_file + ".tmp")
+    tmp.write_text(json.dumps(counts))
+    tmp.replace(stats_file)
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call" or report.outcome != "passed":
+        _OUTCOMES[report.nodeid] = report.outcome
+        _write_stats()
+
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _write_stats()
     machines = sorted({m for m, _ in STATS})
-    stats_file = os.environ.get("FUZZ_STATS_FILE")
-    if stats_file:  # scripts/fuzz.py adds up its shards
-        counts = {m: {w: n for (mm, w), n in STATS.items() if mm == m} for m in machines}
-        Path(stats_file).write_text(json.dumps(counts))
     if not machines:
         return
     tr = terminalreporter
