@@ -76,6 +76,7 @@ class Bench:
         self.net = net
         self.m = net.market("BTC-PERP")
         self.rows: list[Row] = []
+        self.last = None  # the receipt gas() read last: add() names its tx for bench/gas_trace.py
 
     def gas(self, receipt) -> int:
         self.last = receipt
@@ -109,7 +110,7 @@ class Bench:
         )
 
     def add(self, name: str, gas: int, note: str = "") -> int:
-        last = getattr(self, "last", None)
+        last = self.last
         tx = last["transactionHash"] if last is not None and int(last["gasUsed"]) == gas else None
         self.rows.append(Row(name, gas, note, tx))
         return gas
