@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         share = args.examples // jobs + (1 if k < args.examples % jobs else 0)
         stats_file = out / f"shard-{k}.json"
         stats_file.unlink(missing_ok=True)
+        Path(f"{stats_file}.progress").unlink(missing_ok=True)  # live counts, tests/fuzz/stats.py
         log = open(out / f"shard-{k}.log", "w")  # noqa: SIM115 - closed below
         env = os.environ | {
             "HYPOTHESIS_PROFILE": "deep",
