@@ -23,6 +23,9 @@ def test_fuzz__one_example_per_machine__counts_added_up__exit_0(tmp_path, capsys
     assert sum(s["funding"]["steps"] for s in shards) == steps > 4
     for s in shards:
         assert list(s["_tests"].values()) == ["passed", "passed"]
+    # the live counts (tests/fuzz/stats.py), rewritten at every new example
+    live = [json.loads((tmp_path / f"shard-{k}.json.progress").read_text()) for k in (0, 1)]
+    assert [v["funding examples"] for v in live] == [2, 2]
 
 
 def test_fuzz__time_limit__stops_the_shards__reports_what_finished__exit_1(tmp_path, capsys):

@@ -1,0 +1,222 @@
+"""Each attack replay (tests/e2e/) against a deliberately broken protocol.
+
+For every replay this breaks the one check it exercises (a mutant: a text
+substitution in contracts/), runs the replay on the mutant, and expects it to
+FAIL. A replay that still passes on its mutant does not test its check.
+
+The mutant is built in a temporary copy of the working tree (every file git
+knows, as it is on disk), so contracts/ is never touched and the copy compiles
+its own artifacts. Exit status 0 only if every mutant is caught.
+
+    .venv/bin/python scripts/replay_mutants.py            # all replays, about 10 min on 2 cores
+    .venv/bin/python scripts/replay_mutants.py mango drift
+    .venv/bin/python scripts/replay_mutants.py --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    replay: str  # a short name
+    test: str  # the replay's test file (tests/e2e/...)
+    what: str  # the check it breaks, in words
+    contract: str  # contracts/<contract>
+    edits: tuple[tuple[str, str], ...]  # (exact text, replacement): each text occurs once
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        "mango",
+        "tests/e2e/test_mango_2022.py",
+        "the index guard removed: a report any distance from the reference counts",
+        "IndexOracle.vy",
+        (
+            (
+                "    return median * WAD <= reference * band and reference * WAD <= median * band",
+                "    return True",
+            ),
+        ),
+    ),
+    Mutant(
+        "drift",
+        "tests/e2e/test_drift_v1_2022.py",
+        "withdraw's initial-margin check removed",
+        "Clearinghouse.vy",
+        (
+            (
+                '    assert equity - amount >= convert(im, int256), "below initial margin"',
+                "    pass",
+            ),
+        ),
+    ),
+    Mutant(
+        "oracle",
+        "tests/e2e/test_oracle_battery.py",
+        "the oracle's staleness test removed (a source of any age is fresh)",
+        "IndexOracle.vy",
+        (
+            (
+                "if p == 0 or t > block.timestamp or block.timestamp - t > max_age_:",
+                "if p == 0 or t > block.timestamp:",
+            ),
+        ),
+    ),
+    Mutant(
+        "self-liquidation",
+        "tests/e2e/test_self_liquidation.py",
+        "the liquidation fee's owner check removed (an owner is paid for liquidating itself)",
+        "Clearinghouse.vy",
+        (
+            (
+                "if pay_caller and convert(self._account_key[account] >> 96, uint160) != convert(msg.sender, uint160):",
+                "if pay_caller:",
+            ),
+        ),
+    ),
+    Mutant(
+        "spam",
+        "tests/e2e/test_order_book_spam.py",
+        "the match loop's max_fills bound removed (a taker walks up to 64 orders)",
+        "PerpMarket.vy",
+        (
+            (
+                "if remaining == 0 or i >= ((pb >> 248) & M8):",
+                "if remaining == 0:",
+            ),
+        ),
+    ),
+    Mutant(
+        "reentrancy",
+        "tests/e2e/test_reentrancy_hook_token.py",
+        "the clearinghouse's reentrancy lock removed",
+        "Clearinghouse.vy",
+        (("# pragma nonreentrancy on", "# pragma nonreentrancy off"),),
+    ),
+    Mutant(
+        "precision",
+        "tests/e2e/test_precision.py",
+        "the funding payer rounded down, not up",
+        "PerpMarket.vy",
+        (
+            (
+                "    paid: int256 = self._ceil_div_signed(exact, SWAD)\n",
+                "    paid: int256 = exact // SWAD\n",
+            ),
+            (
+                "convert(paid * SWAD - exact, uint256)",
+                "convert(abs(paid * SWAD - exact), uint256)",
+            ),
+        ),
+    ),
+    Mutant(
+        "malformed",
+        "tests/e2e/test_malformed_calls.py",
+        'cancel\'s "not your order" check removed',
+        "PerpMarket.vy",
+        (('    assert ((order >> O_ACCT) & M48) == account, "not your order"\n', ""),),
+    ),
+)
+
+
+def apply(m: Mutant, source: str) -> str:
+    """The mutant's source; each edit's text must occur exactly once."""
+    for old, new in m.edits:
+        n = source.count(old)
+        if n != 1:
+            raise ValueError(f"{m.replay}: {m.contract} has {n} copies of {old!r}, not 1")
+        source = source.replace(old, new)
+    return source
+
+
+def _copy_tree(dst: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        src = REPO / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+
+
+def _first_failure(output: str) -> str:
+    """`file:line` and the assertion of the first failure, from pytest's log."""
+    where = re.search(r"^(tests/e2e/\S+\.py:\d+): ", output, re.M)
+    error = re.search(r"^E\s+(.*)$", output, re.M)
+    parts = [where.group(1) if where else "", error.group(1)[:160] if error else ""]
+    return " ".join(p for p in parts if p) or "(see the log)"
+
+
+def run(m: Mutant, work: Path) -> tuple[bool, str, float]:
+    """(caught, first failure or the passing summary, seconds)."""
+    tree = work / m.replay
+    _copy_tree(tree)
+    path = tree / "contracts" / m.contract
+    path.write_text(apply(m, path.read_text()))
+    started = time.monotonic()
+    # python -m pytest puts the copy first on sys.path: its keeper/ and tests/
+    # (and so its contracts/) are the ones imported
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", m.test],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    seconds = time.monotonic() - started
+    (work / f"{m.replay}.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode == 1:
+        return True, _first_failure(proc.stdout), seconds
+    summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return False, f"exit {proc.returncode}: {summary}", seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("replays", nargs="*", help="replay names (default: all)")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument(
+        "--keep", type=Path, help="build the mutants here and keep them (default: a temporary directory)"
+    )
+    args = ap.parse_args(argv)
+    names = {m.replay for m in MUTANTS}
+    unknown = sorted(set(args.replays) - names)
+    if unknown:
+        ap.error(f"unknown replay {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    chosen = [m for m in MUTANTS if not args.replays or m.replay in args.replays]
+    if args.list:
+        for m in chosen:
+            print(f"{m.replay:17} {m.contract:18} {m.what}  ({m.test})")
+        return 0
+    for m in chosen:  # every edit applies before anything runs
+        apply(m, (REPO / "contracts" / m.contract).read_text())
+    work = args.keep or Path(tempfile.mkdtemp(prefix="replay-mutants-"))
+    work.mkdir(parents=True, exist_ok=True)
+    survived = 0
+    try:
+        for m in chosen:
+            caught, detail, seconds = run(m, work)
+            survived += not caught
+            verdict = "caught  " if caught else "SURVIVED"
+            print(f"{verdict} {m.replay:17} {m.what}\n         {detail} ({seconds:.0f} s)", flush=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(chosen) - survived} of {len(chosen)} mutants caught by their replays")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""scripts/replay_mutants.py: every attack replay has a mutant, and every
+mutant still applies to the contracts as they are (so the script cannot rot
+while the contracts change). Running the mutants is the script's job (about
+10 min); here one quick replay is run on its mutant to show it is caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts import replay_mutants as rm
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_mutants__one_per_replay_file():
+    replays = {str(p.relative_to(REPO)) for p in (REPO / "tests" / "e2e").glob("test_*.py")}
+    assert sorted(m.test for m in rm.MUTANTS) == sorted(replays)
+
+
+@pytest.mark.parametrize("mutant", rm.MUTANTS, ids=lambda m: m.replay)
+def test_mutant__applies_once__and_changes_the_contract(mutant):
+    source = (REPO / "contracts" / mutant.contract).read_text()
+    mutated = rm.apply(mutant, source)
+    assert mutated != source
+
+
+def test_mutant__text_not_found__clear_error():
+    m = rm.Mutant("x", "tests/e2e/x.py", "nothing", "PerpMarket.vy", (("no such text", ""),))
+    with pytest.raises(ValueError, match="x: PerpMarket.vy has 0 copies of 'no such text', not 1"):
+        rm.apply(m, "source")
+
+
+def test_unknown_replay__usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        rm.main(["nosuch"])
+    assert e.value.code == 2
+    assert "unknown replay nosuch" in capsys.readouterr().err
+
+
+def test_malformed_calls_mutant__caught__exit_0(tmp_path, capsys):
+    code = rm.main(["malformed", "--keep", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "caught   malformed" in out and "1 of 1 mutants caught" in out
+    assert "not your order" not in (tmp_path / "malformed" / "contracts" / "PerpMarket.vy").read_text()
