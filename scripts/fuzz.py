@@ -1,12 +1,15 @@
 """`make fuzz`: the deep profile of the stateful machines (tests/fuzz),
 split into one shard per core.
 
-Each shard is a pytest process with its own hypothesis seed and
-``FUZZ_EXAMPLES = examples / jobs``, so together they run `examples` per
-machine. Each shard writes its counts (tests/fuzz/stats.py) to
-``out/fuzz/shard-K.json``; the summary adds them up and says whether every
-invariant held. Exit status: 0 only if every shard passed and every machine
-ran.
+Each shard of each test file is its own pytest process, with its own
+hypothesis seed and ``FUZZ_EXAMPLES = examples / jobs``, so together the
+shards run `examples` per machine; `jobs` processes run at a time, one test
+file after the other. A machine run after another in the same process was
+seen to run more than twice as slowly, hence one process per file. Each process writes
+its counts (tests/fuzz/stats.py) to ``out/fuzz/<file>-shard-K.json`` (and
+its live counts to ``<...>.json.progress``); the summary adds them up and says
+whether every invariant held. Exit status: 0 only if every shard passed and
+every machine ran.
 
     .venv/bin/python scripts/fuzz.py                 # 2,000 examples per machine, one shard per core
     .venv/bin/python scripts/fuzz.py --examples 200  # a shorter run
@@ -56,52 +59,41 @@ def main(argv: list[str] | None = None) -> int:
     jobs = min(args.jobs, args.examples)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    procs = []
+    # one process per (test path, shard): a machine's run does not slow down
+    # the next one's in the same process, and a crash loses only its own counts
+    paths = args.pytest_args or sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "fuzz").glob("test_*.py")
+    )
+    tasks = [(path, k) for path in paths for k in range(jobs)]
     started = time.monotonic()
-    for k in range(jobs):
-        share = args.examples // jobs + (1 if k < args.examples % jobs else 0)
-        stats_file = out / f"shard-{k}.json"
-        stats_file.unlink(missing_ok=True)
-        Path(f"{stats_file}.progress").unlink(missing_ok=True)  # live counts, tests/fuzz/stats.py
-        log = open(out / f"shard-{k}.log", "w")  # noqa: SIM115 - closed below
-        env = os.environ | {
-            "HYPOTHESIS_PROFILE": "deep",
-            "FUZZ_EXAMPLES": str(share),
-            "FUZZ_STATS_FILE": str(stats_file),
-        }
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *(args.pytest_args or ["tests/fuzz"]),
-            f"--hypothesis-seed={args.seed + k}",
-        ]
-        print(f"shard {k}: {share:,} examples per machine, seed {args.seed + k}, log {log.name}", flush=True)
-        procs.append((k, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
     deadline = started + args.time_limit * 60 if args.time_limit is not None else None
+    running: list = []
+    done: list = []
     stopped = False
     try:
-        while any(proc.poll() is None for _, proc, _ in procs):
+        while tasks or running:
             if deadline is not None and time.monotonic() > deadline:
                 stopped = True
                 break
+            for task in [t for t in running if t[3].poll() is not None]:
+                running.remove(task)
+                done.append(task)
+            while tasks and len(running) < jobs:
+                path, k = tasks.pop(0)
+                running.append(_start(path, k, args, jobs, out))
             time.sleep(1)
     except KeyboardInterrupt:
         stopped = True
-    if stopped:
-        for _, proc, _ in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+    for task in running:
+        if task[3].poll() is None:
+            task[3].send_signal(signal.SIGTERM)
+    done += running
     total: Counter = Counter()
     outcomes: dict[str, Counter] = {}
     failed = []
-    for k, proc, log in procs:
+    for _path, _k, stats_file, proc, log in done:
         code = proc.wait()
         log.close()
-        stats_file = out / f"shard-{k}.json"
         if stats_file.exists():
             for machine, counts in json.loads(stats_file.read_text()).items():
                 if machine == "_tests":
@@ -111,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 for what, n in counts.items():
                     total[(machine, what)] += n
         if code != 0 and not stopped:
-            failed.append((k, code))
+            failed.append((log.name, code))
     minutes = (time.monotonic() - started) / 60
     print(f"\nstateful fuzzing, deep profile: {jobs} shard(s), {minutes:.1f} min")
     for test, seen in sorted(outcomes.items()):
@@ -126,13 +118,47 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     if failed or broken or not machines or any(total[(m, "examples")] == 0 for m in machines):
-        for k, code in failed:
-            print(f"shard {k} FAILED (exit {code}): see {out / f'shard-{k}.log'}")
+        for log_name, code in failed:
+            print(f"a shard FAILED (exit {code}): see {log_name}")
         if not machines:
             print("no machine ran")
         return 1
     print("all invariants held after every step")
     return 0
+
+
+def _start(path: str, k: int, args, jobs: int, out: Path) -> tuple:
+    """Shard `k` of the tests at `path`: a pytest process with its share of
+    the examples and its own seed; (path, k, stats file, process, log)."""
+    share = args.examples // jobs + (1 if k < args.examples % jobs else 0)
+    name = f"{Path(path.split('::')[0]).stem}-shard-{k}"
+    stats_file = out / f"{name}.json"
+    stats_file.unlink(missing_ok=True)
+    Path(f"{stats_file}.progress").unlink(missing_ok=True)  # live counts, tests/fuzz/stats.py
+    log = open(out / f"{name}.log", "w")  # noqa: SIM115 - closed by main
+    env = os.environ | {
+        "HYPOTHESIS_PROFILE": "deep",
+        "FUZZ_EXAMPLES": str(share),
+        "FUZZ_STATS_FILE": str(stats_file),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        path,
+        f"--hypothesis-seed={args.seed + k}",
+    ]
+    print(f"{path} shard {k}: {share:,} examples, seed {args.seed + k}, log {log.name}", flush=True)
+    return (
+        path,
+        k,
+        stats_file,
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
+        log,
+    )
 
 
 if __name__ == "__main__":
