@@ -152,11 +152,15 @@ def _copy_tree(dst: Path) -> None:
 
 
 def _first_failure(output: str) -> str:
-    """`file:line` and the assertion of the first failure, from pytest's log."""
-    where = re.search(r"^(tests/e2e/\S+\.py:\d+): ", output, re.M)
+    """Where the replay first failed (`file:line`, its test), the failing
+    line and pytest's error, from the log."""
+    where = re.search(r"^\S*?(tests/e2e/\S+\.py:\d+): in (\w+)\n\s+(.*)$", output, re.M)
     error = re.search(r"^E\s+(.*)$", output, re.M)
-    parts = [where.group(1) if where else "", error.group(1)[:160] if error else ""]
-    return " ".join(p for p in parts if p) or "(see the log)"
+    parts = [
+        f"{where.group(1)} ({where.group(2)}): {where.group(3)[:120]}" if where else "",
+        f"-> {error.group(1)[:120]}" if error else "",
+    ]
+    return "\n         ".join(p for p in parts if p) or "(see the log)"
 
 
 def run(m: Mutant, work: Path) -> tuple[bool, str, float]:

@@ -45,3 +45,16 @@ def test_malformed_calls_mutant__caught__exit_0(tmp_path, capsys):
     assert code == 0, out
     assert "caught   malformed" in out and "1 of 1 mutants caught" in out
     assert "not your order" not in (tmp_path / "malformed" / "contracts" / "PerpMarket.vy").read_text()
+
+
+def test_first_failure__where_the_line_and_the_error():
+    log = (
+        "/tmp/x/malformed/tests/e2e/test_malformed_calls.py:97: in test_cancel__reverts\n"
+        '    assert not ok and "not your order" in out, out\n'
+        "E   AssertionError: None\n"
+    )
+    assert rm._first_failure(log) == (
+        'tests/e2e/test_malformed_calls.py:97 (test_cancel__reverts): assert not ok and "not your order" in out, out'
+        "\n         -> AssertionError: None"
+    )
+    assert rm._first_failure("nothing") == "(see the log)"
