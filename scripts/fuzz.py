@@ -4,10 +4,11 @@ split into one shard per core.
 Each shard of each test file is its own pytest process, with its own
 hypothesis seed and ``FUZZ_EXAMPLES = examples / jobs``, so together the
 shards run `examples` per machine; `jobs` processes run at a time, one test
-file after the other. A machine slows down after another one in the same
-process (measured: the liquidation machine's same 61 examples, seed 3, took
-264 s alone and 370 s after the funding machine's 122), hence one process per
-file. Each process writes its counts (tests/fuzz/stats.py) to ``out/fuzz/<file>-shard-K.json`` (and
+file after the other, so a crash loses only its own counts. (A machine used
+to slow down after another in the same process, and each example after the
+last: boa's trace of storage keys grew; `StorageKeyTrace` in
+tests/utils/protocol.py now resets it at each example.) Each process writes
+its counts (tests/fuzz/stats.py) to ``out/fuzz/<file>-shard-K.json`` (and
 its live counts to ``<...>.json.progress``); the summary adds them up and says
 whether every invariant held. Exit status: 0 only if every shard passed and
 every machine ran.
@@ -60,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = min(args.jobs, args.examples)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    # one process per (test path, shard): a machine does not slow down after
-    # another in the same process, and a crash loses only its own counts
+    # one process per (test path, shard): a crash loses only its own counts
     paths = args.pytest_args or sorted(
         str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "fuzz").glob("test_*.py")
     )

@@ -57,7 +57,7 @@ from hypothesis.stateful import (
 
 from keeper import funding_model as fm
 from tests.fuzz.stats import record
-from tests.utils.protocol import GTC, IOC
+from tests.utils.protocol import GTC, IOC, StorageKeyTrace
 
 WAD = fm.WAD
 TICK = WAD
@@ -84,11 +84,13 @@ PARAMS = [
 
 class FundingMachine(RuleBasedStateMachine):
     protocol = None  # set by the test function
+    key_trace: StorageKeyTrace  # set by the test function
 
     # ------------------------------------------------------------ setup
 
     @initialize(params=st.sampled_from(PARAMS))
     def setup(self, params):
+        type(self).key_trace.reset()
         p = self.p = type(self).protocol
         record("funding", "examples")
         assert p.ch.account_count() == 2, "state leaked from another example"
@@ -434,4 +436,5 @@ class FundingMachine(RuleBasedStateMachine):
 
 def test_funding_stateful(protocol_any_decimals):
     FundingMachine.protocol = protocol_any_decimals
+    FundingMachine.key_trace = StorageKeyTrace()
     run_state_machine_as_test(FundingMachine)

@@ -123,7 +123,7 @@ from keeper.deploy import to_wad
 from keeper.model import ceil_div
 from tests.fuzz.liquidation_helpers import MarketState, attempt, events
 from tests.fuzz.stats import record
-from tests.utils.protocol import GTC, IOC, MAX_UINT
+from tests.utils.protocol import GTC, IOC, MAX_UINT, StorageKeyTrace
 
 WAD = 10**18
 TICK = WAD  # BTC-PERP of tests.utils.protocol.test_markets
@@ -155,6 +155,7 @@ CRASHES = [-3000, -2000, -1000, -500, -400, -300, -200, 200, 300, 400, 500, 1000
 
 class LiquidationMachine(RuleBasedStateMachine):
     protocols: dict = {}  # decimals -> Protocol, set by the test function
+    key_trace: StorageKeyTrace  # set by the test function
 
     # ================================================================ setup
 
@@ -173,6 +174,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         ),
     )
     def setup(self, decimals, risk, fees, liq, payout_cap, insurance, funding, deposits, gap, opens):
+        type(self).key_trace.reset()
         p = self.p = type(self).protocols[decimals]
         record("liquidation", "examples")
         assert p.ch.account_count() == 2, "state leaked from another example"
@@ -1155,6 +1157,7 @@ class LiquidationMachine(RuleBasedStateMachine):
 
 def test_liquidation_stateful(_protocol_6, _protocol_18):
     LiquidationMachine.protocols = {6: _protocol_6, 18: _protocol_18}
+    LiquidationMachine.key_trace = StorageKeyTrace()
     run_state_machine_as_test(LiquidationMachine)
 
 

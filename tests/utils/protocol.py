@@ -199,3 +199,19 @@ def _fresh_transient_storage_per_call() -> None:
 
 
 _fresh_transient_storage_per_call()
+
+
+class StorageKeyTrace:
+    """boa decodes a HashMap (a storage dump on every revert, the fuzz
+    helpers' reads) by walking every storage key it has seen written at the
+    contract's address (`env.sstore_trace`). Reverting an anchor does not
+    forget them, so each example of a stateful machine was slower than the
+    last. Made at a test's start, `reset()` (at each example's start) brings
+    the trace back to the keys known then: every key live at that moment,
+    since each example starts from the test's start state."""
+
+    def __init__(self) -> None:
+        self._kept = {a: frozenset(keys) for a, keys in boa.env.sstore_trace.items()}
+
+    def reset(self) -> None:
+        boa.env.sstore_trace = {a: set(keys) for a, keys in self._kept.items()}
