@@ -8,7 +8,7 @@ The mutant is built in a temporary copy of the working tree (every file git
 knows, as it is on disk), so contracts/ is never touched and the copy compiles
 its own artifacts. Exit status 0 only if every mutant is caught.
 
-    .venv/bin/python scripts/replay_mutants.py            # all replays, about 10 min on 2 cores
+    .venv/bin/python scripts/replay_mutants.py            # all replays, about 5 min
     .venv/bin/python scripts/replay_mutants.py mango drift
     .venv/bin/python scripts/replay_mutants.py --list
 """

@@ -1,7 +1,7 @@
 """scripts/replay_mutants.py: every attack replay has a mutant, and every
 mutant still applies to the contracts as they are (so the script cannot rot
 while the contracts change). Running the mutants is the script's job (about
-10 min); here one quick replay is run on its mutant to show it is caught."""
+5 min); here one quick replay is run on its mutant to show it is caught."""
 
 from __future__ import annotations
 
