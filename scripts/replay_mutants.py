@@ -181,7 +181,9 @@ def run(m: Mutant, work: Path) -> tuple[bool, str, float]:
     )
     seconds = time.monotonic() - started
     (work / f"{m.replay}.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode == 1:
+    # caught: the replay itself failed, not a build or collection error
+    # (a mutant that does not compile also exits 1)
+    if proc.returncode == 1 and re.search(rf"^\S*?{re.escape(m.test)}:\d+: in ", proc.stdout, re.M):
         return True, _first_failure(proc.stdout), seconds
     summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
     return False, f"exit {proc.returncode}: {summary}", seconds
