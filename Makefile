@@ -29,7 +29,7 @@ demo: install
 	$(PY) scripts/simulate.py
 
 test: install lint
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --dist loadfile tests
 	$(BIN)/ape compile --force > /dev/null  # ape's incremental compile can miss source changes
 	$(BIN)/ape test tests/ape -q
 
