@@ -140,9 +140,7 @@ def bench_participants(net: LocalNet, lane: SimLane, traders: int, orders: int, 
         Tx(a[0], ch.address, data(ch, "place_order", *a), gas=ORDER_GAS)
         for a in order_args(net, owners, orders, size)
     ]
-    fill_topic = (
-        "0x" + bytes(Web3.keccak(text="Fill(uint256,uint256,uint256,uint256,uint256,bool,uint256)")).hex()
-    )
+    fill_topic = net.market(SYMBOL).events.Fill().topic  # 0x-prefixed hex, from the ABI
     started = time.monotonic()
     blocks: list[int] = []
     for start in range(0, len(txs), BLOCK):

@@ -127,8 +127,17 @@ A_COUNT: constant(uint256) = 0
 A_KEPT: constant(uint256) = 1 << 15
 A_BIDS: constant(uint256) = 16
 A_ASKS: constant(uint256) = 136
-# position word: size + 2**127 (128) | open_notional + 2**127 (128)
-P_OFFSET: constant(int256) = 2**127
+# position word: size + 2**111 (112) | open_notional + 2**111 (112) | funding epoch (32)
+# The epoch is the accumulator's epoch at the word's last write, when the
+# funding snapshot was brought to the accumulator: while the accumulator has
+# not moved since, the account owes nothing and its snapshot is not read.
+P_OFFSET: constant(int256) = 2**111
+P_NOTIONAL: constant(uint256) = 112
+P_EPOCH: constant(uint256) = 224
+# funding word: cumulative funding + 2**223 (224) | epoch (32), the epoch
+# counting the accumulator's moves
+F_OFFSET: constant(int256) = 2**223
+F_EPOCH: constant(uint256) = 224
 MASK128: constant(uint256) = 2**128 - 1
 # field masks (a packed field of n bits: (word >> shift) & Mn)
 M1: constant(uint256) = 2**1 - 1
@@ -141,6 +150,7 @@ M56: constant(uint256) = 2**56 - 1
 M64: constant(uint256) = 2**64 - 1
 M112: constant(uint256) = 2**112 - 1
 M120: constant(uint256) = 2**120 - 1
+M224: constant(uint256) = 2**224 - 1
 
 # hard bounds on parameters
 MAX_IMR: constant(uint256) = WAD                # 1x
@@ -170,7 +180,7 @@ _orders: HashMap[uint256, uint256]
 _account_orders: HashMap[uint256, uint256]
 _positions: HashMap[uint256, uint256]
 funding_snapshot: public(HashMap[uint256, int256])
-cumulative_funding: public(int256)
+_funding: uint256
 # the FundingRate contract that settles this market's funding (set once)
 funding_rate: public(address)
 # rounding residue of funding in 1e-18 wei, swept whole to the insurance fund
@@ -212,6 +222,7 @@ def __init__(
     UNIT = tick_size_ * lot_size_ // WAD
     self._set_params(params_)
     self._book = 1 << B_NEXT_ID
+    self._funding = convert(F_OFFSET, uint256)
 
 
 # ================================================================ trading
@@ -257,9 +268,9 @@ def place_order(
         assert not crosses, "post-only would cross"
 
     result: IPerpMarket.TradeResult = empty(IPerpMarket.TradeResult)
-    cum: int256 = 0
+    fw: uint256 = 0
     if crosses:
-        cum = self.cumulative_funding
+        fw = self._funding
     remaining: uint256 = lots
     filled: uint256 = 0
     filled_value: uint256 = 0
@@ -274,7 +285,8 @@ def place_order(
             if best == 0 or (is_buy and best > tick) or (not is_buy and best < tick):
                 break
             lkey: uint256 = best * 2 + maker_bid
-            oid: uint256 = ((self._levels[lkey] >> L_HEAD) & M40)
+            level: uint256 = self._levels[lkey]
+            oid: uint256 = ((level >> L_HEAD) & M40)
             order: uint256 = self._orders[oid]
             maker: uint256 = ((order >> O_ACCT) & M48)
             if maker == account:
@@ -296,20 +308,34 @@ def place_order(
             mdelta: int256 = convert(take * LOT_SIZE, int256)
             if is_buy:
                 mdelta = -mdelta
-            mfee: uint256 = self._fee(fill_value, ((pa >> 192) & M64))
+            # dev: the maker fee, rounded up (_fee, inline)
+            mfee: uint256 = (fill_value * ((pa >> 192) & M64) + WAD - 1) // WAD
             realized: int256 = 0
             fpaid: int256 = 0
             res: uint256 = 0
-            realized, fpaid, res = self._apply_trade(maker, mdelta, fill_value, cum, mfee)
+            msize1: int256 = 0
+            mon1: int256 = 0
+            realized, fpaid, res, msize1, mon1 = self._apply_trade(maker, mdelta, fill_value, fw, mfee, True)
             residue += res
             result.fees += mfee
             result.maker_deltas.append(IPerpMarket.CashDelta(account=maker, amount=realized - fpaid - convert(mfee, int256)))
             left: uint256 = ((order >> O_LOTS) & M64) - take
             log IPerpMarket.Fill(
                 maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
-                taker_is_buy=is_buy, maker_fee=mfee, remaining=left * LOT_SIZE
+                taker_is_buy=is_buy, maker_fee=mfee, remaining=left * LOT_SIZE, maker_size=msize1,
+                maker_open_notional=mon1, maker_realized_pnl=realized, maker_funding_paid=fpaid
             )
-            if left == 0:
+            if left == 0 and ((level >> L_LOTS) & M64) != take:
+                # the filled head leaves a level that keeps other orders (_remove_order's
+                # head case, inline): its successor becomes the head
+                # dev: the level holds at least the order's lots, the account word its reservation: no borrow
+                self._levels[lkey] = ((level & ~(M40 << L_HEAD)) | ((order & M40) << L_HEAD)) - (take << L_LOTS)
+                self._orders[oid] = 0
+                a: uint256 = self._account_orders[maker] - 1
+                if ((order >> O_RO) & M1) == 0:
+                    a -= (take * best) << (A_ASKS if is_buy else A_BIDS)
+                self._account_orders[maker] = a
+            elif left == 0:
                 book = self._remove_order(oid, order, book, REMOVED_FILLED)
             else:
                 self._reduce_order(oid, order, lkey, take)
@@ -330,7 +356,9 @@ def place_order(
         realized: int256 = 0
         fpaid: int256 = 0
         res: uint256 = 0
-        realized, fpaid, res = self._apply_trade(account, tdelta, filled_value, cum, tfee)
+        tsize1: int256 = 0
+        ton1: int256 = 0
+        realized, fpaid, res, tsize1, ton1 = self._apply_trade(account, tdelta, filled_value, fw, tfee, False)
         residue += res
         result.fees += tfee
         result.taker_delta = realized - fpaid - convert(tfee, int256)
@@ -384,7 +412,7 @@ def transfer_position(account: uint256, counterparty: uint256, size: int256, pri
     """
     assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
     assert size != 0 and counterparty != account, "market: bad transfer"
-    cum: int256 = self.cumulative_funding
+    fw: uint256 = self._funding
     # the account sells when the counterparty buys: the value is rounded up then
     v: uint256 = convert(abs(size), uint256) * price
     v = self._ceil_div(v, WAD) if size > 0 else v // WAD
@@ -394,8 +422,10 @@ def transfer_position(account: uint256, counterparty: uint256, size: int256, pri
     r1: int256 = 0
     f1: int256 = 0
     res1: uint256 = 0
-    r1, f1, res1 = self._apply_trade(counterparty, size, v, cum, 0)
-    r0, f0, res0 = self._apply_trade(account, -size, v, cum, 0)
+    s1: int256 = 0
+    on1: int256 = 0
+    r1, f1, res1, s1, on1 = self._apply_trade(counterparty, size, v, fw, 0, False)
+    r0, f0, res0, s1, on1 = self._apply_trade(account, -size, v, fw, 0, False)
     return (r0 - f0, r1 - f1, res0 + res1)
 
 
@@ -409,11 +439,11 @@ def settle_funding(account: uint256) -> (int256, uint256):
     word: uint256 = self._positions[account]
     if word == 0:
         return (0, 0)
-    cum: int256 = self.cumulative_funding
     paid: int256 = 0
     residue: uint256 = 0
     size: int256 = self._size(word)
-    paid, residue = self._settle_funding(account, size, cum)
+    # the word keeps its epoch: a later settlement reads the snapshot, now current
+    paid, residue = self._settle_funding(account, word, size, self._funding)
     if paid != 0:
         # every cash movement of a position is an event (indexers, auditors)
         log IPerpMarket.PositionChanged(
@@ -444,7 +474,7 @@ def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
     worst: uint256 = max(((orders >> A_BIDS) & M120), ((orders >> A_ASKS) & M120)) * UNIT
     return IPerpMarket.AccountMargin(
-        pnl=self._upnl(word, mark) - self._funding_owed(account, size),
+        pnl=self._upnl(word, mark) - self._funding_owed(account, word, size),
         im=self._ceil_div((notional + worst) * (pa & M64), WAD),
         mm=self._ceil_div(notional * ((pa >> 64) & M64), WAD),
     )
@@ -471,7 +501,7 @@ def position(account: uint256) -> PositionView:
         entry_price=convert(abs(on) * SWAD // abs(size), uint256),
         mark=mark,
         unrealized_pnl=self._upnl(word, mark),
-        funding_owed=self._funding_owed(account, size),
+        funding_owed=self._funding_owed(account, word, size),
         open_orders=count,
     )
 
@@ -698,9 +728,31 @@ def add_cumulative_funding(delta: int256) -> int256:
     @return The new cumulative funding.
     """
     assert msg.sender == self.funding_rate, "market: not funding rate"
-    cum: int256 = self.cumulative_funding + delta
-    self.cumulative_funding = cum
+    fw: uint256 = self._funding
+    cum: int256 = self._cum(fw) + delta
+    epoch: uint256 = (fw >> F_EPOCH) + 1
+    assert abs(cum) < F_OFFSET and epoch < 2**32, "funding accumulator overflow"
+    self._funding = (epoch << F_EPOCH) | convert(cum + F_OFFSET, uint256)
     return cum
+
+
+@external
+@view
+def cumulative_funding() -> int256:
+    """
+    @notice The funding accumulator: quote WAD owed per unit of base by a long
+            since the market opened (negative: shorts have paid).
+    """
+    return self._cum(self._funding)
+
+
+@external
+@view
+def funding_epoch() -> uint256:
+    """
+    @notice How many times the funding accumulator has moved.
+    """
+    return self._funding >> F_EPOCH
 
 
 # ================================================================ admin
@@ -914,7 +966,9 @@ def _at_or_better(a: uint256, b: uint256, is_buy: bool) -> bool:
 # ================================================================ internals: positions
 
 @internal
-def _apply_trade(account: uint256, delta: int256, trade_value: uint256, cum: int256, fee: uint256) -> (int256, int256, uint256):
+def _apply_trade(
+    account: uint256, delta: int256, trade_value: uint256, fw: uint256, fee: uint256, maker_fill: bool
+) -> (int256, int256, uint256, int256, int256):
     """
     @dev Change a position by `delta` (base WAD, signed) for `value` (quote
          WAD, the fill notional). Settles funding first. Realized PnL uses
@@ -922,11 +976,16 @@ def _apply_trade(account: uint256, delta: int256, trade_value: uint256, cum: int
          PnL, funding paid, funding residue).
     """
     word: uint256 = self._positions[account]
-    size: int256 = self._size(word)
-    on: int256 = self._notional(word)
+    # dev: the position word's fields, inline (a flat word is 0: size and notional 0)
+    size: int256 = 0
+    on: int256 = 0
+    if word != 0:
+        size = convert(word & M112, int256) - P_OFFSET
+        on = convert((word >> P_NOTIONAL) & M112, int256) - P_OFFSET
     fpaid: int256 = 0
     residue: uint256 = 0
-    fpaid, residue = self._settle_funding(account, size, cum)
+    if word == 0 or (word >> P_EPOCH) != (fw >> F_EPOCH):
+        fpaid, residue = self._settle_funding(account, word, size, fw)
     signed_value: int256 = convert(trade_value, int256)
     if delta < 0:
         signed_value = -signed_value
@@ -948,7 +1007,13 @@ def _apply_trade(account: uint256, delta: int256, trade_value: uint256, cum: int
         realized = -close_value - on
         on = signed_value - close_value
     assert abs(new_size) < P_OFFSET and abs(on) < P_OFFSET, "position too large"
-    self._positions[account] = self._pack_position(new_size, on)
+    if new_size == 0:
+        # dev: a flat position has no cost basis left (close removes it all)
+        self._positions[account] = 0
+    else:
+        self._positions[account] = (
+            ((fw >> F_EPOCH) << P_EPOCH) | (convert(on + P_OFFSET, uint256) << P_NOTIONAL) | convert(new_size + P_OFFSET, uint256)
+        )
     # open interest: long side | short side
     oi: uint256 = self._open_interest
     longs: uint256 = oi & MASK128
@@ -962,19 +1027,26 @@ def _apply_trade(account: uint256, delta: int256, trade_value: uint256, cum: int
     elif new_size < 0:
         shorts += convert(-new_size, uint256)
     self._open_interest = (shorts << 128) | longs
-    log IPerpMarket.PositionChanged(
-        account=account, size=new_size, open_notional=on, realized_pnl=realized, funding_paid=fpaid,
-        fee_paid=fee, open_interest=longs
-    )
-    return (realized, fpaid, residue)
+    if not maker_fill:
+        # a maker's fill tells its new position in the Fill event instead
+        log IPerpMarket.PositionChanged(
+            account=account, size=new_size, open_notional=on, realized_pnl=realized, funding_paid=fpaid,
+            fee_paid=fee, open_interest=longs
+        )
+    return (realized, fpaid, residue, new_size, on)
 
 
 @internal
-def _settle_funding(account: uint256, size: int256, cum: int256) -> (int256, uint256):
+def _settle_funding(account: uint256, word: uint256, size: int256, fw: uint256) -> (int256, uint256):
     """
     @dev Funding owed since the snapshot, payer rounded up, receiver down;
          the rounding residue (in 1e-18 wei) accrues and is swept whole.
+         A position written in the accumulator's current epoch owes nothing:
+         its snapshot is not read.
     """
+    if word != 0 and (word >> P_EPOCH) == (fw >> F_EPOCH):
+        return (0, 0)
+    cum: int256 = self._cum(fw)
     snap: int256 = self.funding_snapshot[account]
     if snap == cum:
         return (0, 0)
@@ -990,10 +1062,11 @@ def _settle_funding(account: uint256, size: int256, cum: int256) -> (int256, uin
 
 @internal
 @view
-def _funding_owed(account: uint256, size: int256) -> int256:
-    if size == 0:
+def _funding_owed(account: uint256, word: uint256, size: int256) -> int256:
+    fw: uint256 = self._funding
+    if size == 0 or (word >> P_EPOCH) == (fw >> F_EPOCH):
         return 0
-    return self._ceil_div_signed(size * (self.cumulative_funding - self.funding_snapshot[account]), SWAD)
+    return self._ceil_div_signed(size * (self._cum(fw) - self.funding_snapshot[account]), SWAD)
 
 
 @internal
@@ -1076,7 +1149,7 @@ def _with(word: uint256, sh: uint256, nbits: uint256, v: uint256) -> uint256:
 def _size(word: uint256) -> int256:
     if word == 0:
         return 0
-    return convert(word & MASK128, int256) - P_OFFSET
+    return convert(word & M112, int256) - P_OFFSET
 
 
 @internal
@@ -1084,16 +1157,22 @@ def _size(word: uint256) -> int256:
 def _notional(word: uint256) -> int256:
     if word == 0:
         return 0
-    return convert(word >> 128, int256) - P_OFFSET
+    return convert((word >> P_NOTIONAL) & M112, int256) - P_OFFSET
 
 
 @internal
 @pure
-def _pack_position(size: int256, on: int256) -> uint256:
+def _pack_position(size: int256, on: int256, epoch: uint256) -> uint256:
     if size == 0:
         # dev: a flat position has no cost basis left (close removes it all)
         return 0
-    return (convert(on + P_OFFSET, uint256) << 128) | convert(size + P_OFFSET, uint256)
+    return (epoch << P_EPOCH) | (convert(on + P_OFFSET, uint256) << P_NOTIONAL) | convert(size + P_OFFSET, uint256)
+
+
+@internal
+@pure
+def _cum(fw: uint256) -> int256:
+    return convert(fw & M224, int256) - F_OFFSET
 
 
 @internal

@@ -24,8 +24,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 WAD = 10**18
-#: packed position fields hold |size| and |open notional| below 2**127
-POSITION_LIMIT = 2**127
+#: packed position fields hold |size| and |open notional| below 2**111
+POSITION_LIMIT = 2**111
 
 
 # ---------------------------------------------------------------- rounding (§2)
@@ -217,6 +217,20 @@ def funding_owed(size: int, cumulative: int, snapshot: int) -> int:
 
 
 # ---------------------------------------------------------------- fees (§5)
+
+
+def position_change_of_fill(fill: Mapping) -> dict:
+    """A maker's ``Fill`` event as the ``PositionChanged`` it stands for: a maker's fill
+    emits no ``PositionChanged`` (one event per fill), its ``maker_*`` fields carry the
+    maker's new position, what the fill realized and the funding it settled."""
+    return {
+        "account": fill["maker"],
+        "size": fill["maker_size"],
+        "open_notional": fill["maker_open_notional"],
+        "realized_pnl": fill["maker_realized_pnl"],
+        "funding_paid": fill["maker_funding_paid"],
+        "fee_paid": fill["maker_fee"],
+    }
 
 
 def fee(value: int, rate: int) -> int:

@@ -114,6 +114,8 @@ from pydantic import (
     model_validator,
 )
 
+from keeper.model import position_change_of_fill
+
 WAD = 10**18
 
 # Features a scenario can declare in `requires:`; the ones not in
@@ -2222,60 +2224,58 @@ class ScenarioRunner:
         adl += sum(ev["size"] for ev in self._clearinghouse_events("Deleveraged", None, acc, mkt))
         return {"liquidated_size": liquidated, "adl_size": adl}
 
-    def _position_changes(self, account: int, symbol: str | None) -> list[Any]:
+    def _position_changes(self, account: int, symbol: str | None) -> list[dict[str, Any]]:
+        """Every change of the account's positions, in order: its PositionChanged events, and its
+        fills as a maker (a maker's Fill carries its new position and emits no PositionChanged;
+        `position_change_of_fill`). Each a dict with PositionChanged's fields and `blockNumber`."""
         if account == 0:
             return []
         symbols = [symbol] if symbol else list(self.scenario.spec.markets)
         markets = [self.net.market(s) for s in symbols]
-        topic = self._topic_map("PerpMarket")["PositionChanged"]
+        topics = self._topic_map("PerpMarket")
+        changed, fill = markets[0].events.PositionChanged(), markets[0].events.Fill()
         logs = self.net.w3.eth.get_logs(
             {
                 "fromBlock": self.start_block,
                 "toBlock": "latest",
                 "address": [m.address for m in markets],
-                "topics": [topic, "0x" + account.to_bytes(32, "big").hex()],
+                "topics": [topics["PositionChanged"] + topics["Fill"], _topic_word(account)],
             }
         )
-        event = markets[0].events.PositionChanged()
-        return [event.process_log(log)["args"] for log in logs]
+        out = []
+        for log in sorted(logs, key=lambda x: (x["blockNumber"], x["logIndex"])):
+            if "0x" + bytes(log["topics"][0]).hex() in topics["Fill"]:
+                args = position_change_of_fill(fill.process_log(log)["args"])
+            else:
+                args = dict(changed.process_log(log)["args"])
+            out.append({**args, "blockNumber": log["blockNumber"]})
+        return out
 
     def _check_funding_observable(self, account: int, symbol: str) -> None:
         """Raise UnobservableValue when funding was settled into the account's cash without an event.
 
-        Every settlement emits PositionChanged (trades, and PerpMarket.settle_funding reached from
-        Clearinghouse.withdraw and settle_funding); this is the safety net that would catch a path that
-        does not, since `funding_paid` is summed from events. Detected by replaying
-        the accumulator: after each PositionChanged the account's snapshot is the market's cumulative
-        funding at that block, and the next PositionChanged must settle exactly
-        ceil(size x (cumulative now - then)); today's snapshot must still be the last one."""
+        Every settlement is told by an event: PositionChanged (a taker's trade, a transfer, and
+        PerpMarket.settle_funding reached from Clearinghouse.withdraw and settle_funding) or, for a
+        maker's fill, its Fill. This is the safety net that would catch a path that does not,
+        since `funding_paid` is summed from events. Detected by replaying the accumulator: after
+        each change the account's snapshot is the market's cumulative funding at that block, and
+        the next change must settle exactly ceil(size x (cumulative now - then)); today's snapshot
+        must still be the last one."""
         if account == 0:
             return
         mkt = self.net.market(symbol)
-        logs = self.net.w3.eth.get_logs(
-            {
-                "fromBlock": self.start_block,
-                "toBlock": "latest",
-                "address": mkt.address,
-                "topics": [
-                    self._topic_map("PerpMarket")["PositionChanged"],
-                    "0x" + account.to_bytes(32, "big").hex(),
-                ],
-            }
-        )
-        event = mkt.events.PositionChanged()
         size, cum = 0, 0
-        for log in logs:
-            ev = event.process_log(log)
+        for ev in self._position_changes(account, symbol):
             cum_then = self._call_at(mkt.functions.cumulative_funding(), ev["blockNumber"])
-            if size != 0 and ev["args"]["funding_paid"] != -((-size * (cum_then - cum)) // WAD):
+            if size != 0 and ev["funding_paid"] != -((-size * (cum_then - cum)) // WAD):
                 break
-            size, cum = ev["args"]["size"], cum_then
+            size, cum = ev["size"], cum_then
         else:
             if size == 0 or self._call(mkt.functions.funding_snapshot(account)) == cum:
                 return
         raise UnobservableValue(
             f"funding was settled into cash without an event in {symbol}: "
-            "funding_paid cannot be summed from PositionChanged events"
+            "funding_paid cannot be summed from PositionChanged and Fill events"
         )
 
     def _call_at(self, fn: Any, block: int) -> Any:

@@ -2,6 +2,7 @@
 session; each test runs inside a boa anchor so state never leaks."""
 
 import os
+import signal
 
 import boa
 import pytest
@@ -21,6 +22,14 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+
+def pytest_configure(config):
+    # importing ape (the vyperp pytest plugin does) makes SIGINT exit the process
+    # with SystemExit(130); pytest-xdist's workers are interrupted when the run ends,
+    # which then surfaced as an "exception ignored" warning: keep Python's own handler
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # titanoboa's pytest plugin anchors every fixture setup: deployments live in
 # session-scoped fixtures (reverted at session end), tests in their own anchor.

@@ -54,6 +54,7 @@ from keeper.bots.liquidation import CallFailed, batch_call, resting_order_ids
 from keeper.chain import TxError
 from keeper.deploy import DeployConfig, MarketConfig
 from keeper.localnet import LocalNet, start_localnet
+from keeper.model import position_change_of_fill
 from keeper.sim.crowd import Crowd, Trader, TraderState, make_crowd
 from keeper.sim.gate import RpcGate
 from keeper.sim.keepers import BOTS, KeeperProcesses, keeper_config, round_markers, write_config
@@ -708,7 +709,13 @@ class Simulation:
         maker_id = self.accounts[maker.owner]
         events["MakerPositionChanged"] = []
         for s, md in d.markets.items():
+            # its own trades (PositionChanged) and its fills as a maker (Fill carries its new position)
             logs = _logs(md.market.events.PositionChanged(), lo, hi, {"account": maker_id})
+            logs += [
+                {**e, **position_change_of_fill(e)}
+                for e in _logs(md.market.events.Fill(), lo, hi, {"maker": maker_id})
+            ]
+            logs.sort(key=lambda r: (r["block"], r["log_index"]))
             events["MakerPositionChanged"] += [{**e, "symbol": s} for e in logs]
         data.events = events
         for account, ep in self._episodes.items():

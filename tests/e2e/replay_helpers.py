@@ -30,6 +30,7 @@ def assert_solvent(p) -> None:
     for symbol in p.d.markets:
         state = MarketState.read(p.market(symbol))
         state.check_aggregates()
+        state.check_funding_epochs()
         unsettled += state.unsettled_exact()
         on += sum(o for _, o in state.positions.values())
         dust += state.dust
@@ -45,7 +46,7 @@ def snapshot(p) -> tuple:
     """Everything a rejected call must leave unchanged: cash, bad debt, vault
     and the storage of every market."""
     markets = tuple(
-        (s.positions, s.orders, s.levels, s.book, s.open_interest, s.cumulative)
+        (s.positions, s.epochs, s.snapshots, s.orders, s.levels, s.book, s.open_interest, s.cumulative)
         for s in (MarketState.read(p.market(sym)) for sym in p.d.markets)
     )
     return dict(p.ch._storage.cash.get()), p.ch.bad_debt(), p.token.balanceOf(p.ch.address), markets

@@ -13,7 +13,10 @@ from boa.contracts.base_evm_contract import BoaError
 
 WAD = 10**18
 MASK128 = 2**128 - 1
-P_OFFSET = 2**127
+MASK112 = 2**112 - 1
+MASK224 = 2**224 - 1
+P_OFFSET = 2**111  # position word: size + 2**111 (112) | open notional + 2**111 (112) | funding epoch (32)
+F_OFFSET = 2**223  # funding word: cumulative funding + 2**223 (224) | epoch (32)
 
 
 def revert_reason(e: BoaError) -> str:
@@ -37,10 +40,16 @@ def bits(word: int, shift: int, nbits: int) -> int:
 
 
 def unpack_position(word: int) -> tuple[int, int]:
-    """PerpMarket packs (size + 2**127) | (open_notional + 2**127) << 128; 0 = flat."""
+    """PerpMarket packs (size + 2**111) | (open_notional + 2**111) << 112 | funding epoch << 224;
+    0 = flat."""
     if word == 0:
         return 0, 0
-    return (word & MASK128) - P_OFFSET, (word >> 128) - P_OFFSET
+    return (word & MASK112) - P_OFFSET, ((word >> 112) & MASK112) - P_OFFSET
+
+
+def unpack_funding(word: int) -> tuple[int, int]:
+    """PerpMarket's funding word: (cumulative funding, epoch)."""
+    return (word & MASK224) - F_OFFSET, word >> 224
 
 
 @dataclass
@@ -58,8 +67,10 @@ class MarketState:
     """A PerpMarket read from storage."""
 
     positions: dict[int, tuple[int, int]]  # account -> (size, open notional)
+    epochs: dict[int, int]  # account -> the funding epoch of its position word
     snapshots: dict[int, int]
     cumulative: int
+    epoch: int
     dust: int
     open_interest: tuple[int, int]
     orders: list[Order]
@@ -70,7 +81,8 @@ class MarketState:
     @classmethod
     def read(cls, m) -> MarketState:
         s = m._storage
-        positions = {a: unpack_position(w) for a, w in s._positions.get().items() if w != 0}
+        words = {a: w for a, w in s._positions.get().items() if w != 0}
+        cumulative, epoch = unpack_funding(s._funding.get())
         orders = [
             Order(
                 oid,
@@ -85,9 +97,11 @@ class MarketState:
         ]
         oi = s._open_interest.get()
         return cls(
-            positions=positions,
+            positions={a: unpack_position(w) for a, w in words.items()},
+            epochs={a: w >> 224 for a, w in words.items()},
             snapshots=dict(s.funding_snapshot.get()),
-            cumulative=s.cumulative_funding.get(),
+            cumulative=cumulative,
+            epoch=epoch,
             dust=s._funding_dust.get(),
             open_interest=(oi & MASK128, oi >> 128),
             orders=orders,
@@ -107,6 +121,18 @@ class MarketState:
         return sum(
             size * (self.cumulative - self.snapshots.get(a, 0)) for a, (size, _) in self.positions.items()
         )
+
+    def check_funding_epochs(self) -> None:
+        """A position word written in the accumulator's current epoch skips its funding
+        settlement without reading the snapshot: its snapshot must be the accumulator
+        (no epoch ahead of the accumulator's either)."""
+        for a, e in self.epochs.items():
+            assert e <= self.epoch, f"account {a}: epoch {e} ahead of the accumulator's {self.epoch}"
+            if e == self.epoch:
+                assert self.snapshots.get(a, 0) == self.cumulative, (
+                    f"account {a}: epoch {e} is current but snapshot {self.snapshots.get(a, 0)} "
+                    f"!= cumulative {self.cumulative}"
+                )
 
     def check_aggregates(self) -> None:
         """§14.3 and §14.5: open interest is the sum of the positions on each

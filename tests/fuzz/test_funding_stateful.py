@@ -56,8 +56,9 @@ from hypothesis.stateful import (
 )
 
 from keeper import funding_model as fm
+from tests.fuzz.liquidation_helpers import unpack_funding, unpack_position
 from tests.fuzz.stats import record
-from tests.utils.protocol import GTC, IOC, StorageKeyTrace
+from tests.utils.protocol import GTC, IOC, StorageKeyTrace, position_changes
 
 WAD = fm.WAD
 TICK = WAD
@@ -190,7 +191,7 @@ class FundingMachine(RuleBasedStateMachine):
 
         def act():
             self._trade(buyer, seller, lots, self._price(bp))
-            logs.extend(e for e in self.p.ch.get_logs() if type(e).__name__ == "PositionChanged")
+            logs.extend(position_changes(self.p.ch.get_logs()))
 
         paid = self._settled(act, [buyer, seller])
         assert {e.account for e in logs} == {self.p.account(buyer), self.p.account(seller)}
@@ -300,11 +301,7 @@ class FundingMachine(RuleBasedStateMachine):
 
         def act():
             self.p.ch.settle_funding(owner, 0)
-            logs.extend(
-                (e.account, e.funding_paid)
-                for e in self.p.ch.get_logs()
-                if type(e).__name__ == "PositionChanged"
-            )
+            logs.extend((e.account, e.funding_paid) for e in position_changes(self.p.ch.get_logs()))
 
         paid = self._settled(act, [owner])
         assert logs == ([(a, paid[a])] if paid.get(a) else [])
@@ -362,15 +359,20 @@ class FundingMachine(RuleBasedStateMachine):
         """Every account's (size, open notional, funding snapshot) and cash,
         read from storage (titanoboa introspection, no EVM call: the views
         cost ~5 ms each with a position, and this runs after every step).
-        PerpMarket packs a position as size + 2**127 (low 128 bits) |
-        open_notional + 2**127 (high 128 bits), 0 when flat; the views are
-        compared with it for every account a step touched."""
+        PerpMarket packs a position as size + 2**111 (low 112 bits) |
+        open_notional + 2**111 (next 112 bits) | funding epoch (high 32
+        bits), 0 when flat; the views are compared with it for every account
+        a step touched. A word of the accumulator's current epoch must have
+        its snapshot at the accumulator (the epoch skips the snapshot read)."""
         words = self.m._storage._positions.get()
         snaps = self.m._storage.funding_snapshot.get()
+        cum, epoch = unpack_funding(self.m._storage._funding.get())
         state = {}
         for a in self.accounts:
             w = words.get(a, 0)
-            size, on = (0, 0) if w == 0 else ((w & (2**128 - 1)) - 2**127, (w >> 128) - 2**127)
+            size, on = unpack_position(w)
+            if w != 0 and w >> 224 == epoch:
+                assert snaps.get(a, 0) == cum, f"account {a}: current epoch, snapshot behind the accumulator"
             state[a] = (size, on, snaps.get(a, 0))
         cash = self.p.ch._storage.cash.get()
         return state, {a: cash.get(a, 0) for a in self.accounts}

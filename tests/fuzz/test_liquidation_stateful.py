@@ -123,7 +123,7 @@ from keeper.deploy import to_wad
 from keeper.model import ceil_div
 from tests.fuzz.liquidation_helpers import MarketState, attempt, events
 from tests.fuzz.stats import record
-from tests.utils.protocol import GTC, IOC, MAX_UINT, StorageKeyTrace
+from tests.utils.protocol import GTC, IOC, MAX_UINT, StorageKeyTrace, position_changes
 
 WAD = 10**18
 TICK = WAD  # BTC-PERP of tests.utils.protocol.test_markets
@@ -262,9 +262,11 @@ class LiquidationMachine(RuleBasedStateMachine):
         covered = 0
         for e in logs:
             name = type(e).__name__
-            if name == "PositionChanged":
-                self.fpaid += e.funding_paid
-                fees += e.fee_paid
+            if name in ("PositionChanged", "Fill"):
+                # a maker's fill tells its position change in the Fill (no PositionChanged)
+                (change,) = position_changes([e])
+                self.fpaid += change.funding_paid
+                fees += change.fee_paid
             elif name == "Liquidation":
                 self.ins_model += e.fee - e.liquidator_fee
             elif name == "Takeover":
@@ -708,7 +710,7 @@ class LiquidationMachine(RuleBasedStateMachine):
             for x in owner_accounts:
                 if x != a and x not in makers:
                     assert cash1.get(x, 0) == cash0.get(x, 0), "self-liquidation paid the owner"
-            pc = [e for e in events(logs, "PositionChanged") if e.account == a]
+            pc = [e for e in position_changes(logs) if e.account == a]
             flow = sum(e.realized_pnl - e.funding_paid - e.fee_paid for e in pc) - liq.fee
             if not events(logs, "BadDebt"):
                 assert cash1.get(a, 0) - cash0.get(a, 0) == flow
@@ -1127,6 +1129,7 @@ class LiquidationMachine(RuleBasedStateMachine):
 
         # 3. and 5. open interest, order and level aggregates, book
         state.check_aggregates()
+        state.check_funding_epochs()
         active = self.ch._storage.active_markets.get()
         for a in {*state.positions, *(o.account for o in state.orders)}:
             assert active.get(a, 0) & 1, f"account {a} has exposure but no active market bit"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 
 import boa
 
 from keeper.deploy import BoaBackend, DeployConfig, Deployment, MarketConfig, deploy_protocol, to_wad
+from keeper.model import position_change_of_fill
 
 GTC, POST_ONLY, IOC = 0, 1, 2
 MAX_UINT = 2**256 - 1
@@ -159,6 +161,33 @@ class Protocol:
 
     def total_cash(self) -> int:
         return sum(self.ch.cash(i) for i in range(1, self.ch.account_count() + 1))
+
+
+def position_changes(logs) -> list[SimpleNamespace]:
+    """Every position change told by `logs` (titanoboa events), in order: each PositionChanged,
+    and each Fill as the maker's change (a maker's fill emits no PositionChanged;
+    keeper.model.position_change_of_fill). Fields: account, size, open_notional,
+    realized_pnl, funding_paid, fee_paid."""
+    out = []
+    for e in logs:
+        name = type(e).__name__
+        if name == "PositionChanged":
+            out.append(
+                SimpleNamespace(
+                    account=e.account,
+                    size=e.size,
+                    open_notional=e.open_notional,
+                    realized_pnl=e.realized_pnl,
+                    funding_paid=e.funding_paid,
+                    fee_paid=e.fee_paid,
+                )
+            )
+        elif name == "Fill":
+            out.append(SimpleNamespace(**position_change_of_fill({k: getattr(e, k) for k in FILL_FIELDS})))
+    return out
+
+
+FILL_FIELDS = ("maker", "maker_size", "maker_open_notional", "maker_realized_pnl", "maker_funding_paid", "maker_fee")
 
 
 def deploy_for_tests(decimals: int = 6, markets: tuple[MarketConfig, ...] | None = None) -> Protocol:

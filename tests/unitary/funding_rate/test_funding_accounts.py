@@ -23,6 +23,7 @@ from tests.unitary.funding_rate.funding_helpers import (
     warp,
     warp_to,
 )
+from tests.utils.protocol import position_changes
 
 HOUR = 3600
 #: an index with many digits: F x index and size x cumulative are inexact
@@ -198,7 +199,8 @@ def test_withdraw__settles_funding_first(protocol, long_trader, short_trader):
 
 def test_trade__settles_funding_of_taker_and_maker(protocol, long_trader, short_trader):
     """Reducing both at the entry price realizes no PnL: cash moves by
-    exactly the funding, reported in PositionChanged.funding_paid."""
+    exactly the funding, reported in the taker's PositionChanged.funding_paid
+    and the maker's Fill.maker_funding_paid."""
     p = protocol
     size = _open(p, long_trader, short_trader)
     cum = _settle_interval(p, INDEX + 7)
@@ -209,7 +211,7 @@ def test_trade__settles_funding_of_taker_and_maker(protocol, long_trader, short_
 
     trade(p, short_trader, long_trader, "0.001", 100_000)  # the long sells a lot back to the short
 
-    changed = {e.account: e for e in events(p.ch, "PositionChanged")}
+    changed = {e.account: e for e in position_changes(p.ch.get_logs())}
     assert changed[p.account(long_trader)].funding_paid == owed_long == fm.funding_owed(size, cum, 0)
     assert changed[p.account(short_trader)].funding_paid == owed_short
     assert changed[p.account(long_trader)].realized_pnl == 0

@@ -30,7 +30,7 @@ from tests.unitary.funding_rate.funding_helpers import (
     now,
     push_index,
 )
-from tests.utils.protocol import GTC, IOC
+from tests.utils.protocol import GTC, IOC, position_changes
 
 TICK = WAD  # $1
 LOT = 10**15  # 0.001 BTC
@@ -148,7 +148,7 @@ class Run:
         with boa.env.prank(buyer):
             self.p.ch.place_order(buyer, 0, self.m.address, True, lots * LOT, price, IOC, False, 0)
         assert self.m.order(oid)[0] == 0
-        changed = {e.account: e for e in events(self.p.ch, "PositionChanged")}
+        changed = {e.account: e for e in position_changes(self.p.ch.get_logs())}
         for who, delta in ((buyer, lots * LOT), (seller, -lots * LOT)):
             e = changed[self.p.account(who)]
             assert e.funding_paid == fm.funding_owed(self.size[who], cum, self.snap[who])

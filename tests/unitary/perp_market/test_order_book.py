@@ -470,3 +470,30 @@ def test_fill__event_tells_what_is_left__a_filled_order_logs_no_order_removed(pr
     protocol.cancel(maker, third)
     (removed,) = _logged(protocol, "OrderRemoved")
     assert (removed.order_id, removed.remaining, removed.reason) == (third, to_wad("0.1"), 1)
+
+
+def test_fill__tells_the_makers_new_position__a_maker_logs_no_position_changed(protocol, maker, taker):
+    """One event per maker fill: the Fill carries the maker's new position, what the fill
+    realized and the funding it settled; only the taker logs a PositionChanged."""
+    other = protocol.actor("other_maker", deposit="1000000")
+    protocol.order(maker, "sell", "0.3", "100100")
+    protocol.order(other, "sell", "0.1", "100100")
+    protocol.order(taker, "buy", "0.4", "100100", IOC)
+    logs = protocol.ch.get_logs()  # titanoboa hands the last call's logs out once
+    fills = [e for e in logs if type(e).__name__ == "Fill"]
+    assert [(f.maker, f.maker_size, f.maker_open_notional, f.maker_realized_pnl) for f in fills] == [
+        (protocol.account(maker), -to_wad("0.3"), -to_wad("30030"), 0),
+        (protocol.account(other), -to_wad("0.1"), -to_wad("10010"), 0),
+    ]
+    changed = [(e.account, e.size) for e in logs if type(e).__name__ == "PositionChanged"]
+    assert changed == [(protocol.account(taker), to_wad("0.4"))]
+
+    # the maker buys back 0.1 lower: the fill realizes (100,100 - 100,000) x 0.1 = +10
+    protocol.order(maker, "buy", "0.1", "100000")
+    protocol.order(taker, "sell", "0.1", "100000", IOC)
+    logs = protocol.ch.get_logs()
+    (fill,) = [e for e in logs if type(e).__name__ == "Fill"]
+    view = protocol.position(maker)
+    assert (fill.maker_size, fill.maker_open_notional) == (view.size, view.open_notional)
+    assert (fill.maker_size, fill.maker_realized_pnl, fill.maker_funding_paid) == (-to_wad("0.2"), 10 * WAD, 0)
+    assert [e.account for e in logs if type(e).__name__ == "PositionChanged"] == [protocol.account(taker)]
