@@ -973,7 +973,8 @@ def _apply_trade(
     @dev Change a position by `delta` (base WAD, signed) for `value` (quote
          WAD, the fill notional). Settles funding first. Realized PnL uses
          the average entry price; open interest follows. Returns (realized
-         PnL, funding paid, funding residue).
+         PnL, funding paid, funding residue, new size, new open notional).
+         A maker's fill (`maker_fill`) logs no PositionChanged: its Fill tells it.
     """
     word: uint256 = self._positions[account]
     # dev: the position word's fields, inline (a flat word is 0: size and notional 0)
@@ -1158,15 +1159,6 @@ def _notional(word: uint256) -> int256:
     if word == 0:
         return 0
     return convert((word >> P_NOTIONAL) & M112, int256) - P_OFFSET
-
-
-@internal
-@pure
-def _pack_position(size: int256, on: int256, epoch: uint256) -> uint256:
-    if size == 0:
-        # dev: a flat position has no cost basis left (close removes it all)
-        return 0
-    return (epoch << P_EPOCH) | (convert(on + P_OFFSET, uint256) << P_NOTIONAL) | convert(size + P_OFFSET, uint256)
 
 
 @internal
