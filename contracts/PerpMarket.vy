@@ -1064,8 +1064,10 @@ def _settle_funding(account: uint256, word: uint256, size: int256, fw: uint256) 
 @internal
 @view
 def _funding_owed(account: uint256, word: uint256, size: int256) -> int256:
+    if size == 0:
+        return 0
     fw: uint256 = self._funding
-    if size == 0 or (word >> P_EPOCH) == (fw >> F_EPOCH):
+    if (word >> P_EPOCH) == (fw >> F_EPOCH):
         return 0
     return self._ceil_div_signed(size * (self._cum(fw) - self.funding_snapshot[account]), SWAD)
 
