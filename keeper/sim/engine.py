@@ -496,11 +496,10 @@ class Simulation:
             gate.release(BLOCK_BOTS)
             if not gate.wait_settled(BLOCK_BOTS, self.config.settle_timeout_s, keepers.check_alive):
                 raise SimError(f"step {step.index}: a keeper did not settle within the timeout")
-            if lane.pending() == 0 and gate.parked(BLOCK_BOTS):
-                break
-            # nothing pending, yet a keeper has not parked: it is between its last receipt and
-            # parking (a loaded CPU makes that visible). Let it park before mining a block
-            # nobody needs: an empty block would make the run's block numbers depend on timing.
+            # done when nothing is pending and every keeper parked. A settled keeper may still be
+            # between its last receipt and parking (a loaded CPU makes that visible): it gets
+            # PARK_GRACE_S to park, so no block nobody needs is mined (an empty block would make
+            # the run's block numbers depend on timing)
             if lane.pending() == 0 and gate.wait_settled(BLOCK_BOTS, PARK_GRACE_S, parked_only=True):
                 if lane.pending() == 0:
                     break
