@@ -131,6 +131,25 @@ def decode_revert_data(data: bytes) -> str | None:
     return None
 
 
+def trace_revert_reason(trace: Any) -> str | None:
+    """Revert reason in a `debug_traceTransaction` call-tracer result (the transaction replayed
+    inside its own block); None when the trace has none (no debug API: an RPC error, not a dict)."""
+    if not isinstance(trace, dict) or isinstance(trace.get("error"), dict):
+        return None
+    if trace.get("revertReason"):
+        return str(trace["revertReason"])
+    output = trace.get("output")
+    if isinstance(output, str) and output.startswith("0x") and len(output) > 2:
+        decoded = decode_revert_data(bytes.fromhex(output[2:]))
+        if decoded is not None:
+            return decoded
+    error = trace.get("error")
+    if not error:
+        return None
+    # a bare revert reads as the parent-state replay's would: "reverted"
+    return "reverted" if str(error) == "execution reverted" else str(error)
+
+
 def revert_reason(exc: BaseException) -> str:
     """The revert reason string carried by a web3 exception ("" for a bare revert)."""
     if isinstance(exc, ContractLogicError):
@@ -508,7 +527,9 @@ class ChainClient:
         if receipt["status"] != 1:
             self.stats["failed"] += 1
             reason = self._replay_reason(mined, receipt)
-            self.log.error(
+            # a warning: the caller decides whether it is a failure (a keeper that lost a race
+            # to another keeper or to the clock counts it as skipped, and logs real failures itself)
+            self.log.warning(
                 "tx reverted",
                 extra={"tx_hash": mined.to_0x_hex(), "reason": reason, "block": receipt["blockNumber"]},
             )
@@ -814,7 +835,13 @@ class ChainClient:
         return int(estimate * GAS_MARGIN)
 
     def _replay_reason(self, tx_hash: HexBytes, receipt: TxReceipt) -> str:
-        """Best-effort reason of a mined revert: replay the tx on the parent block's state."""
+        """Best-effort reason of a mined revert. First `debug_traceTransaction`, which replays the
+        tx inside its own block (its timestamp, the transactions before it): a revert caused by
+        the block (a deadline passed, another transaction came first) keeps its reason. A node
+        without the debug API gets the tx replayed on the parent block's state instead."""
+        traced = self._traced_reason(tx_hash)
+        if traced is not None:
+            return traced
         try:
             tx = self.w3.eth.get_transaction(tx_hash)
             replay = {
@@ -831,6 +858,16 @@ class ChainClient:
             pass
         return "reverted on-chain (status 0)"
 
+    def _traced_reason(self, tx_hash: HexBytes) -> str | None:
+        """The revert reason from the node's call tracer, or None when it has no debug API."""
+        try:
+            trace = self._batch(
+                [("debug_traceTransaction", [tx_hash.to_0x_hex(), {"tracer": "callTracer"}])]
+            )[0]
+        except (Web3Exception, OSError, requests.RequestException, TxError):
+            return None
+        return trace_revert_reason(trace)
+
 
 __all__ = [
     "ChainClient",
@@ -844,6 +881,7 @@ __all__ = [
     "call_with_retry",
     "connect",
     "decode_revert_data",
+    "trace_revert_reason",
     "eip1559_fees",
     "format_receipt",
     "revert_reason",

@@ -300,8 +300,12 @@ class MarketSpec(_Model):
     oracle_sources: int | None = Field(None, ge=1, le=8)
     oracle_quorum: int | None = Field(None, ge=1, le=8)
     oracle_max_age: Annotated[int, BeforeValidator(parse_duration), Field(ge=5, le=86400)] | None = None
-    oracle_max_divergence: Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=Decimal("0.05"), le=10)] | None = None
-    oracle_reference_rate: Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=Decimal("0.01"), le=10)] | None = None
+    oracle_max_divergence: (
+        Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=Decimal("0.05"), le=10)] | None
+    ) = None
+    oracle_reference_rate: (
+        Annotated[Decimal, BeforeValidator(parse_decimal), Field(ge=Decimal("0.01"), le=10)] | None
+    ) = None
     # liquidation (PROTOCOL.md §9): the market's Clearinghouse.LiquidationParams
     liquidation_fee: WadDec | None = None
     liquidator_share: Fraction | None = None
@@ -1625,8 +1629,14 @@ class FastLane:
         return ("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
 
     def _replay_reason(self, tx_hash: str, receipt: dict) -> str:
-        from keeper.chain import TxReverted
+        """The reason of a mined revert: traced inside its own block (`debug_traceTransaction`),
+        else replayed on the parent block's state."""
+        from keeper.chain import TxReverted, trace_revert_reason
 
+        trace = self.batch([("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])], check=False)[0]
+        traced = trace_revert_reason(trace)
+        if traced is not None:
+            return traced
         tx = self.call("eth_getTransactionByHash", tx_hash)
         replay = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
         try:

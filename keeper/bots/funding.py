@@ -13,8 +13,11 @@ Every action is decided from the on-chain state just read, so what another
 keeper already did is skipped and a restart never doubles an action. The
 contract enforces the same rules; a revert with "funding: too early",
 "funding: sample too early" or "funding: settle first" means someone else
-acted between our read and our transaction: it is logged and counted as
-skipped, not as a failure. Settlements are sent first (all markets, then
+acted between our read and our transaction, or the interval ended before the
+block that mined it (a sample sent just before `next_funding_time`): it is
+logged and counted as skipped, not as a failure. The reason of a mined revert
+is read by tracing it inside its own block (`ChainClient.wait`), so a revert
+caused by the block's timestamp keeps its reason. Settlements are sent first (all markets, then
 waited for), samples after. A transaction without a receipt in time is
 remembered and its market skipped until the receipt shows up: it may still
 be mined, so it is never re-sent blindly.
@@ -262,7 +265,7 @@ class FundingKeeper(LoopingBot):
         if isinstance(exc, TxReverted) and is_benign_revert(exc.reason):
             counts["skipped"] += 1
             self.log.info(
-                f"{a.kind} skipped: already done by someone else",
+                f"{a.kind} skipped: done by someone else or overtaken by the clock",
                 extra={**self._fields(a, now), "reason": exc.reason},
             )
             return

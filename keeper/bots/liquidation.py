@@ -1298,8 +1298,9 @@ class LiquidationBot(LoopingBot):
         self._record_error(what, f"account {a.account} {self.directory.name(a.market)}: {exc}")
 
     def _fund_spent(self, a: LiquidationAction, exc: TxError) -> bool:
-        """A bankrupt liquidation reverted on-chain without a reason (its replay on the block
-        before passes: the transactions before it in the block changed the state) and the fund
+        """A bankrupt liquidation reverted on-chain without a reason (a node without the debug
+        API: its replay on the block before passes, the transactions before it in the block
+        changed the state; `ChainClient.wait` traces it inside its block otherwise) and the fund
         no longer covers its worst case: it was refused for that ("insurance fund cannot cover")."""
         if a.equity >= 0 or not isinstance(exc, TxReverted) or exc.receipt is None:
             return False

@@ -51,7 +51,7 @@ from web3 import Web3
 
 from keeper.anvil import Anvil, dev_private_keys
 from keeper.bots.liquidation import CallFailed, batch_call, resting_order_ids
-from keeper.chain import TxError
+from keeper.chain import TxError, trace_revert_reason
 from keeper.deploy import DeployConfig, MarketConfig
 from keeper.localnet import LocalNet, start_localnet
 from keeper.model import position_change_of_fill
@@ -790,9 +790,7 @@ class Simulation:
                     [("debug_traceTransaction", [r["transactionHash"], {"tracer": "callTracer"}])],
                     check=False,
                 )[0]
-                reason = "?"
-                if isinstance(trace, dict) and not isinstance(trace.get("error"), dict):  # not an RPC error
-                    reason = str(trace.get("revertReason") or trace.get("error") or "?")
+                reason = trace_revert_reason(trace) or "?"
                 reverted.append(
                     {
                         "block": int(r["blockNumber"], 16),

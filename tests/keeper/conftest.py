@@ -90,6 +90,12 @@ def set_value(v: uint256):
 
 
 @external
+def set_value_before(v: uint256, deadline: uint256):
+    assert block.timestamp < deadline, "thing: too late"
+    self.value = v
+
+
+@external
 @payable
 def deposit():
     pass

@@ -21,6 +21,7 @@ from keeper.chain import (
     decode_revert_data,
     eip1559_fees,
     revert_reason,
+    trace_revert_reason,
 )
 
 # ---------------------------------------------------------------- pure helpers
@@ -146,6 +147,31 @@ def test_wait__status_0__raises(w3: Web3, thing: Any, node: Anvil) -> None:
     assert info.value.receipt is not None and info.value.receipt["status"] == 0
     assert info.value.reason  # replayed: the node's error, e.g. out of gas
     assert other.nonce == w3.eth.get_transaction_count(other.address)
+
+
+def test_wait__reverted_by_its_block__reason_traced_inside_the_block(
+    w3: Web3, thing: Any, node: Anvil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tx that passes the pre-flight but is mined after its deadline: the reason comes from a
+    trace inside its own block. A replay on the parent block's state passes, so it cannot tell."""
+    client = ChainClient(w3, node.private_keys[1], receipt_timeout_s=10)
+    deadline = w3.eth.get_block("latest")["timestamp"] + 30
+
+    def mined_late() -> TxReverted:
+        node.set_automine(False)
+        tx_hash = client.send_nowait(thing.functions.set_value_before(5, deadline), gas=100_000)
+        node.increase_time(60)
+        node.mine()
+        node.set_automine(True)
+        with pytest.raises(TxReverted) as info:
+            client.wait(tx_hash)
+        return info.value
+
+    assert mined_late().reason == "thing: too late"
+    deadline = w3.eth.get_block("latest")["timestamp"] + 30
+    monkeypatch.setattr(client, "_traced_reason", lambda tx_hash: None)  # a node without the debug API
+    assert mined_late().reason == "reverted on-chain (status 0)"
+    assert thing.functions.value().call() == 0
 
 
 def test_nonce_too_low__resynced(
@@ -333,3 +359,16 @@ def test_wait_many__few_transactions__per_transaction(
     calls = _rpc_methods(deployer, monkeypatch)
     assert len(deployer.wait_many(hashes)) == 5
     assert "eth_getBlockReceipts" not in calls and calls.count("eth_getTransactionReceipt") == 5
+
+
+def test_trace_revert_reason__reason_output_error_or_none() -> None:
+    error_string = "0x08c379a0" + Web3.to_hex(
+        bytes.fromhex("0" * 62 + "20") + (11).to_bytes(32, "big") + b"thing: boom".ljust(32, b"\0")
+    ).removeprefix("0x")
+    assert trace_revert_reason({"revertReason": "thing: late", "error": "execution reverted"}) == "thing: late"
+    assert trace_revert_reason({"output": error_string, "error": "execution reverted"}) == "thing: boom"
+    assert trace_revert_reason({"output": "0x", "error": "execution reverted"}) == "reverted"
+    assert trace_revert_reason({"error": "OutOfGas"}) == "OutOfGas"
+    assert trace_revert_reason({"output": "0x"}) is None  # it did not revert
+    assert trace_revert_reason(None) is None  # no debug API
+    assert trace_revert_reason({"error": {"code": -32601, "message": "method not found"}}) is None
