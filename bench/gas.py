@@ -40,6 +40,9 @@ BUDGETS = {
     "cancel": 40_000,
     "cancel (level keeps other orders)": 40_000,
     "cancel, the account's last resting order": 40_000,
+    "cancel the oldest order of a level": 40_000,
+    "cancel inside a level (neither its oldest nor its newest order)": 40_000,
+    "cancel, the last order of a deeper level": 40_000,
     "funding settlement, 10 open positions": 60_000,
     "funding settlement, 10,000 open positions": 60_000,
     "premium sample, 10 open positions": 80_000,
@@ -103,11 +106,15 @@ class Bench:
         logs = self.m.events.OrderPlaced().process_receipt(receipt)
         return logs[-1]["args"]["order_id"]
 
-    def cancel(self, who: str, oid: int):
+    def cancel(self, who: str, oid: int, *, via_router: bool = False):
+        """The owner's cancel at the market (`PerpMarket.cancel`), or through the
+        Clearinghouse (`cancel_order`, the path operators and the CLI's --operator take)."""
         a = self.net.actor(who)
-        return self.net.backend.transact(
-            self.net.ch, "cancel_order", a.address, 0, self.m.address, oid, sender=a.address
-        )
+        if via_router:
+            return self.net.backend.transact(
+                self.net.ch, "cancel_order", a.address, 0, self.m.address, oid, sender=a.address
+            )
+        return self.net.backend.transact(self.m, "cancel", oid, sender=a.address)
 
     def add(self, name: str, gas: int, note: str = "") -> int:
         last = self.last
@@ -215,12 +222,27 @@ def measure(deep: int = 5_000, anvil_args: tuple[str, ...] = (), inspect=None) -
         r = b.order("maker", "sell", "0.01", 100_200)
         b.add("limit order at a new price level (fresh tick)", b.gas(r))
         oid = b.order_id(r)
-        b.add("cancel", b.gas(b.cancel("maker", oid)), "last order of its level")
+        b.add("cancel", b.gas(b.cancel("maker", oid)), "the best level's last order")
         r = b.order("maker", "sell", "0.01", 100_200)
         b.add("limit order at a new price level (tick used before)", b.gas(r))
         r2 = b.order("maker", "sell", "0.01", 100_200)
         b.add("limit order at an existing level", b.gas(r2))
-        b.add("cancel (level keeps other orders)", b.gas(b.cancel("maker", b.order_id(r2))))
+        b.add(
+            "cancel (level keeps other orders)", b.gas(b.cancel("maker", b.order_id(r2))), "its newest order"
+        )
+        # ---- the other shapes of a cancel: the oldest order, one inside a level, a deeper level's last
+        q = [b.order_id(b.order("maker", "sell", "0.01", 100_300)) for _ in range(3)]
+        b.add(
+            "cancel inside a level (neither its oldest nor its newest order)", b.gas(b.cancel("maker", q[1]))
+        )
+        b.add("cancel the oldest order of a level", b.gas(b.cancel("maker", q[0])))
+        b.add("cancel, the last order of a deeper level", b.gas(b.cancel("maker", q[2])), "not the best")
+        r3 = b.order("maker", "sell", "0.01", 100_200)
+        b.add(
+            "cancel through the Clearinghouse (level keeps other orders)",
+            b.gas(b.cancel("maker", b.order_id(r3), via_router=True)),
+            "the operators' path",
+        )
         # ---- the same when the order is the account's only one
         for k in makers:
             b.cancel(k, parked[k])

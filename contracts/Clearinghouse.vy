@@ -264,7 +264,7 @@ def place_order(
     assert idx != 0, "unknown market"
     assert order_type <= 2, "bad order type"
     r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
-        account, is_buy, size, price, order_type, reduce_only, hint
+        account, owner, is_buy, size, price, order_type, reduce_only, hint
     )
     if r.risk_increased:
         assert self.paused_ops & PAUSE_TRADE == 0, "trading paused"
@@ -371,8 +371,9 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
         limit = limit // tick * tick
     if limit == 0:
         return 0
+    # (an IOC never rests: the owner is not needed)
     r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
-        account, not is_long, q, limit, LIQUIDATION_ORDER, True, 0
+        account, empty(address), not is_long, q, limit, LIQUIDATION_ORDER, True, 0
     )
     self._book_trade(account, idx, r)
     after: int256 = (staticcall IPositionView(market).position(account)).size

@@ -89,9 +89,6 @@ IOC: constant(uint8) = 2
 # an IOC, reduce-only close sent by the clearinghouse's liquidation: no taker fee
 LIQUIDATION: constant(uint8) = 3
 
-# an emptied level keeps a non-zero slot (no lots, no links): reopening a
-# price that was used before costs a warm rewrite, not a fresh slot
-LEVEL_TOMBSTONE: constant(uint256) = 1
 # _remove_order's book argument when the caller holds no copy of the book word
 BOOK_IN_STORAGE: constant(uint256) = max_value(uint256)
 
@@ -109,6 +106,13 @@ O_ACCT: constant(uint256) = 200
 O_BUY: constant(uint256) = 248
 O_RO: constant(uint256) = 249
 # level word (key tick * 2 + is_bid): next worse (56) | prev better (56) | head (40) | tail (40) | lots (64)
+# Book links: each level is a doubly linked queue of orders (head first), each
+# side a doubly linked list of levels (best first). A removal writes only the
+# links read later, so three kinds stay stale: a tail order's next link (the
+# next order placed at the level rewrites it), the best level's prev link (a
+# better level arriving rewrites it) and an emptied level's word (dead: its tail
+# order is cleared and nothing links to it; a level is live while its tail order
+# rests, and reopening the price rewrites the word, a warm slot).
 L_NEXT: constant(uint256) = 0
 L_PREV: constant(uint256) = 56
 L_HEAD: constant(uint256) = 112
@@ -178,6 +182,9 @@ _book: uint256
 _levels: HashMap[uint256, uint256]
 _orders: HashMap[uint256, uint256]
 _account_orders: HashMap[uint256, uint256]
+# account -> its owner (the Clearinghouse's account key), kept at the account's
+# first resting order here: `cancel` lets the owner cancel without the router
+_owners: HashMap[uint256, address]
 _positions: HashMap[uint256, uint256]
 funding_snapshot: public(HashMap[uint256, int256])
 _funding: uint256
@@ -229,10 +236,18 @@ def __init__(
 
 @external
 def place_order(
-    account: uint256, is_buy: bool, size: uint256, price: uint256, order_type: uint8, reduce_only: bool, hint: uint256
+    account: uint256,
+    owner: address,
+    is_buy: bool,
+    size: uint256,
+    price: uint256,
+    order_type: uint8,
+    reduce_only: bool,
+    hint: uint256,
 ) -> IPerpMarket.TradeResult:
     """
     @notice Match and/or rest an order for `account` (clearinghouse only).
+    @param owner The account's owner (kept at its first resting order, for `cancel`).
     @param size Base WAD, a whole number of lots.
     @param price Limit price, quote WAD per base unit, on the tick grid.
     @param order_type 0 limit (GTC), 1 post-only, 2 IOC (market with a limit),
@@ -269,8 +284,11 @@ def place_order(
 
     result: IPerpMarket.TradeResult = empty(IPerpMarket.TradeResult)
     fw: uint256 = 0
+    # open interest (long side | short side), read once and written once for all fills
+    oi: uint256 = 0
     if crosses:
         fw = self._funding
+        oi = self._open_interest
     remaining: uint256 = lots
     filled: uint256 = 0
     filled_value: uint256 = 0
@@ -315,14 +333,14 @@ def place_order(
             res: uint256 = 0
             msize1: int256 = 0
             mon1: int256 = 0
-            realized, fpaid, res, msize1, mon1 = self._apply_trade(maker, mdelta, fill_value, fw, mfee, True)
+            realized, fpaid, res, msize1, mon1, oi = self._apply_trade(maker, mdelta, fill_value, fw, mfee, True, oi)
             residue += res
             result.fees += mfee
             result.maker_deltas.append(IPerpMarket.CashDelta(account=maker, amount=realized - fpaid - convert(mfee, int256)))
             left: uint256 = ((order >> O_LOTS) & M64) - take
             log IPerpMarket.Fill(
                 maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
-                taker_is_buy=is_buy, maker_fee=mfee, remaining=left * LOT_SIZE, maker_size=msize1,
+                maker_fee=mfee, remaining=left * LOT_SIZE, maker_size=msize1,
                 maker_open_notional=mon1, maker_realized_pnl=realized, maker_funding_paid=fpaid
             )
             if left == 0 and ((level >> L_LOTS) & M64) != take:
@@ -358,7 +376,8 @@ def place_order(
         res: uint256 = 0
         tsize1: int256 = 0
         ton1: int256 = 0
-        realized, fpaid, res, tsize1, ton1 = self._apply_trade(account, tdelta, filled_value, fw, tfee, False)
+        realized, fpaid, res, tsize1, ton1, oi = self._apply_trade(account, tdelta, filled_value, fw, tfee, False, oi)
+        self._open_interest = oi
         residue += res
         result.fees += tfee
         result.taker_delta = realized - fpaid - convert(tfee, int256)
@@ -371,7 +390,7 @@ def place_order(
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
         assert (self._account_orders[account] & M15) < ((pb >> 232) & M16), "too many open orders"
         oid: uint256 = 0
-        oid, book = self._insert_order(account, is_buy, tick, remaining, reduce_only, hint, book)
+        oid, book = self._insert_order(account, owner, is_buy, tick, remaining, reduce_only, hint, book)
         result.order_id = oid
         rested = True
 
@@ -379,7 +398,7 @@ def place_order(
     if residue > 0:
         result.funding_residue = residue
     if filled > 0 and abs(size1) > abs(size0):
-        assert self._open_interest & MASK128 <= self.max_open_interest, "open interest cap"
+        assert oi & MASK128 <= self.max_open_interest, "open interest cap"
     grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
     result.risk_increased = grew or (rested and not reduce_only)
     result.taker_active = size1 != 0 or (self._account_orders[account] & M15) > 0
@@ -389,12 +408,28 @@ def place_order(
 @external
 def cancel_order(account: uint256, order_id: uint256):
     """
-    @notice Cancel one resting order of `account` (clearinghouse only).
+    @notice Cancel one resting order of `account` (clearinghouse only: its
+            owner or an operator through Clearinghouse.cancel_order, or the
+            liquidation).
     """
     assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
     order: uint256 = self._orders[order_id]
     assert order != 0, "no such order"
     assert ((order >> O_ACCT) & M48) == account, "not your order"
+    self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
+
+
+@external
+def cancel(order_id: uint256):
+    """
+    @notice Cancel one of your resting orders, as the account's owner,
+            straight at the market: the same as Clearinghouse.cancel_order
+            without the router's hop (operators go through the router).
+            Works whatever the index or pause state.
+    """
+    order: uint256 = self._orders[order_id]
+    assert order != 0, "no such order"
+    assert self._owners[(order >> O_ACCT) & M48] == msg.sender, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
 
 
@@ -424,8 +459,10 @@ def transfer_position(account: uint256, counterparty: uint256, size: int256, pri
     res1: uint256 = 0
     s1: int256 = 0
     on1: int256 = 0
-    r1, f1, res1, s1, on1 = self._apply_trade(counterparty, size, v, fw, 0, False)
-    r0, f0, res0, s1, on1 = self._apply_trade(account, -size, v, fw, 0, False)
+    oi: uint256 = self._open_interest
+    r1, f1, res1, s1, on1, oi = self._apply_trade(counterparty, size, v, fw, 0, False, oi)
+    r0, f0, res0, s1, on1, oi = self._apply_trade(account, -size, v, fw, 0, False, oi)
+    self._open_interest = oi
     return (r0 - f0, r1 - f1, res0 + res1)
 
 
@@ -773,7 +810,14 @@ def set_params(params_: MarketParams):
 
 @internal
 def _insert_order(
-    account: uint256, is_buy: bool, tick: uint256, lots: uint256, reduce_only: bool, hint: uint256, book_: uint256
+    account: uint256,
+    owner: address,
+    is_buy: bool,
+    tick: uint256,
+    lots: uint256,
+    reduce_only: bool,
+    hint: uint256,
+    book_: uint256,
 ) -> (uint256, uint256):
     book: uint256 = book_
     oid: uint256 = ((book >> B_NEXT_ID) & M40)
@@ -781,8 +825,13 @@ def _insert_order(
     side: uint256 = 1 if is_buy else 0
     lkey: uint256 = tick * 2 + side
     level: uint256 = self._levels[lkey]
-    prev_oid: uint256 = 0
-    if ((level >> L_LOTS) & M64) == 0:
+    # a level is live while its tail order rests (an emptied level's word stays, dead)
+    prev_oid: uint256 = ((level >> L_TAIL) & M40)
+    tail: uint256 = 0
+    if level != 0:
+        tail = self._orders[prev_oid]
+    if tail == 0:
+        prev_oid = 0
         # a new price level: link it between its better and worse neighbours
         best_shift: uint256 = B_BID if is_buy else B_ASK
         best: uint256 = ((book >> best_shift) & M56)
@@ -794,7 +843,7 @@ def _insert_order(
         else:
             better = best
             if hint != 0:
-                assert (((self._levels[hint * 2 + side]) >> L_LOTS) & M64) != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
+                assert self._orders[((self._levels[hint * 2 + side]) >> L_TAIL) & M40] != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
                 better = hint
             walked: bool = False
             for _i: uint256 in range(MAX_WALK):
@@ -811,8 +860,7 @@ def _insert_order(
             self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, tick)
         level = (worse << L_NEXT) | (better << L_PREV) | (oid << L_HEAD) | (oid << L_TAIL) | (lots << L_LOTS)
     else:
-        prev_oid = ((level >> L_TAIL) & M40)
-        self._orders[prev_oid] = (self._orders[prev_oid] & ~M40) | oid
+        self._orders[prev_oid] = (tail & ~M40) | oid
         level = self._with((level & ~(M40 << L_TAIL)) | (oid << L_TAIL), L_LOTS, 64, ((level >> L_LOTS) & M64) + lots)
     self._levels[lkey] = level
     ro: uint256 = 1 if reduce_only else 0
@@ -820,7 +868,11 @@ def _insert_order(
         (prev_oid << O_PREV) | (tick << O_TICK) | (lots << O_LOTS) | (account << O_ACCT) | (side << O_BUY) | (ro << O_RO)
     )
     # reduce-only orders never add risk, so they reserve no margin
-    a: uint256 = (self._account_orders[account] + 1) | A_KEPT
+    a: uint256 = self._account_orders[account]
+    if a == 0:
+        # the account's first resting order here: its owner may cancel directly from now on
+        self._owners[account] = owner
+    a = (a + 1) | A_KEPT
     if not reduce_only:
         sh: uint256 = A_BIDS if is_buy else A_ASKS
         a = self._with(a, sh, 120, ((a >> sh) & M120) + lots * tick)
@@ -835,7 +887,9 @@ def _insert_order(
 def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -> uint256:
     """
     @dev Unlink a resting order from its level (and the level from the side
-         when it empties), release its margin reservation. O(1).
+         when it empties), release its margin reservation. O(1). Links that
+         are never read again stay stale ("book links" at the top): the tail's
+         next link, the best level's prev link, an emptied level's word.
     """
     book: uint256 = book_
     is_buy: bool = ((order >> O_BUY) & M1) == 1
@@ -849,32 +903,42 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
     level: uint256 = self._levels[lkey]
     left: uint256 = ((level >> L_LOTS) & M64) - lots
     if left == 0:
-        # the level empties: unlink it from its neighbours
-        better: uint256 = ((level >> L_PREV) & M56)
+        # the level empties: unlink it. Its own word is left as it is, dead:
+        # its tail order (this one) is cleared below, and nothing links to it.
+        b: uint256 = book
+        if book == BOOK_IN_STORAGE:
+            b = self._book
+        best_shift: uint256 = B_BID if is_buy else B_ASK
         worse: uint256 = (level & M56)
-        if better != 0:
+        if ((b >> best_shift) & M56) == tick:
+            # the best level: the next worse becomes the best (its prev link, never
+            # read while it is the best, is rewritten when a better level arrives)
+            b = self._with(b, best_shift, 56, worse)
+            if book == BOOK_IN_STORAGE:
+                self._book = b
+            else:
+                book = b
+        else:
+            # dev: a level that is not the best has its live better neighbour as prev
+            better: uint256 = ((level >> L_PREV) & M56)
             bkey: uint256 = better * 2 + side
             self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, worse)
-        elif book == BOOK_IN_STORAGE:
-            self._book = self._with(self._book, B_BID if is_buy else B_ASK, 56, worse)
-        else:
-            book = self._with(book, B_BID if is_buy else B_ASK, 56, worse)
-        if worse != 0:
-            wkey: uint256 = worse * 2 + side
-            self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, better)
-        self._levels[lkey] = LEVEL_TOMBSTONE
+            if worse != 0:
+                wkey: uint256 = worse * 2 + side
+                self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, better)
     else:
         if ((level >> L_HEAD) & M40) == oid:
             # the head leaves (a fill, mostly): its successor becomes the head.
             # A head's prev link is never read, so the successor is not rewritten.
             level = (level & ~(M40 << L_HEAD)) | (next_oid << L_HEAD)
+        elif ((level >> L_TAIL) & M40) == oid:
+            # the tail leaves: its predecessor becomes the tail. A tail's next
+            # link is never read (the next order placed here rewrites it).
+            level = (level & ~(M40 << L_TAIL)) | (prev_oid << L_TAIL)
         else:
-            # dev: a non-head order's prev link is always its live predecessor
+            # dev: an order inside its level has live neighbours both ways
             self._orders[prev_oid] = (self._orders[prev_oid] & ~M40) | next_oid
-            if next_oid != 0:
-                self._orders[next_oid] = (self._orders[next_oid] & ~(M40 << O_PREV)) | (prev_oid << O_PREV)
-            else:
-                level = (level & ~(M40 << L_TAIL)) | (prev_oid << L_TAIL)
+            self._orders[next_oid] = (self._orders[next_oid] & ~(M40 << O_PREV)) | (prev_oid << O_PREV)
         # dev: the fields below hold at least what is taken out: no borrow
         self._levels[lkey] = level - (lots << L_LOTS)
     self._orders[oid] = 0
@@ -913,10 +977,11 @@ def _depth(start: uint256, side: uint256, depth: uint256) -> DynArray[Level, MAX
         level: uint256 = self._levels[cur * 2 + side]
         n: uint256 = 0
         oid: uint256 = ((level >> L_HEAD) & M40)
+        tail: uint256 = ((level >> L_TAIL) & M40)
         for _j: uint256 in range(MAX_SCAN):
-            if oid == 0:
-                break
             n += 1
+            if oid == tail:
+                break
             oid = (self._orders[oid] & M40)
         out.append(Level(price=cur * TICK_SIZE, size=((level >> L_LOTS) & M64) * LOT_SIZE, orders=n))
         cur = (level & M56)
@@ -967,13 +1032,15 @@ def _at_or_better(a: uint256, b: uint256, is_buy: bool) -> bool:
 
 @internal
 def _apply_trade(
-    account: uint256, delta: int256, trade_value: uint256, fw: uint256, fee: uint256, maker_fill: bool
-) -> (int256, int256, uint256, int256, int256):
+    account: uint256, delta: int256, trade_value: uint256, fw: uint256, fee: uint256, maker_fill: bool, oi_: uint256
+) -> (int256, int256, uint256, int256, int256, uint256):
     """
     @dev Change a position by `delta` (base WAD, signed) for `value` (quote
          WAD, the fill notional). Settles funding first. Realized PnL uses
          the average entry price; open interest follows. Returns (realized
-         PnL, funding paid, funding residue, new size, new open notional).
+         PnL, funding paid, funding residue, new size, new open notional,
+         open interest): the caller reads open interest (`oi_`, long side |
+         short side) once and writes it once after all its trades.
          A maker's fill (`maker_fill`) logs no PositionChanged: its Fill tells it.
     """
     word: uint256 = self._positions[account]
@@ -1016,9 +1083,8 @@ def _apply_trade(
             ((fw >> F_EPOCH) << P_EPOCH) | (convert(on + P_OFFSET, uint256) << P_NOTIONAL) | convert(new_size + P_OFFSET, uint256)
         )
     # open interest: long side | short side
-    oi: uint256 = self._open_interest
-    longs: uint256 = oi & MASK128
-    shorts: uint256 = oi >> 128
+    longs: uint256 = oi_ & MASK128
+    shorts: uint256 = oi_ >> 128
     if size > 0:
         longs -= convert(size, uint256)
     elif size < 0:
@@ -1027,14 +1093,13 @@ def _apply_trade(
         longs += convert(new_size, uint256)
     elif new_size < 0:
         shorts += convert(-new_size, uint256)
-    self._open_interest = (shorts << 128) | longs
     if not maker_fill:
         # a maker's fill tells its new position in the Fill event instead
         log IPerpMarket.PositionChanged(
             account=account, size=new_size, open_notional=on, realized_pnl=realized, funding_paid=fpaid,
             fee_paid=fee, open_interest=longs
         )
-    return (realized, fpaid, residue, new_size, on)
+    return (realized, fpaid, residue, new_size, on, (shorts << 128) | longs)
 
 
 @internal

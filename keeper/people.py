@@ -826,7 +826,8 @@ def cancel(chain: Chain, client: Any, symbol: str, order_id: int, subaccount: in
         f"cancel {symbol} order #{order_id} ({'buy' if is_buy else 'sell'} {num(from_wad(remaining))}"
         f" @ {num(from_wad(price))})"
     )
-    fn = chain.clearinghouse.functions.cancel_order(client.address, subaccount, mkt.address, order_id)
+    # the owner cancels at the market (PerpMarket.cancel): no router hop, about 6,700 gas less
+    fn = mkt.functions.cancel(order_id)
     return [_tx_line(what, _send(client, fn, what)), *_position_lines(chain, symbol, account)]
 
 
@@ -845,11 +846,7 @@ def cancel_all(chain: Chain, client: Any, symbol: str, subaccount: int = 0) -> l
     lines = []
     for oid in ids[MAX_CANCELS:]:
         what = f"cancel {symbol} order #{oid}"
-        lines.append(
-            _tx_line(
-                what, _send(client, ch.functions.cancel_order(owner, subaccount, mkt.address, oid), what)
-            )
-        )
+        lines.append(_tx_line(what, _send(client, mkt.functions.cancel(oid), what)))
     head = ids[:MAX_CANCELS]
     what = f"cancel-all {symbol}: {len(head)} order{'s' * (len(head) != 1)} (#{', #'.join(map(str, head))})"
     fn = ch.functions.cancel_all(owner, subaccount, mkt.address, head)

@@ -101,6 +101,9 @@ def test_cancel_another_accounts_order__reverts(setup):
     # cancel-all over the maker's order from the trader's account
     ok, out = attempt(lambda: p.ch.cancel_all(trader, 0, p.market().address, [resting], sender=trader))
     assert not ok and "not your order" in out, out
+    # straight at the market, as the owner of another account
+    ok, out = attempt(lambda: p.market().cancel(resting, sender=trader))
+    assert not ok and "not your order" in out, out
     ok, out = attempt(lambda: p.cancel(trader, 10**9))
     assert not ok and "no such order" in out, out
     assert snapshot(p) == before

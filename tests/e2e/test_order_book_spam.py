@@ -64,7 +64,7 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
             for sub in range(n_subs):
                 account = ch.account_of(spammer, sub)
                 for _ in range(cap - 1):
-                    m.place_order(account, True, size, price, GTC, False, tick)
+                    m.place_order(account, spammer, True, size, price, GTC, False, tick)
         for sub in (0, n_subs - 1):  # each subaccount still meets its initial margin
             equity, im, _mm, _ = ch.margin(ch.account_of(spammer, sub))
             assert im > 0 and equity >= im

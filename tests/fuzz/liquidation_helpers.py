@@ -77,6 +77,7 @@ class MarketState:
     account_orders: dict[int, int]
     levels: dict[int, int]
     book: int
+    raw_orders: dict[int, int]  # order id -> its storage word (links)
 
     @classmethod
     def read(cls, m) -> MarketState:
@@ -108,6 +109,7 @@ class MarketState:
             account_orders={a: w for a, w in s._account_orders.get().items() if w != 0},
             levels=dict(s._levels.get()),
             book=s._book.get(),
+            raw_orders={oid: w for oid, w in s._orders.get().items() if w != 0},
         )
 
     def size(self, account: int) -> int:
@@ -137,9 +139,10 @@ class MarketState:
     def check_aggregates(self) -> None:
         """§14.3 and §14.5: open interest is the sum of the positions on each
         side (and both sides are equal); each account's order word (count,
-        bid and ask tick-lots reserved) is the sum of its resting orders; each
-        level's lots are the sum of its orders; the best bid/ask are the best
-        non-empty levels and the book is not crossed."""
+        bid and ask tick-lots reserved) is the sum of its resting orders; the
+        best bid/ask are the best non-empty levels and the book is not crossed;
+        the book's links hold every resting order and each level's lots
+        (`check_book_links`)."""
         longs = sum(s for s, _ in self.positions.values() if s > 0)
         shorts = sum(-s for s, _ in self.positions.values() if s < 0)
         assert longs == shorts, f"open interest asymmetric: {longs} long vs {shorts} short"
@@ -166,16 +169,60 @@ class MarketState:
             assert got == per_account.get(a, [0, 0, 0]), (
                 f"account {a} order word {got} != {per_account.get(a)}"
             )
-        for key in set(per_level) | {k for k, w in self.levels.items() if bits(w, 192, 64) != 0}:
-            lots = bits(self.levels.get(key, 0), 192, 64)
-            assert lots == per_level.get(key, 0), f"level {key} lots {lots} != {per_level.get(key, 0)}"
+        best_bid, best_ask = bits(self.book, 0, 56), bits(self.book, 56, 56)
         bid_ticks = [k // 2 for k in per_level if k % 2 == 1]
         ask_ticks = [k // 2 for k in per_level if k % 2 == 0]
-        best_bid, best_ask = bits(self.book, 0, 56), bits(self.book, 56, 56)
         assert best_bid == max(bid_ticks, default=0), f"best bid {best_bid} != {max(bid_ticks, default=0)}"
         assert best_ask == min(ask_ticks, default=0), f"best ask {best_ask} != {min(ask_ticks, default=0)}"
         if best_bid and best_ask:
             assert best_bid < best_ask, f"crossed book: bid {best_bid} >= ask {best_ask}"
+        self.check_book_links(per_level)
+
+    def check_book_links(self, per_level: dict[int, int]) -> None:
+        """The book as the contract reads it (PerpMarket "book links"): walked from each best
+        level, the levels are strictly ordered, each non-best level's prev link is its better
+        neighbour, each level's queue (head to tail, prev links of all but the head) holds its
+        orders and its lots; every resting order is reached exactly once, every level word
+        reached is live (its tail order rests) and every word not reached is dead."""
+        resting = {o.oid: o for o in self.orders}
+        reached: set[int] = set()
+        live_keys: set[int] = set()
+        for side, best in ((1, bits(self.book, 0, 56)), (0, bits(self.book, 56, 56))):
+            better, tick = 0, best
+            while tick:
+                key = tick * 2 + side
+                assert key not in live_keys, f"level {key} reached twice (a cycle)"
+                live_keys.add(key)
+                w = self.levels.get(key, 0)
+                nxt, prev, head, tail, lots = (
+                    bits(w, 0, 56),
+                    bits(w, 56, 56),
+                    bits(w, 112, 40),
+                    bits(w, 152, 40),
+                    bits(w, 192, 64),
+                )
+                if better:
+                    assert prev == better, f"level {key}: prev link {prev} != its better neighbour {better}"
+                    assert (tick < better) if side else (tick > better), f"level {key} out of order"
+                assert tail in resting, f"level {key} reached but its tail order {tail} does not rest"
+                oid, before, total = head, 0, 0
+                while True:
+                    assert oid in resting and oid not in reached, f"level {key}: order {oid} lost or twice"
+                    o = resting[oid]
+                    assert (o.tick, int(o.is_buy)) == (tick, side), f"order {oid} queued at level {key}"
+                    if before:
+                        assert bits(self.raw_orders[oid], 40, 40) == before, f"order {oid}: bad prev link"
+                    reached.add(oid)
+                    total += o.lots
+                    if oid == tail:
+                        break
+                    before, oid = oid, bits(self.raw_orders[oid], 0, 40)
+                assert total == lots == per_level.get(key, 0), f"level {key} lots {lots} != orders {total}"
+                better, tick = tick, nxt
+        assert reached == set(resting), f"resting orders outside the book: {set(resting) - reached}"
+        for key, w in self.levels.items():
+            if key not in live_keys:
+                assert bits(w, 152, 40) not in resting, f"level {key} not reached but its tail rests"
 
 
 def events(logs, name: str) -> list:

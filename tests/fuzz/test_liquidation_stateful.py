@@ -511,14 +511,20 @@ class LiquidationMachine(RuleBasedStateMachine):
             assert BELOW_ZERO in out, out
             count("reduce position", "below zero: reverted" if equity < 0 else "beyond bankruptcy: reverted")
 
-    @rule(pick=st.integers(0, 10**6))
-    def cancel(self, pick):
+    @rule(pick=st.integers(0, 10**6), direct=st.booleans())
+    def cancel(self, pick, direct):
         state = MarketState.read(self.m)
         if not state.orders:
             return
         o = state.orders[pick % len(state.orders)]
         owner = self.owner_of[o.account]
-        ok, out = self._ch("cancel_order", owner, self.sub_of[o.account], self.m.address, o.oid, sender=owner)
+        if direct:
+            # the owner's path at the market (PerpMarket.cancel): the same effect, no cash moves
+            ok, out = attempt(lambda: self.m.cancel(o.oid, sender=owner))
+            count("cancel", "at the market")
+        else:
+            ok, out = self._ch("cancel_order", owner, self.sub_of[o.account], self.m.address, o.oid, sender=owner)
+            count("cancel", "through the clearinghouse")
         assert ok, out
 
     # ================================================================ rules: index, time, funding

@@ -13,11 +13,11 @@ from keeper import artifacts
 
 DEEP, POSITIONS = 100, 100
 
-# issue 3, open: the cancel needs a redesign of the book's storage (README "Gas")
+# issue 3, open: a cancel that rewrites a neighbour's link (an order inside its
+# level, a deeper level emptied) needs a different book storage (README "Gas")
 NOT_MET = {
-    "cancel",
-    "cancel (level keeps other orders)",
-    "cancel, the account's last resting order",
+    "cancel inside a level (neither its oldest nor its newest order)",
+    "cancel, the last order of a deeper level",
 }
 # rows the bench measures with 10,000 positions; here with POSITIONS (same gas, tested below)
 SCALED = {

@@ -44,7 +44,8 @@ def test_malformed_calls_mutant__caught__exit_0(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "caught   malformed" in out and "1 of 1 mutants caught" in out
-    assert "not your order" not in (tmp_path / "malformed" / "contracts" / "PerpMarket.vy").read_text()
+    mutated = (tmp_path / "malformed" / "contracts" / "PerpMarket.vy").read_text()
+    assert '== account, "not your order"' not in mutated
 
 
 def test_first_failure__where_the_line_and_the_error():

@@ -235,6 +235,59 @@ def test_cancel__works_on_an_invalid_index(protocol, maker):
     assert protocol.market().order(oid)[0] == 0
 
 
+def _direct_cancel(protocol, who, oid):
+    protocol.market().cancel(oid, sender=who)
+
+
+def test_cancel_direct__owner_cancels_at_the_market__same_as_through_the_router(protocol, maker):
+    m = protocol.market()
+    kept = protocol.order(maker, "buy", "1", "99000")
+    oid = protocol.order(maker, "buy", "1", "98000")
+    im_both = protocol.margin(maker)[1]
+    _direct_cancel(protocol, maker, oid)
+    (ev,) = [e for e in m.get_logs() if type(e).__name__ == "OrderRemoved"]
+    assert (ev.account, ev.order_id, ev.remaining, ev.reason) == (protocol.account(maker), oid, to_wad(1), 1)
+    assert m.order(oid)[0] == 0 and m.order(kept)[0] == protocol.account(maker)
+    assert 0 < protocol.margin(maker)[1] < im_both
+    assert m.open_order_stats(protocol.account(maker))[0] == 1
+    assert [lv.price for lv in book(protocol).bids] == [to_wad(99_000)]
+
+
+def test_cancel_direct__another_owner_or_an_operator__reverts(protocol, maker, taker):
+    oid = protocol.order(maker, "sell", "0.1", "100100")
+    operator = protocol.actor("operator")
+    protocol.ch.set_operator(0, operator, True, sender=maker)
+    for who in (taker, operator, protocol.ch.address):
+        with boa.reverts("not your order"):
+            _direct_cancel(protocol, who, oid)
+    protocol.cancel(maker, oid, sender=operator)  # an operator cancels through the router
+    assert protocol.market().order(oid)[0] == 0
+    with boa.reverts("no such order"):
+        _direct_cancel(protocol, maker, oid)
+
+
+def test_cancel_direct__the_owner_of_an_operators_order_and_of_any_subaccount(protocol, maker):
+    """The market keeps the account's owner (not the operator who placed the first order)."""
+    operator = protocol.actor("operator")
+    protocol.fund(maker, "100000", sub=1)
+    protocol.ch.set_operator(1, operator, True, sender=maker)
+    oid = protocol.order(maker, "sell", "0.1", "100100", sub=1, sender=operator)
+    with boa.reverts("not your order"):
+        _direct_cancel(protocol, operator, oid)
+    _direct_cancel(protocol, maker, oid)
+    assert protocol.market().open_order_stats(protocol.account(maker, 1))[0] == 0
+
+
+def test_cancel_direct__works_on_an_invalid_index_and_when_paused(protocol, maker):
+    a = protocol.order(maker, "sell", "0.1", "100100")
+    b = protocol.order(maker, "sell", "0.1", "100200")
+    protocol.warp(3600)  # every source stale
+    _direct_cancel(protocol, maker, a)
+    protocol.ch.set_paused(3, sender=protocol.owner)  # everything paused
+    _direct_cancel(protocol, maker, b)
+    assert book(protocol).best_ask == 0
+
+
 def test_cancel_all__lists_every_order(protocol, maker):
     ids = [protocol.order(maker, "sell", "0.1", str(100_100 + i)) for i in range(3)]
     m = protocol.market()
@@ -364,7 +417,7 @@ def test_order__unknown_market__reverts(protocol, maker):
 def test_market__only_clearinghouse_routes_orders(protocol, maker):
     with boa.env.prank(maker):
         with boa.reverts("market: not clearinghouse"):
-            protocol.market().place_order(1, True, to_wad("0.1"), to_wad(99_000), 0, False, 0)
+            protocol.market().place_order(1, maker, True, to_wad("0.1"), to_wad(99_000), 0, False, 0)
         with boa.reverts("market: not clearinghouse"):
             protocol.market().cancel_order(1, 1)
 
@@ -495,5 +548,9 @@ def test_fill__tells_the_makers_new_position__a_maker_logs_no_position_changed(p
     (fill,) = [e for e in logs if type(e).__name__ == "Fill"]
     view = protocol.position(maker)
     assert (fill.maker_size, fill.maker_open_notional) == (view.size, view.open_notional)
-    assert (fill.maker_size, fill.maker_realized_pnl, fill.maker_funding_paid) == (-to_wad("0.2"), 10 * WAD, 0)
+    assert (fill.maker_size, fill.maker_realized_pnl, fill.maker_funding_paid) == (
+        -to_wad("0.2"),
+        10 * WAD,
+        0,
+    )
     assert [e.account for e in logs if type(e).__name__ == "PositionChanged"] == [protocol.account(taker)]
