@@ -83,6 +83,7 @@ class MarketState:
     def read(cls, m) -> MarketState:
         s = m._storage
         words = {a: w for a, w in s._positions.get().items() if w != 0}
+        raw_orders = {oid: w for oid, w in s._orders.get().items() if w != 0}
         cumulative, epoch = unpack_funding(s._funding.get())
         orders = [
             Order(
@@ -93,8 +94,7 @@ class MarketState:
                 bits(w, 136, 64),
                 bits(w, 249, 1) == 1,
             )
-            for oid, w in s._orders.get().items()
-            if w != 0
+            for oid, w in raw_orders.items()
         ]
         oi = s._open_interest.get()
         return cls(
@@ -109,7 +109,7 @@ class MarketState:
             account_orders={a: w for a, w in s._account_orders.get().items() if w != 0},
             levels=dict(s._levels.get()),
             book=s._book.get(),
-            raw_orders={oid: w for oid, w in s._orders.get().items() if w != 0},
+            raw_orders=raw_orders,
         )
 
     def size(self, account: int) -> int:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from keeper.deploy import to_wad
 from tests.fuzz.liquidation_helpers import MarketState
+from tests.unitary.perp_market.test_model_diff import _examples
 from tests.utils.protocol import IOC, POST_ONLY
 
 LOT = 10**15  # 0.001 BTC
@@ -38,10 +39,6 @@ place = st.tuples(
 # an order by its rank in time (-1: the newest, often a level's tail)
 cancel = st.tuples(st.just("cancel"), st.one_of(st.just(-1), st.integers(0, 10**6)))
 take = st.tuples(st.just("take"), st.booleans(), st.integers(1, 30))
-
-
-def _examples(quick: int) -> int:
-    return max(1, settings.default.max_examples * quick // 25)
 
 
 def _model_book(resting: dict[int, tuple[str, bool, int, int]], is_buy: bool) -> list[tuple[int, int, int]]:
