@@ -277,8 +277,8 @@ def place_order(
         assert lots * tick * UNIT >= ((pb >> 64) & M112), "order below min notional"
 
     book: uint256 = self._book
-    best: uint256 = ((book >> B_ASK) & M56) if is_buy else (book & M56)
-    crosses: bool = best != 0 and ((is_buy and tick >= best) or (not is_buy and tick <= best))
+    best: uint256 = 0
+    crosses: bool = self._crosses(book, is_buy, tick)
     if order_type == POST_ONLY:
         assert not crosses, "post-only would cross"
 
@@ -383,9 +383,13 @@ def place_order(
         result.taker_delta = realized - fpaid - convert(tfee, int256)
         size1 = size0 + tdelta
 
-    # ---- rest the remainder (limit and post-only)
+    # ---- rest the remainder (limit and post-only), unless it still crosses: a
+    # walk cut short by max_fills leaves it crossing, and then it is cancelled
+    # like an IOC's (resting, it would cross the book)
     rested: bool = False
-    if remaining > 0 and order_type < IOC:
+    if crosses and remaining > 0:
+        crosses = self._crosses(book, is_buy, tick)
+    if remaining > 0 and order_type < IOC and not crosses:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
         assert (self._account_orders[account] & M15) < ((pb >> 232) & M16), "too many open orders"
@@ -1015,6 +1019,16 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
         base += size
         cur = (level & M56)
     return 0
+
+
+@internal
+@pure
+def _crosses(book: uint256, is_buy: bool, tick: uint256) -> bool:
+    """
+    @dev An order at `tick` crosses the opposite side's best level.
+    """
+    best: uint256 = ((book >> B_ASK) & M56) if is_buy else (book & M56)
+    return best != 0 and ((is_buy and tick >= best) or (not is_buy and tick <= best))
 
 
 @internal

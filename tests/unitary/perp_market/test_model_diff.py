@@ -258,7 +258,12 @@ class Ledger:
         size0 = self.pos[acct, sym]
         size1 = st_.positions[acct]
         oid = 0
-        if remaining > 0 and kind != IOC:
+        opposite = [o.price for o in book if o.is_buy != is_buy]
+        # a walk cut short by max_fills leaves the rest crossing: it is cancelled, not rested
+        still_crosses = bool(opposite) and (price >= min(opposite) if is_buy else price <= max(opposite))
+        if still_crosses and remaining > 0 and kind == GTC:
+            _event("max_fills reached, the crossing rest cancelled")
+        if remaining > 0 and kind != IOC and not still_crosses:
             if reduce_only and not (
                 size1.size != 0 and (size1.size > 0) != is_buy and remaining <= abs(size1.size)
             ):
@@ -667,6 +672,22 @@ def test_margin__leveraged_long_after_a_drop__liquidatable_and_profit_not_withdr
     with boa.env.prank(ledger.addr[maker]):
         protocol.ch.withdraw(0, protocol.units(100_000))
     ledger.cash[maker] -= _dollars(100_000)
+    ledger.check()
+
+
+def test_max_fills__a_limit_order_still_crossing__model_and_contract_cancel_its_rest(protocol):
+    """A limit buy through more asks than max_fills: the model walks max_fills
+    of them and predicts that nothing rests (the rest would cross the book);
+    Ledger.order checks the contract returns the same order id 0, and the
+    positions, cash and book the same as the model."""
+    ledger = Ledger(protocol, {"market_maker": 1_000_000, "speculator": 1_000_000})
+    maker, speculator = ledger.traders
+    lot, n = ledger.lot[BTC], ledger.params[BTC].max_fills
+    for i in range(n + 2):
+        ledger.order(maker, BTC, False, lot, _dollars(100_100 + i))
+    assert ledger.order(speculator, BTC, True, (n + 4) * lot, _dollars(100_200)) == 0
+    assert ledger.pos[speculator, BTC].size == n * lot
+    assert [o.price for o in ledger.book[BTC]] == [_dollars(100_100 + n), _dollars(100_101 + n)]
     ledger.check()
 
 

@@ -114,6 +114,28 @@ def test_max_fills__bounds_a_taker_walk(protocol, maker, taker):
     assert book(protocol).best_ask == to_wad(100_108)
 
 
+def test_max_fills__a_limit_order_still_crossing__its_rest_is_cancelled_not_rested(protocol, maker, taker):
+    # the walk stops after 8 of 10 asks; resting at 100,200 the bid would cross
+    # the asks left at 100,108 and 100,109: the rest is cancelled, as an IOC's
+    for i in range(10):
+        protocol.order(maker, "sell", "0.001", str(100_100 + i))
+    assert protocol.order(taker, "buy", "0.010", "100200") == 0
+    s = book(protocol)
+    assert (s.best_bid, s.best_ask) == (0, to_wad(100_108))
+    assert protocol.position(taker).size == to_wad("0.008")
+    assert protocol.market().open_order_stats(protocol.account(taker)) == (0, 0, 0)
+
+
+def test_max_fills__a_limit_order_that_no_longer_crosses__rests(protocol, maker, taker):
+    # 8 asks, 8 fills: the side is empty and the rest rests at the limit
+    for i in range(8):
+        protocol.order(maker, "sell", "0.001", str(100_100 + i))
+    oid = protocol.order(taker, "buy", "0.010", "100200")
+    assert oid != 0 and protocol.market().order(oid)[3] == to_wad("0.002")
+    s = book(protocol)
+    assert (s.best_bid, s.best_ask) == (to_wad(100_200), 0)
+
+
 def test_self_trade__resting_order_is_cancelled(protocol, maker, taker):
     own = protocol.order(taker, "sell", "0.1", "100100")
     protocol.order(maker, "sell", "0.1", "100200")
