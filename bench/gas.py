@@ -35,6 +35,7 @@ BUDGETS = {
     "market order vs 1 resting, both hold positions": 150_000,
     "each further maker order in the same call": 25_000,
     "limit order at a new price level (tick used before)": 120_000,
+    "limit order at a new price level (fresh tick)": 120_000,
     "limit order at a used tick, the account's only resting order": 120_000,
     "each further maker order, taking the maker's last resting order": 25_000,
     "cancel": 40_000,
@@ -43,6 +44,7 @@ BUDGETS = {
     "cancel the oldest order of a level": 40_000,
     "cancel inside a level (neither its oldest nor its newest order)": 40_000,
     "cancel, the last order of a deeper level": 40_000,
+    "cancel, the last order of the worst level": 40_000,
     "funding settlement, 10 open positions": 60_000,
     "funding settlement, 10,000 open positions": 60_000,
     "premium sample, 10 open positions": 80_000,
@@ -232,11 +234,17 @@ def measure(deep: int = 5_000, anvil_args: tuple[str, ...] = (), inspect=None) -
         )
         # ---- the other shapes of a cancel: the oldest order, one inside a level, a deeper level's last
         q = [b.order_id(b.order("maker", "sell", "0.01", 100_300)) for _ in range(3)]
+        worst = b.order_id(b.order("maker", "sell", "0.01", 100_400))
         b.add(
             "cancel inside a level (neither its oldest nor its newest order)", b.gas(b.cancel("maker", q[1]))
         )
         b.add("cancel the oldest order of a level", b.gas(b.cancel("maker", q[0])))
-        b.add("cancel, the last order of a deeper level", b.gas(b.cancel("maker", q[2])), "not the best")
+        b.add(
+            "cancel, the last order of a deeper level",
+            b.gas(b.cancel("maker", q[2])),
+            "between a better and a worse level",
+        )
+        b.add("cancel, the last order of the worst level", b.gas(b.cancel("maker", worst)), "not the best")
         r3 = b.order("maker", "sell", "0.01", 100_200)
         b.add(
             "cancel through the Clearinghouse (level keeps other orders)",

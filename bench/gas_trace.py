@@ -107,6 +107,10 @@ TRACED = (
     "limit order at an existing level",
     "cancel",
     "cancel (level keeps other orders)",
+    "cancel the oldest order of a level",
+    "cancel inside a level (neither its oldest nor its newest order)",
+    "cancel, the last order of a deeper level",
+    "cancel, the last order of the worst level",
 )
 
 

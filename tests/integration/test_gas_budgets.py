@@ -13,11 +13,15 @@ from keeper import artifacts
 
 DEEP, POSITIONS = 100, 100
 
-# issue 3, open: a cancel that rewrites a neighbour's link (an order inside its
-# level, a deeper level emptied) needs a different book storage (README "Gas")
+# issue 3, open (README "Gas", docs/PROTOCOL.md §15): a cancel that rewrites a
+# neighbour's link (an order inside its level, a deeper level emptied) needs a
+# different book storage; a level at a price never used before pays two fresh
+# slots (its level word and the order's)
 NOT_MET = {
+    "limit order at a new price level (fresh tick)",
     "cancel inside a level (neither its oldest nor its newest order)",
     "cancel, the last order of a deeper level",
+    "cancel, the last order of the worst level",
 }
 # rows the bench measures with 10,000 positions; here with POSITIONS (same gas, tested below)
 SCALED = {

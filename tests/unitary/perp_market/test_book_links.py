@@ -4,7 +4,9 @@ PerpMarket writes only the links it reads later ("book links" in the
 contract): a tail order's next link, the best level's prev link and an
 emptied level's word stay stale. Hypothesis drives random placements (with
 and without hints), cancels of any order (head, middle, tail, a level's last,
-the best level's or a deeper one's) and IOC takers through the clearinghouse;
+the best level's or a deeper one's), IOC takers and limit-order sweeps
+through the clearinghouse (what max_fills leaves of a sweep rests only when
+the side is used up);
 after every step the book views equal the model's book and
 `MarketState.check_book_links` walks the storage as the contract does.
 
@@ -39,6 +41,24 @@ place = st.tuples(
 # an order by its rank in time (-1: the newest, often a level's tail)
 cancel = st.tuples(st.just("cancel"), st.one_of(st.just(-1), st.integers(0, 10**6)))
 take = st.tuples(st.just("take"), st.booleans(), st.integers(1, 30))
+# a limit order (GTC) through the whole side: what max_fills leaves of it rests
+# only if the side is used up (it would cross the book otherwise)
+sweep = st.tuples(st.just("sweep"), st.booleans(), st.integers(1, 150))
+# n placements of 0.01 BTC by one maker on one side, over the 4 prices: a side
+# deeper than max_fills orders
+ladder = st.tuples(st.just("ladder"), st.integers(0, len(MAKERS) - 1), st.booleans(), st.integers(5, 12))
+
+
+def _expand(steps: list[tuple]) -> list[tuple]:
+    """Ladders as their placements."""
+    out: list[tuple] = []
+    for step in steps:
+        if step[0] == "ladder":
+            _, who, is_buy, n = step
+            out += [("place", who, is_buy, 1 + k % 4, 1, "none") for k in range(n)]
+        else:
+            out.append(step)
+    return out
 
 
 def _model_book(resting: dict[int, tuple[str, bool, int, int]], is_buy: bool) -> list[tuple[int, int, int]]:
@@ -71,7 +91,7 @@ def _check(p, resting) -> None:
 
 
 @settings(max_examples=_examples(40))
-@given(steps=st.lists(st.one_of(place, place, place, cancel, cancel, take), min_size=20, max_size=60))
+@given(steps=st.lists(st.one_of(place, place, place, cancel, cancel, take, sweep, ladder), min_size=20, max_size=60))
 def test_book_links__random_places_cancels_and_takers__match_the_model(protocol, steps):
     with boa.env.anchor():
         p = protocol
@@ -79,7 +99,7 @@ def test_book_links__random_places_cancels_and_takers__match_the_model(protocol,
         makers = {name: p.actor(name, deposit="1000000") for name in MAKERS}
         taker = p.actor("taker", deposit="1000000")
         resting: dict[int, tuple[str, bool, int, int]] = {}  # oid -> (maker, is_buy, price, lots), time order
-        for step in steps:
+        for step in _expand(steps):
             if step[0] == "place":
                 _, who, is_buy, away, lots10, hint_mode = step
                 name = MAKERS[who]
@@ -104,7 +124,7 @@ def test_book_links__random_places_cancels_and_takers__match_the_model(protocol,
                 p.cancel(makers[resting[oid][0]], oid)
                 del resting[oid]
             else:
-                _, taker_buys, lots = step
+                kind, taker_buys, lots = step
                 # the model: price then time priority, at most MAX_FILLS maker orders touched
                 queue = sorted(
                     (oid for oid, r in resting.items() if r[1] != taker_buys),
@@ -123,8 +143,27 @@ def test_book_links__random_places_cancels_and_takers__match_the_model(protocol,
                         resting[oid] = (name, buy, price, olots - got)
                     if left == 0:
                         break
+                # the limit is beyond every level: whatever of the side is left crosses it
                 limit = 100_010 if taker_buys else 99_990
-                p.order(taker, "buy" if taker_buys else "sell", str(lots / 1000), str(limit), IOC)
+                side = "buy" if taker_buys else "sell"
+                if kind == "take":
+                    p.order(taker, side, str(lots / 1000), str(limit), IOC)
+                else:
+                    oid = p.order(taker, side, str(lots / 1000), str(limit))
+                    crossing = any(r[1] != taker_buys for r in resting.values())
+                    event(
+                        "sweep: "
+                        + ("filled" if left == 0 else "rest cancelled, still crossing" if crossing else "rest rests")
+                    )
+                    if left == 0 or crossing:
+                        assert oid == 0
+                    else:
+                        # it rests at its limit, then goes (makers' post-only orders would cross it)
+                        assert m.order(oid)[1:4] == (taker_buys, to_wad(limit), left * LOT)
+                        resting[oid] = ("taker", taker_buys, limit, left)
+                        _check(p, resting)
+                        p.cancel(taker, oid)
+                        del resting[oid]
             _check(p, resting)
 
 
