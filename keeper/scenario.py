@@ -122,8 +122,6 @@ WAD = 10**18
 # IMPLEMENTED_FEATURES make the test suite skip the scenario (with that reason).
 FEATURES = ("funding", "liquidation", "adl")
 IMPLEMENTED_FEATURES: frozenset[str] = frozenset({"funding", "liquidation", "adl"})
-NOT_IMPLEMENTED_STEP = "not implemented yet (issue 5)"
-
 ORDER_TYPES = {"limit": 0, "post_only": 1, "ioc": 2, "market": 2}
 # a market order is an IOC whose limit is the mark +- this fraction (on the tick grid)
 MARKET_SLIPPAGE = Decimal("0.5")
@@ -150,10 +148,6 @@ class ScenarioError(ValueError):
 
 class ScenarioEnvironmentError(RuntimeError):
     """The node could not be started or reached."""
-
-
-class NotImplementedFeature(Exception):
-    """A step or field the protocol does not implement yet."""
 
 
 class UnobservableValue(Exception):
@@ -562,8 +556,6 @@ MarketField = Literal[
 PER_MARKET_FIELDS = frozenset({"position", "entry_price", "open_orders"})
 # account fields of the whole (cross-margined) account: no market
 ACCOUNT_WIDE_FIELDS = frozenset({"cash", "equity", "withdrawable", "initial_margin", "maintenance_margin"})
-# fields the protocol does not implement yet: field -> feature (none now)
-PENDING_FIELDS: dict[str, str] = {}
 
 
 class AccountExpect(_Model):
@@ -1352,13 +1344,6 @@ ADVANCE_KEEPERS: list[tuple[str, AdvanceAction]] = [
 ]
 
 
-def _not_implemented(name: str) -> AdvanceAction:
-    def action(_runner: ScenarioRunner, _seconds: int = 0) -> str | None:
-        raise NotImplementedFeature(f"keeper '{name}': {NOT_IMPLEMENTED_STEP}")
-
-    return action
-
-
 # `keepers: [...]` steps: run one keeper pass now
 KEEPERS: dict[str, AdvanceAction] = {
     "oracle": _keeper_oracle,
@@ -1872,8 +1857,6 @@ class ScenarioRunner:
         outcome = ""
         try:
             outcome = getattr(self, f"_step_{step.kind}")(step.spec)
-        except NotImplementedFeature as exc:
-            sr.ok, sr.error = False, str(exc)
         except Exception as exc:
             if not _is_chain_error(exc):
                 raise
@@ -2130,7 +2113,7 @@ class ScenarioRunner:
         try:
             er.actual = self._actual(e)
             er.ok = abs(er.actual - e.value) <= e.tol
-        except (NotImplementedFeature, UnobservableValue) as exc:
+        except UnobservableValue as exc:
             er.error = str(exc)
         except Exception as exc:
             if not _is_chain_error(exc):
@@ -2161,8 +2144,6 @@ class ScenarioRunner:
         if isinstance(e, MarketExpect):
             return self._market_field(e.market, e.field)
         assert isinstance(e, AccountExpect)
-        if e.field in PENDING_FIELDS:
-            raise NotImplementedFeature(f"field '{e.field}': not implemented yet ({PENDING_FIELDS[e.field]})")
         account = self._call(net.ch.functions.account_of(net.actor(e.account).address, 0))
         f = e.field
         if f == "cash":
@@ -2192,8 +2173,6 @@ class ScenarioRunner:
         return from_wad(sum(v[4] for v in views))  # unrealized_pnl
 
     def _market_field(self, symbol: str, f: str) -> Decimal:
-        if f in PENDING_FIELDS:
-            raise NotImplementedFeature(f"field '{f}': not implemented yet ({PENDING_FIELDS[f]})")
         ffns = self.net.deployment.markets[symbol].funding.functions
         if f == "period_funding_rate":
             params = self._call(ffns.params())
