@@ -59,7 +59,15 @@ from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Literal
 
 from keeper.cli import CliError
-from keeper.scenario import MARKET_SLIPPAGE, REMOVED_REASONS, fmt, format_duration, from_wad, to_units
+from keeper.scenario import (
+    MARKET_SLIPPAGE,
+    REMOVED_REASONS,
+    cancelled_rest,
+    fmt,
+    format_duration,
+    from_wad,
+    to_units,
+)
 
 WAD = 10**18
 TRADER_KEY_ENV = "VYPERP_TRADER_KEY"
@@ -803,6 +811,11 @@ def place(chain: Chain, client: Any, symbol: str, order: OrderArgs, subaccount: 
         lines.append(
             f"rests {num(from_wad(e['size']))} @ {num(from_wad(e['price']))} as order #{e['order_id']}"
         )
+    rest = cancelled_rest(
+        order.size, sum(f["size"] for f in fills), sum(e["size"] for e in rested), order.order_type, num
+    )
+    if rest:
+        lines.append(rest)
     for e in _events(mkt, "OrderRemoved", receipt):
         if e["reason"] in (3, 4):
             lines.append(f"order #{e['order_id']}: {REMOVED_REASONS[e['reason']]}")

@@ -126,6 +126,24 @@ ORDER_TYPES = {"limit": 0, "post_only": 1, "ioc": 2, "market": 2}
 # a market order is an IOC whose limit is the mark +- this fraction (on the tick grid)
 MARKET_SLIPPAGE = Decimal("0.5")
 
+
+def cancelled_rest(
+    size: int, filled: int, rested: int, order_type: int, show: Callable[[Decimal], str] | None = None
+) -> str | None:
+    """The report's line for what of an order that filled neither filled nor
+    rests (None when nothing is left): an IOC's rest, or a limit order's rest
+    that would cross the book after max_fills maker orders (PROTOCOL.md §5)."""
+    left = size - filled - rested
+    if not filled or left <= 0:
+        return None
+    why = (
+        "IOC"
+        if order_type == ORDER_TYPES["ioc"]
+        else "max_fills reached with the book still within the limit: resting, it would cross the book"
+    )
+    return f"the rest, {(show or fmt)(from_wad(left))}, is cancelled ({why})"
+
+
 REMOVED_REASONS = {
     1: "cancelled",
     2: "filled",  # no longer logged: a filled order's end is its Fill with remaining 0
@@ -1952,11 +1970,17 @@ class ScenarioRunner:
                 f"filled {fmt(from_wad(filled))} @ {fmt(avg)} ({len(fills)} fill{'s' * (len(fills) > 1)})"
             )
         order_id = 0
-        for ev in self._logs(mkt, "OrderPlaced", receipt):
+        placed = self._logs(mkt, "OrderPlaced", receipt)
+        for ev in placed:
             order_id = ev["order_id"]
             bits.append(
                 f"rests {fmt(from_wad(ev['size']))} @ {fmt(from_wad(ev['price']))} as order #{order_id}"
             )
+        rest = cancelled_rest(
+            size, sum(f["size"] for f in fills), sum(e["size"] for e in placed), ORDER_TYPES[s.type]
+        )
+        if rest:
+            bits.append(rest)
         for ev in self._logs(mkt, "OrderRemoved", receipt):
             if ev["reason"] in (3, 4):
                 bits.append(f"order #{ev['order_id']}: {REMOVED_REASONS[ev['reason']]}")

@@ -427,6 +427,20 @@ def test_run_scenario__unexpected_revert_and_wrong_reason__fail_with_the_reason(
 
 
 @pytest.mark.integration
+def test_run_scenario__order_larger_than_the_book__the_report_says_its_rest_is_cancelled(
+    scenario_rpc: str,
+) -> None:
+    take = {"account": "trader", "market": "BTC-PERP", "side": "buy", "size": "3", "price": "101"}
+    result = run_scenario(scenario_with({"order": {**take, "type": "ioc"}}), scenario_rpc)
+    assert result.ok, result.text()
+    assert "-> filled 1 @ 101 (1 fill); the rest, 2, is cancelled (IOC)" in result.text()
+    # a limit order rests what is left once the side is used up
+    result = run_scenario(scenario_with({"order": take}), scenario_rpc)
+    assert result.ok, result.text()
+    assert "-> filled 1 @ 101 (1 fill); rests 2 @ 101 as order #2" in result.text()
+
+
+@pytest.mark.integration
 def test_run_scenario__advance_with_every_keeper__nothing_to_liquidate(scenario_rpc: str) -> None:
     sc = scenario_with(
         {"advance": "8h"},

@@ -365,7 +365,9 @@ def test_trace_revert_reason__reason_output_error_or_none() -> None:
     error_string = "0x08c379a0" + Web3.to_hex(
         bytes.fromhex("0" * 62 + "20") + (11).to_bytes(32, "big") + b"thing: boom".ljust(32, b"\0")
     ).removeprefix("0x")
-    assert trace_revert_reason({"revertReason": "thing: late", "error": "execution reverted"}) == "thing: late"
+    assert (
+        trace_revert_reason({"revertReason": "thing: late", "error": "execution reverted"}) == "thing: late"
+    )
     assert trace_revert_reason({"output": error_string, "error": "execution reverted"}) == "thing: boom"
     assert trace_revert_reason({"output": "0x", "error": "execution reverted"}) == "reverted"
     assert trace_revert_reason({"error": "OutOfGas"}) == "OutOfGas"

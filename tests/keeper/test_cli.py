@@ -38,7 +38,9 @@ def deployment(
     tmp_path: Path, node: Anvil, deployer: ChainClient, deploy_contract: Any, index_oracle_artifact: Any
 ) -> tuple[Path, Path, Any]:
     reporters = node.addresses[1:4]
-    oracle = deploy_contract(deployer, *index_oracle_artifact, "BTC-PERP index", reporters, 60, 2, 5 * 10**17, 5 * 10**17)
+    oracle = deploy_contract(
+        deployer, *index_oracle_artifact, "BTC-PERP index", reporters, 60, 2, 5 * 10**17, 5 * 10**17
+    )
     manifest = {
         "chain_id": 31337,
         "block": deployer.w3.eth.block_number,

@@ -406,6 +406,43 @@ def test_trade__market_order__fills_and_shows_position(keeper: Any, trader_key: 
         == "position BTC-PERP: long 0.01 @ 100,000, mark 100,000, unrealized PnL 0, funding owed 0; 0 resting orders"
     )
     assert net.market(BTC).functions.position(net.account("trader")).call()[0] == to_wad("0.01")
+    # more than the book holds: the rest of a market order is cancelled
+    order(net, "maker", False, "0.01", 100_000)
+    code, out, err = keeper("trade", "place", "--market", BTC, "--side", "buy", "--size", "0.03")
+    assert code == 0, err
+    assert out.splitlines()[1:3] == [
+        "filled 0.01 @ 100,000 (1 fill), fee 0.5 USDC",
+        "the rest, 0.02, is cancelled (IOC)",
+    ]
+
+
+def test_trade__limit_order_past_max_fills__its_crossing_rest_is_cancelled(
+    keeper: Any, trader_key: str, net: LocalNet
+) -> None:
+    net.fund("maker", 100_000)
+    fills = net.market(BTC).functions.params().call()[7]  # max_fills
+    for i in range(fills + 1):
+        order(net, "maker", False, "0.001", 100_000 + i)
+    code, out, err = keeper(
+        "trade",
+        "place",
+        "--market",
+        BTC,
+        "--side",
+        "buy",
+        "--size",
+        f"{(fills + 3) / 1000}",
+        "--price",
+        "100100",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1].startswith(f"filled {fills / 1000:g} @ ") and f" ({fills} fills), fee " in lines[1]
+    assert lines[2] == (
+        "the rest, 0.003, is cancelled (max_fills reached with the book still within the limit:"
+        " resting, it would cross the book)"
+    )
+    assert "0 resting orders" in lines[3]
 
 
 @pytest.mark.parametrize(
