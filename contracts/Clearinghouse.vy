@@ -291,7 +291,7 @@ def cancel_order(owner: address, subaccount: uint256, market: address, order_id:
     """
     account: uint256 = self._authorized(owner, subaccount)
     assert self.market_index[market] != 0, "unknown market"
-    extcall IPerpMarket(market).cancel_order(account, order_id)
+    assert self._cancel(market, account, order_id), "no such order"
 
 
 @external
@@ -304,7 +304,7 @@ def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: 
     account: uint256 = self._authorized(owner, subaccount)
     assert self.market_index[market] != 0, "unknown market"
     for oid: uint256 in order_ids:
-        extcall IPerpMarket(market).cancel_order(account, oid)
+        self._cancel(market, account, oid)
     count: uint256 = 0
     a: uint256 = 0
     b: uint256 = 0
@@ -907,9 +907,18 @@ def _check_and_cancel(account: uint256, market: address, order_ids: DynArray[uin
         assert equity < convert(mm, int256), "not liquidatable"
     if len(order_ids) > 0:
         for oid: uint256 in order_ids:
-            extcall IPerpMarket(market).cancel_order(account, oid)
+            self._cancel(market, account, oid)
         equity, im, mm = self._margin(account)
     return (idx, equity, im, mm)
+
+
+@internal
+def _cancel(market: address, account: uint256, order_id: uint256) -> bool:
+    """
+    @dev Cancel an order of `account` in `market`; False when it does not rest
+         (filled or cancelled since it was listed: a batch goes on).
+    """
+    return extcall IPerpMarket(market).cancel_order(account, order_id)
 
 
 @internal

@@ -410,17 +410,22 @@ def place_order(
 
 
 @external
-def cancel_order(account: uint256, order_id: uint256):
+def cancel_order(account: uint256, order_id: uint256) -> bool:
     """
     @notice Cancel one resting order of `account` (clearinghouse only: its
-            owner or an operator through Clearinghouse.cancel_order, or the
-            liquidation).
+            owner or an operator through Clearinghouse.cancel_order or
+            cancel_all, or the liquidation and ADL).
+    @return False, and nothing done, when the order does not rest (filled
+            or cancelled since it was listed, or unknown): a batch of
+            cancels goes on.
     """
     assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
     order: uint256 = self._orders[order_id]
-    assert order != 0, "no such order"
+    if order == 0:
+        return False
     assert ((order >> O_ACCT) & M48) == account, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
+    return True
 
 
 @external

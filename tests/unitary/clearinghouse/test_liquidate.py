@@ -187,6 +187,18 @@ def test_liquidate__orders_missing_from_list__only_cancels(protocol):
     assert liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[b]) > 0
 
 
+def test_liquidate__a_listed_order_gone_meanwhile__skipped_not_reverted(protocol):
+    """The owner cancels a listed order before the liquidation lands (a front-run):
+    the liquidation cancels the rest of the list and goes on."""
+    trader, (a, b) = crash_with_orders(protocol, ["120000", "121000"])
+    acct = protocol.account(trader)
+    protocol.cancel(trader, a)
+    closed = liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[a, b])
+    assert closed > 0
+    assert protocol.market().order(b)[0] == 0
+    assert [e.order_id for e in events("OrderRemoved")] == [b]
+
+
 def test_liquidate__not_paused_by_trade_pause(protocol, crashed):
     _maker, trader = crashed
     with boa.env.prank(protocol.owner):

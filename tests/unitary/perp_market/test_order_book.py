@@ -321,6 +321,22 @@ def test_cancel_all__lists_every_order(protocol, maker):
     assert m.open_order_stats(protocol.account(maker))[0] == 0
 
 
+def test_cancel_all__an_order_filled_since_it_was_listed__skipped(protocol, maker, taker):
+    """A market maker's cancel-all in a moving market: one of its listed orders
+    fills first. The others are cancelled; the call does not revert."""
+    ids = [protocol.order(maker, "sell", "0.1", str(100_100 + i)) for i in range(3)]
+    m = protocol.market()
+    protocol.order(taker, "buy", "0.1", "100100", IOC)  # fills ids[0]
+    with boa.env.prank(maker):
+        protocol.ch.cancel_all(maker, 0, m.address, ids)
+    removed = [e.order_id for e in protocol.ch.get_logs() if type(e).__name__ == "OrderRemoved"]
+    assert removed == ids[1:]
+    assert m.open_order_stats(protocol.account(maker))[0] == 0
+    # one order through the router is still told it does not rest
+    with boa.reverts("no such order"):
+        protocol.cancel(maker, ids[0])
+
+
 def test_reinsert_at_emptied_level__links_correctly(protocol, maker, taker):
     a = protocol.order(maker, "sell", "0.1", "100100")
     protocol.order(maker, "sell", "0.1", "100300")
