@@ -859,7 +859,13 @@ def cancel_all(chain: Chain, client: Any, symbol: str, subaccount: int = 0) -> l
     lines = []
     for oid in ids[MAX_CANCELS:]:
         what = f"cancel {symbol} order #{oid}"
-        lines.append(_tx_line(what, _send(client, mkt.functions.cancel(oid), what)))
+        try:
+            lines.append(_tx_line(what, _send(client, mkt.functions.cancel(oid), what)))
+        except PeopleError as exc:
+            if not str(exc).endswith(": no such order"):
+                raise
+            # filled (or cancelled) since it was listed, as cancel_all skips it below
+            lines.append(f"{what}: no longer rests")
     head = ids[:MAX_CANCELS]
     what = f"cancel-all {symbol}: {len(head)} order{'s' * (len(head) != 1)} (#{', #'.join(map(str, head))})"
     fn = ch.functions.cancel_all(owner, subaccount, mkt.address, head)

@@ -393,6 +393,34 @@ def test_trade__place_cancel_cancel_all__round_trip(keeper: Any, trader_key: str
     assert (code, out.splitlines()[0]) == (0, "no resting orders in BTC-PERP")
 
 
+def test_trade__cancel_all__an_order_gone_since_it_was_listed__skipped(
+    keeper: Any, trader_key: str, net: LocalNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond MAX_CANCELS (here 1) the orders go one by one; one of them filled
+    after the list was read: it is skipped, on both paths."""
+    from keeper.bots import liquidation
+
+    ids = []
+    for price in ("98000", "98500", "99000"):
+        code, out, err = keeper(
+            "trade", "place", "--market", BTC, "--side", "buy", "--size", "0.001", "--price", price
+        )
+        assert code == 0, err
+        ids.append(int(out.splitlines()[1].rsplit("#", 1)[1]))
+    listed = list(ids)
+    net.fund("maker", 100_000)
+    order(net, "maker", False, "0.001", 99_000, IOC)  # fills ids[2] after the list below was read
+    monkeypatch.setattr(liquidation, "MAX_CANCELS", 1)
+    monkeypatch.setattr(liquidation, "resting_order_ids", lambda *_a, **_k: listed)
+    code, out, err = keeper("trade", "cancel-all", "--market", BTC)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"cancel {BTC} order #{ids[1]}: tx 0x")
+    assert lines[1] == f"cancel {BTC} order #{ids[2]}: no longer rests"
+    assert lines[2].startswith(f"cancel-all {BTC}: 1 order (#{ids[0]}): tx 0x")
+    assert net.market(BTC).functions.open_order_stats(net.account("trader")).call()[0] == 0
+
+
 def test_trade__market_order__fills_and_shows_position(keeper: Any, trader_key: str, net: LocalNet) -> None:
     net.fund("maker", 100_000)
     order(net, "maker", False, "0.01", 100_000)
