@@ -299,6 +299,7 @@ def place_order(
         for i: uint256 in range(MAX_FILLS):
             if remaining == 0 or i >= ((pb >> 248) & M8):
                 break
+            # dev: not _crosses, inline (an internal call per maker is 100 gas over its budget)
             best = ((book >> B_ASK) & M56) if is_buy else (book & M56)
             if best == 0 or (is_buy and best > tick) or (not is_buy and best < tick):
                 break
