@@ -130,9 +130,10 @@ MARKET_SLIPPAGE = Decimal("0.5")
 def cancelled_rest(
     size: int, filled: int, rested: int, order_type: int, show: Callable[[Decimal], str] | None = None
 ) -> str | None:
-    """The report's line for what of an order that filled neither filled nor
-    rests (None when nothing is left): an IOC's rest, or a limit order's rest
-    that would cross the book after max_fills maker orders (PROTOCOL.md §5)."""
+    """The report's line for the part of a (partly) filled order that neither
+    filled nor rests, None when there is none: an IOC's rest, or a limit
+    order's rest that would cross the book after max_fills maker orders
+    (PROTOCOL.md §5). Nothing filled and nothing resting has its own line."""
     left = size - filled - rested
     if not filled or left <= 0:
         return None
