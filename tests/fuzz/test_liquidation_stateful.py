@@ -540,7 +540,7 @@ class LiquidationMachine(RuleBasedStateMachine):
                 self.quote(i, 5 + 20 * i, 10, 1000, 2, "both")
         count("index", "gap")
         if keepers:
-            self.keeper_round(None)
+            self.keeper_round(None, "all")
 
     @rule(
         seconds=st.sampled_from([1, 59, 600, 3600, 49 * 3600, 3 * 86_400]) | st.integers(1, 4 * 3600),
@@ -587,7 +587,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         prefer=st.integers(0, 3),
         caller=st.sampled_from(["keeper", "keeper", "owner", "other"]),
         max_lots=st.sampled_from([0, 1, 10, 100, 1000, None]),
-        cancel=st.sampled_from(["all", "all", "none", "half"]),
+        cancel=st.sampled_from(["all", "all", "none", "half", "stale"]),
     )
     def liquidate(self, pick, prefer, caller, max_lots, cancel):
         health = self._health()
@@ -596,15 +596,19 @@ class LiquidationMachine(RuleBasedStateMachine):
             self._pick(liquidatable if prefer else [], self.everyone, pick), caller, max_lots, cancel
         )
 
-    @rule(probe=st.sampled_from([None, "misordered", "same side", "unprofitable", "one too many"]))
-    def keeper_round(self, probe):
+    @rule(
+        probe=st.sampled_from([None, "misordered", "same side", "unprofitable", "one too many"]),
+        listed=st.sampled_from(["all", "stale"]),
+    )
+    def keeper_round(self, probe, listed):
         """What the keepers do: liquidate every liquidatable account (whole,
-        all orders cancelled), then ADL what is still bankrupt (after a
-        deliberately wrong candidate list, which must revert)."""
+        all orders cancelled, the list maybe holding an order gone since it
+        was read), then ADL what is still bankrupt (after a deliberately
+        wrong candidate list, which must revert)."""
         health = self._health()
         for a in self.trading:
             if health[a][0] < health[a][2]:
-                self._liquidate(a, "keeper", None, "all")
+                self._liquidate(a, "keeper", None, listed)
         health = self._health()
         state = MarketState.read(self.m)
         for a in self.trading:
@@ -619,15 +623,25 @@ class LiquidationMachine(RuleBasedStateMachine):
         the mark, so they can move equity, MM and scores), in an anchor."""
         with boa.env.anchor():
             for oid in ids:
-                self.ch.cancel_order(
-                    self.owner_of[a], self.sub_of[a], self.m.address, oid, sender=self.owner_of[a]
-                )
+                if self.m.order(oid)[0] != 0:  # a listed order that no longer rests is skipped
+                    self.ch.cancel_order(
+                        self.owner_of[a], self.sub_of[a], self.m.address, oid, sender=self.owner_of[a]
+                    )
             return read()
 
     def _liquidate(self, a, caller, max_lots, cancel):
         equity_view, _, mm_view = self._health()[a]
-        oids = MarketState.read(self.m).orders_of(a)
-        ids = {"all": oids, "none": [], "half": oids[: len(oids) // 2]}[cancel]
+        state = MarketState.read(self.m)
+        oids = state.orders_of(a)
+        if cancel == "stale":
+            # all of them, and first an id that no longer rests (filled or cancelled since a
+            # keeper listed it) or was never used: liquidate skips it
+            resting = {o.oid for o in state.orders}
+            nid = self.m.next_order_id()
+            gone = next((i for i in range(nid - 1, 0, -1) if i not in resting), nid)
+            count("liquidate", "lists an order that no longer rests" if gone < nid else "lists an unused id")
+            oids = [gone, *oids]
+        ids = {"all": oids, "stale": oids, "none": [], "half": oids[: len(oids) // 2]}[cancel]
         (equity, _, mm), v = self._as_if_cancelled(a, ids, lambda: (self._health()[a], self.m.position(a)))
         owner = self.owner_of[a]
         sender = {
