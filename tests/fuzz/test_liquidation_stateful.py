@@ -523,7 +523,9 @@ class LiquidationMachine(RuleBasedStateMachine):
             ok, out = attempt(lambda: self.m.cancel(o.oid, sender=owner))
             count("cancel", "at the market")
         else:
-            ok, out = self._ch("cancel_order", owner, self.sub_of[o.account], self.m.address, o.oid, sender=owner)
+            ok, out = self._ch(
+                "cancel_order", owner, self.sub_of[o.account], self.m.address, o.oid, sender=owner
+            )
             count("cancel", "through the clearinghouse")
         assert ok, out
 
