@@ -1,8 +1,9 @@
 """Each attack replay (tests/e2e/) against a deliberately broken protocol.
 
-For every replay this breaks the one check it exercises (a mutant: a text
-substitution in contracts/), runs the replay on the mutant, and expects it to
-FAIL. A replay that still passes on its mutant does not test its check.
+For every replay this breaks a check it exercises (a mutant: a text
+substitution in contracts/; the spam replay has two, its max_fills bound and
+the uncrossed book), runs the replay on the mutant, and expects it to FAIL. A
+replay that still passes on its mutant does not test its check.
 
 The mutant is built in a temporary copy of the working tree (every file git
 knows, as it is on disk), so contracts/ is never touched and the copy compiles
@@ -96,6 +97,18 @@ MUTANTS: tuple[Mutant, ...] = (
             (
                 "if remaining == 0 or i >= ((pb >> 248) & M8):",
                 "if remaining == 0:",
+            ),
+        ),
+    ),
+    Mutant(
+        "spam-cross",
+        "tests/e2e/test_order_book_spam.py",
+        "a limit order's rest left crossing by max_fills rests (the book crosses)",
+        "PerpMarket.vy",
+        (
+            (
+                "    if remaining > 0 and order_type < IOC and not crosses:",
+                "    if remaining > 0 and order_type < IOC:",
             ),
         ),
     ),

@@ -81,6 +81,11 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
         # a market order walks at most max_fills dust orders
         _, order_gas = _measured(env, ch, lambda: p.order(taker, "sell", "1", 90_000, IOC))
         assert p.position(taker).size == -m.params().max_fills * size
+        # so does a limit order; its rest would cross the dust still resting: it is
+        # cancelled, and the book is never crossed
+        assert p.order(taker, "sell", "1", 90_000) == 0
+        assert p.position(taker).size == -2 * m.params().max_fills * size
+        assert m.best_ask() == 0 or m.best_ask() > m.best_bid()
 
         # a liquidation into the same dust
         keeper = p.actor("keeper")

@@ -14,9 +14,11 @@ from scripts import replay_mutants as rm
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_mutants__one_per_replay_file():
+def test_mutants__every_replay_file_has_one__names_unique():
     replays = {str(p.relative_to(REPO)) for p in (REPO / "tests" / "e2e").glob("test_*.py")}
-    assert sorted(m.test for m in rm.MUTANTS) == sorted(replays)
+    assert {m.test for m in rm.MUTANTS} == replays
+    names = [m.replay for m in rm.MUTANTS]
+    assert len(names) == len(set(names))
 
 
 @pytest.mark.parametrize("mutant", rm.MUTANTS, ids=lambda m: m.replay)
