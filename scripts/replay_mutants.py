@@ -2,7 +2,8 @@
 
 For every replay this breaks a check it exercises (a mutant: a text
 substitution in contracts/; the spam replay has two, its max_fills bound and
-the uncrossed book), runs the replay on the mutant, and expects it to FAIL. A
+the uncrossed book, and so has self-liquidation, its fee rule and the skip of
+an order gone from a liquidation's list), runs the replay on the mutant, and expects it to FAIL. A
 replay that still passes on its mutant does not test its check.
 
 The mutant is built in a temporary copy of the working tree (every file git
@@ -97,6 +98,18 @@ MUTANTS: tuple[Mutant, ...] = (
             (
                 "if remaining == 0 or i >= ((pb >> 248) & M8):",
                 "if remaining == 0:",
+            ),
+        ),
+    ),
+    Mutant(
+        "front-run",
+        "tests/e2e/test_self_liquidation.py",
+        "a listed order that no longer rests reverts the batch (no such order)",
+        "PerpMarket.vy",
+        (
+            (
+                "    if order == 0:\n        return False\n",
+                '    assert order != 0, "no such order"\n',
             ),
         ),
     ),

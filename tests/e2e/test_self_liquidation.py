@@ -6,7 +6,8 @@
   the insurance fund's part of the fee (PROTOCOL.md §9).
 * Dust top-ups (1 token unit, from anyone) do not lift an account above its
   maintenance margin, and resting orders cannot shield it: liquidate cancels
-  the listed orders (up to 200, above the per-account cap) before it closes."""
+  the listed orders (up to 200, above the per-account cap) before it closes,
+  and skips one its owner cancelled first (a front-run of the keeper's list)."""
 
 from tests.e2e.replay_helpers import WAD, assert_solvent, open_position
 from tests.utils.protocol import GTC
@@ -112,4 +113,18 @@ def test_order_spam__liquidate_cancels_the_listed_orders(protocol):
 
     assert closed > 0 and p.market().open_order_stats(a)[0] == 0
     assert all(p.market().order(i)[0] == 0 for i in ids)
+    assert_solvent(p)
+
+
+def test_front_run__owner_cancels_a_listed_order__liquidation_still_lands(protocol):
+    """The owner sees the keeper's liquidation (listing its two orders) in the
+    mempool and cancels one of them first; the liquidation skips it and closes."""
+    p = protocol
+    maker, owner = _underwater(p, deposit=1_000)
+    ids = [p.order(owner, "sell", "0.001", 150_000 + i, GTC, reduce_only=True) for i in range(2)]
+    _drop(p, maker)
+    a, m = p.account(owner), p.market().address
+    p.market().cancel(ids[0], sender=owner)  # the front-run
+    closed = p.ch.liquidate(a, m, 2**200, ids, sender=p.actor("keeper"))
+    assert closed > 0 and p.market().open_order_stats(a)[0] == 0
     assert_solvent(p)
