@@ -1,10 +1,10 @@
 """Each attack replay (tests/e2e/) against a deliberately broken protocol.
 
 For every replay this breaks a check it exercises (a mutant: a text
-substitution in contracts/; the spam replay has two, its max_fills bound and
-the uncrossed book, and so has self-liquidation, its fee rule and the skip of
-an order gone from a liquidation's list), runs the replay on the mutant, and expects it to FAIL. A
-replay that still passes on its mutant does not test its check.
+substitution in contracts/), runs the replay on the mutant, and expects it to
+FAIL. A replay that still passes on its mutant does not test its check. Two
+replays have two mutants: spam (the max_fills bound, the uncrossed book) and
+self-liquidation (the fee rule, the skip of an order gone from the list).
 
 The mutant is built in a temporary copy of the working tree (every file git
 knows, as it is on disk), so contracts/ is never touched and the copy compiles
