@@ -37,6 +37,8 @@ BUDGETS = {
     "limit order at a new price level (tick used before)": 120_000,
     "limit order at a new price level (fresh tick)": 120_000,
     "limit order at a used tick, the account's only resting order": 120_000,
+    "limit order at a new price level between two levels (tick used before)": 120_000,
+    "limit order at a new price level between two levels (fresh tick)": 120_000,
     "each further maker order, taking the maker's last resting order": 25_000,
     "cancel": 40_000,
     "cancel (level keeps other orders)": 40_000,
@@ -245,6 +247,25 @@ def measure(deep: int = 5_000, anvil_args: tuple[str, ...] = (), inspect=None) -
             "between a better and a worse level",
         )
         b.add("cancel, the last order of the worst level", b.gas(b.cancel("maker", worst)), "not the best")
+        # ---- a new level between two others: both neighbours' links are rewritten
+        # (the hint saves a walk; for a level right behind the best, 0 is cheaper:
+        # a hint's level is verified by reading its tail order)
+        behind = b.order_id(b.order("maker", "sell", "0.01", 100_400))
+        r4 = b.order("maker", "sell", "0.01", 100_300)
+        b.add(
+            "limit order at a new price level between two levels (tick used before)",
+            b.gas(r4),
+            "between 100,200 and 100,400; hint 0 (a walk of one level from the best)",
+        )
+        fresh_behind = b.order_id(b.order("maker", "sell", "0.01", 100_460))
+        r5 = b.order("maker", "sell", "0.01", 100_430, hint=100_400)
+        b.add(
+            "limit order at a new price level between two levels (fresh tick)",
+            b.gas(r5),
+            "between 100,400 and 100,460; hint 100,400",
+        )
+        for oid in (b.order_id(r5), fresh_behind, b.order_id(r4), behind):
+            b.cancel("maker", oid)
         r3 = b.order("maker", "sell", "0.01", 100_200)
         b.add(
             "cancel through the Clearinghouse (level keeps other orders)",

@@ -102,6 +102,10 @@ MIN_BANKRUPT_BAND: constant(uint256) = WAD // 1_000   # 0.1%
 MAX_BANKRUPT_BAND: constant(uint256) = WAD // 2       # 50%
 MAX_TAKEOVER_DISCOUNT: constant(uint256) = WAD // 10  # 10%
 
+# a maker's cash delta in TradeResult.maker_deltas (PerpMarket): (amount + DELTA_OFFSET) << DELTA_SHIFT | account
+DELTA_OFFSET: constant(int256) = 2**207
+DELTA_SHIFT: constant(uint256) = 48
+
 PAUSE_DEPOSIT: constant(uint256) = 1
 PAUSE_TRADE: constant(uint256) = 2        # risk-increasing orders only
 PAUSE_ALL: constant(uint256) = 3
@@ -260,8 +264,7 @@ def place_order(
     @return The resting order id, 0 when nothing rests.
     """
     account: uint256 = self._authorized(owner, subaccount)
-    idx: uint256 = self.market_index[market]
-    assert idx != 0, "unknown market"
+    idx: uint256 = self._market_idx(market)
     assert order_type <= 2, "bad order type"
     r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
         account, owner, is_buy, size, price, order_type, reduce_only, hint
@@ -272,7 +275,7 @@ def place_order(
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0
-    equity, im, mm = self._margin(account)
+    equity, im, mm = self._margin_after(account, idx, r.margin)
     if r.risk_increased:
         assert equity >= convert(im, int256), "below initial margin"
     else:
@@ -290,7 +293,7 @@ def cancel_order(owner: address, subaccount: uint256, market: address, order_id:
             to the margin.)
     """
     account: uint256 = self._authorized(owner, subaccount)
-    assert self.market_index[market] != 0, "unknown market"
+    self._market_idx(market)
     assert self._cancel(market, account, order_id), "no such order"
 
 
@@ -302,7 +305,7 @@ def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: 
             the call reverts unless none remains afterwards.
     """
     account: uint256 = self._authorized(owner, subaccount)
-    assert self.market_index[market] != 0, "unknown market"
+    self._market_idx(market)
     for oid: uint256 in order_ids:
         self._cancel(market, account, oid)
     count: uint256 = 0
@@ -408,8 +411,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
             to the insurance fund; the discount is the taker's reward.
     @return The takeover price, quote WAD.
     """
-    idx: uint256 = self.market_index[market]
-    assert idx != 0, "unknown market"
+    idx: uint256 = self._market_idx(market)
     taker: uint256 = self._authorized(msg.sender, subaccount)
     assert self._account_key[taker] >> 96 != self._account_key[account] >> 96, "takeover: own account"
     equity: int256 = 0
@@ -594,7 +596,7 @@ def adl_score(account: uint256, market: address) -> uint256:
             |open notional| and effective_leverage = notional at mark /
             equity. 0 when flat, not profitable or not solvent.
     """
-    assert self.market_index[market] != 0, "unknown market"
+    self._market_idx(market)
     v: PositionView = staticcall IPositionView(market).position(account)
     if v.size == 0:
         return 0
@@ -663,7 +665,7 @@ def set_liquidation_params(market: address, params_: LiquidationParams):
             below the market's maintenance margin rate.
     """
     ownable._check_owner()
-    assert self.market_index[market] != 0, "unknown market"
+    self._market_idx(market)
     self._set_liquidation_params(market, params_)
 
 
@@ -704,6 +706,17 @@ def _create_account(owner: address, subaccount: uint256) -> uint256:
 
 @internal
 @view
+def _market_idx(market: address) -> uint256:
+    """
+    @dev The market's index + 1; reverts for a market not added here.
+    """
+    idx: uint256 = self.market_index[market]
+    assert idx != 0, "unknown market"
+    return idx
+
+
+@internal
+@view
 def _authorized(owner: address, subaccount: uint256) -> uint256:
     account: uint256 = self.account_of[owner][subaccount]
     assert account != 0, "no such account"
@@ -718,6 +731,16 @@ def _margin(account: uint256) -> (int256, uint256, uint256):
     @dev Cross-margin over the account's markets: (equity, IM, MM).
          equity = cash + sum(unrealized PnL - unsettled funding).
     """
+    return self._margin_after(account, 0, empty(IPerpMarket.AccountMargin))
+
+
+@internal
+@view
+def _margin_after(account: uint256, idx: uint256, known: IPerpMarket.AccountMargin) -> (int256, uint256, uint256):
+    """
+    @dev `_margin`, where market `idx` (index + 1; 0: none) contributes
+         `known`: its margin as place_order returned it, in the same call.
+    """
     equity: int256 = self.cash[account]
     im: uint256 = 0
     mm: uint256 = 0
@@ -726,7 +749,9 @@ def _margin(account: uint256) -> (int256, uint256, uint256):
         if mask == 0:
             break
         if mask & 1 == 1:
-            m: IPerpMarket.AccountMargin = staticcall IPerpMarket(self.markets[i]).account_margin(account)
+            m: IPerpMarket.AccountMargin = known
+            if i + 1 != idx:
+                m = staticcall IPerpMarket(self.markets[i]).account_margin(account)
             equity += m.pnl
             im += m.im
             mm += m.mm
@@ -783,9 +808,11 @@ def _book_trade(account: uint256, idx: uint256, r: IPerpMarket.TradeResult):
     """
     if r.taker_delta != 0:
         self.cash[account] += r.taker_delta
-    for d: IPerpMarket.CashDelta in r.maker_deltas:
-        if d.amount != 0:
-            self.cash[d.account] += d.amount
+    for d: uint256 in r.maker_deltas:
+        # dev: d >> DELTA_SHIFT < 2**208: no sign, no overflow
+        amount: int256 = unsafe_sub(convert(convert(d >> DELTA_SHIFT, bytes32), int256), DELTA_OFFSET)
+        if amount != 0:
+            self.cash[d & (2**48 - 1)] += amount
     if r.fees > 0 or r.funding_residue > 0:
         to_insurance: uint256 = r.fees * self.insurance_fee_share // WAD
         self.cash[insurance_account] += convert(to_insurance + r.funding_residue, int256)
@@ -895,8 +922,7 @@ def _check_and_cancel(account: uint256, market: address, order_ids: DynArray[uin
          ADL), then cancel the listed orders; returns (market index, and the
          margin after the cancels: the account's own quotes count in the mark).
     """
-    idx: uint256 = self.market_index[market]
-    assert idx != 0, "unknown market"
+    idx: uint256 = self._market_idx(market)
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0

@@ -142,12 +142,29 @@ P_EPOCH: constant(uint256) = 224
 # counting the accumulator's moves
 F_OFFSET: constant(int256) = 2**223
 F_EPOCH: constant(uint256) = 224
+# a maker's cash delta in TradeResult.maker_deltas: (amount + DELTA_OFFSET) << DELTA_SHIFT | account
+DELTA_OFFSET: constant(int256) = 2**207
+DELTA_SHIFT: constant(uint256) = 48
 MASK128: constant(uint256) = 2**128 - 1
+# params word: imr (30) | mmr (30) | taker_fee (24) | maker_fee (24) | mark_band (30) |
+# max_open_orders (10) | max_fills (7) | min_order_notional (101). The rates are
+# kept in units of RATE (1e-9), so set_params takes only whole multiples of 1e-9
+# (WAD / RATE wei); x rate / RATE is then exactly x rate_wad / WAD.
+RATE: constant(uint256) = 10**9
+K_MMR: constant(uint256) = 30
+K_TAKER: constant(uint256) = 60
+K_MAKER: constant(uint256) = 84
+K_BAND: constant(uint256) = 108
+K_ORDERS: constant(uint256) = 138
+K_FILLS: constant(uint256) = 148
+K_MIN: constant(uint256) = 155
 # field masks (a packed field of n bits: (word >> shift) & Mn)
 M1: constant(uint256) = 2**1 - 1
-M8: constant(uint256) = 2**8 - 1
+M7: constant(uint256) = 2**7 - 1
 M15: constant(uint256) = 2**15 - 1
-M16: constant(uint256) = 2**16 - 1
+M10: constant(uint256) = 2**10 - 1
+M24: constant(uint256) = 2**24 - 1
+M30: constant(uint256) = 2**30 - 1
 M40: constant(uint256) = 2**40 - 1
 M48: constant(uint256) = 2**48 - 1
 M56: constant(uint256) = 2**56 - 1
@@ -172,11 +189,8 @@ LOT_SIZE: public(immutable(uint256))
 # quote wei per (tick x lot): fill notional = ticks x lots x UNIT, exactly
 UNIT: immutable(uint256)
 
-# parameters, packed in two words read once per call:
-#   A: imr (64) | mmr (64) | taker_fee (64) | maker_fee (64)
-#   B: mark_band (64) | min_order_notional (112) | max_open_orders (16) | max_fills (8)
-_params_a: uint256
-_params_b: uint256
+# parameters, packed in one word read once per call (K_* below)
+_params: uint256
 max_open_interest: public(uint256)
 _book: uint256
 _levels: HashMap[uint256, uint256]
@@ -257,7 +271,7 @@ def place_order(
     @param hint A bid (ask) level tick at or above (below) the price, or 0.
     @return The cash deltas for the clearinghouse to book.
     """
-    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    self._only_clearinghouse()
     assert size > 0, "zero size"
     assert price > 0, "zero price"
     assert order_type <= LIQUIDATION, "bad order type"
@@ -267,14 +281,13 @@ def place_order(
     tick: uint256 = price // TICK_SIZE
     assert lots < 2**64 and tick < 2**56, "size or price too large"
     self._index_cache = staticcall ORACLE.index()
-    pa: uint256 = self._params_a
-    pb: uint256 = self._params_b
+    pw: uint256 = self._params
 
     size0: int256 = self._size(self._positions[account])
     if reduce_only:
         assert size0 != 0 and (size0 > 0) != is_buy and size <= convert(abs(size0), uint256), "reduce-only would increase position"
     if not (reduce_only and order_type >= IOC):
-        assert lots * tick * UNIT >= ((pb >> 64) & M112), "order below min notional"
+        assert lots * tick * UNIT >= (pw >> K_MIN), "order below min notional"
 
     book: uint256 = self._book
     best: uint256 = 0
@@ -297,7 +310,7 @@ def place_order(
     if crosses:
         maker_bid: uint256 = 0 if is_buy else 1
         for i: uint256 in range(MAX_FILLS):
-            if remaining == 0 or i >= ((pb >> 248) & M8):
+            if remaining == 0 or i >= ((pw >> K_FILLS) & M7):
                 break
             # dev: not _crosses, inline (an internal call per maker is 100 gas over its budget)
             best = ((book >> B_ASK) & M56) if is_buy else (book & M56)
@@ -328,7 +341,7 @@ def place_order(
             if is_buy:
                 mdelta = -mdelta
             # dev: the maker fee, rounded up (_fee, inline)
-            mfee: uint256 = (fill_value * ((pa >> 192) & M64) + WAD - 1) // WAD
+            mfee: uint256 = (fill_value * ((pw >> K_MAKER) & M24) + RATE - 1) // RATE
             realized: int256 = 0
             fpaid: int256 = 0
             res: uint256 = 0
@@ -337,7 +350,10 @@ def place_order(
             realized, fpaid, res, msize1, mon1, oi = self._apply_trade(maker, mdelta, fill_value, fw, mfee, True, oi)
             residue += res
             result.fees += mfee
-            result.maker_deltas.append(IPerpMarket.CashDelta(account=maker, amount=realized - fpaid - convert(mfee, int256)))
+            # dev: |cash delta| < 2**207 (positions and notionals are < 2**111): no overflow, no sign
+            result.maker_deltas.append(
+                (convert(convert(unsafe_add(realized - fpaid - convert(mfee, int256), DELTA_OFFSET), bytes32), uint256) << DELTA_SHIFT) | maker
+            )
             left: uint256 = ((order >> O_LOTS) & M64) - take
             log IPerpMarket.Fill(
                 maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
@@ -371,7 +387,7 @@ def place_order(
             tdelta = -tdelta
         tfee: uint256 = 0
         if order_type != LIQUIDATION:
-            tfee = self._fee(filled_value, ((pa >> 128) & M64))
+            tfee = self._ceil_div(filled_value * ((pw >> K_TAKER) & M24), RATE)
         realized: int256 = 0
         fpaid: int256 = 0
         res: uint256 = 0
@@ -393,7 +409,7 @@ def place_order(
     if remaining > 0 and order_type < IOC and not crosses:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
-        assert (self._account_orders[account] & M15) < ((pb >> 232) & M16), "too many open orders"
+        assert (self._account_orders[account] & M15) < ((pw >> K_ORDERS) & M10), "too many open orders"
         oid: uint256 = 0
         oid, book = self._insert_order(account, owner, is_buy, tick, remaining, reduce_only, hint, book)
         result.order_id = oid
@@ -407,6 +423,7 @@ def place_order(
     grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
     result.risk_increased = grew or (rested and not reduce_only)
     result.taker_active = size1 != 0 or (self._account_orders[account] & M15) > 0
+    result.margin = self._account_margin(account)
     return result
 
 
@@ -420,7 +437,7 @@ def cancel_order(account: uint256, order_id: uint256) -> bool:
             or cancelled since it was listed, or unknown): a batch of
             cancels goes on.
     """
-    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    self._only_clearinghouse()
     order: uint256 = self._orders[order_id]
     if order == 0:
         return False
@@ -455,7 +472,7 @@ def transfer_position(account: uint256, counterparty: uint256, size: int256, pri
     @return (cash delta of the account, cash delta of the counterparty,
             funding residue), for the clearinghouse to book.
     """
-    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    self._only_clearinghouse()
     assert size != 0 and counterparty != account, "market: bad transfer"
     fw: uint256 = self._funding
     # the account sells when the counterparty buys: the value is rounded up then
@@ -482,7 +499,7 @@ def settle_funding(account: uint256) -> (int256, uint256):
     @notice Apply the account's funding owed since its snapshot (clearinghouse
             only). Returns (funding paid: + paid / - received, residue).
     """
-    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+    self._only_clearinghouse()
     word: uint256 = self._positions[account]
     if word == 0:
         return (0, 0)
@@ -511,19 +528,25 @@ def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
             Rounded against the account. Reverts on an invalid index when the
             account has exposure here.
     """
+    return self._account_margin(account)
+
+
+@internal
+@view
+def _account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     word: uint256 = self._positions[account]
     orders: uint256 = self._account_orders[account]
     if word == 0 and orders <= A_KEPT:
         return empty(IPerpMarket.AccountMargin)
-    pa: uint256 = self._params_a
+    pw: uint256 = self._params
     mark: uint256 = self._mark(self._index())
     size: int256 = self._size(word)
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
     worst: uint256 = max(((orders >> A_BIDS) & M120), ((orders >> A_ASKS) & M120)) * UNIT
     return IPerpMarket.AccountMargin(
         pnl=self._upnl(word, mark) - self._funding_owed(account, word, size),
-        im=self._ceil_div((notional + worst) * (pa & M64), WAD),
-        mm=self._ceil_div(notional * ((pa >> 64) & M64), WAD),
+        im=self._ceil_div((notional + worst) * (pw & M30), RATE),
+        mm=self._ceil_div(notional * ((pw >> K_MMR) & M30), RATE),
     )
 
 
@@ -722,17 +745,17 @@ def params() -> MarketParams:
     """
     @notice The market's parameters (see set_params for their bounds).
     """
-    pa: uint256 = self._params_a
-    pb: uint256 = self._params_b
+    pw: uint256 = self._params
+    r: uint256 = WAD // RATE
     return MarketParams(
-        imr=(pa & M64),
-        mmr=((pa >> 64) & M64),
-        taker_fee=((pa >> 128) & M64),
-        maker_fee=((pa >> 192) & M64),
-        mark_band=(pb & M64),
-        min_order_notional=((pb >> 64) & M112),
-        max_open_orders=((pb >> 232) & M16),
-        max_fills=((pb >> 248) & M8),
+        imr=(pw & M30) * r,
+        mmr=((pw >> K_MMR) & M30) * r,
+        taker_fee=((pw >> K_TAKER) & M24) * r,
+        maker_fee=((pw >> K_MAKER) & M24) * r,
+        mark_band=((pw >> K_BAND) & M30) * r,
+        min_order_notional=(pw >> K_MIN),
+        max_open_orders=((pw >> K_ORDERS) & M10),
+        max_fills=((pw >> K_FILLS) & M7),
         max_open_interest=self.max_open_interest,
     )
 
@@ -1028,6 +1051,12 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
 
 
 @internal
+@view
+def _only_clearinghouse():
+    assert msg.sender == CLEARINGHOUSE, "market: not clearinghouse"
+
+
+@internal
 @pure
 def _crosses(book: uint256, is_buy: bool, tick: uint256) -> bool:
     """
@@ -1190,14 +1219,8 @@ def _mark(index: uint256) -> uint256:
     if last == 0:
         last = index
     m: uint256 = max(min(bid, ask), min(max(bid, ask), last))
-    band: uint256 = index * (self._params_b & M64) // WAD
+    band: uint256 = index * ((self._params >> K_BAND) & M30) // RATE
     return min(max(m, index - band), index + band)
-
-
-@internal
-@pure
-def _fee(amount: uint256, rate: uint256) -> uint256:
-    return self._ceil_div(amount * rate, WAD)
 
 
 # ================================================================ internals: params
@@ -1211,9 +1234,15 @@ def _set_params(p: MarketParams):
     assert p.max_open_orders >= 1 and p.max_open_orders <= MAX_OPEN_ORDERS, "market: max open orders out of bounds"
     assert p.max_fills >= 1 and p.max_fills <= MAX_FILLS, "market: max fills out of bounds"
     assert p.max_open_interest > 0 and p.max_open_interest < 2**127, "market: open interest cap out of bounds"
-    assert p.min_order_notional < 2**112, "market: min order notional out of bounds"
-    self._params_a = (p.imr << 0) | (p.mmr << 64) | (p.taker_fee << 128) | (p.maker_fee << 192)
-    self._params_b = (p.mark_band << 0) | (p.min_order_notional << 64) | (p.max_open_orders << 232) | (p.max_fills << 248)
+    assert p.min_order_notional < 2**101, "market: min order notional out of bounds"
+    r: uint256 = WAD // RATE
+    for x: uint256 in [p.imr, p.mmr, p.taker_fee, p.maker_fee, p.mark_band]:
+        assert x % r == 0, "market: rates must be whole multiples of 1e-9"
+    self._params = (
+        (p.imr // r) | ((p.mmr // r) << K_MMR) | ((p.taker_fee // r) << K_TAKER) | ((p.maker_fee // r) << K_MAKER)
+        | ((p.mark_band // r) << K_BAND) | (p.max_open_orders << K_ORDERS) | (p.max_fills << K_FILLS)
+        | (p.min_order_notional << K_MIN)
+    )
     self.max_open_interest = p.max_open_interest
     log IPerpMarket.ParamsSet(
         imr=p.imr, mmr=p.mmr, taker_fee=p.taker_fee, maker_fee=p.maker_fee, mark_band=p.mark_band,

@@ -96,7 +96,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "PerpMarket.vy",
         (
             (
-                "if remaining == 0 or i >= ((pb >> 248) & M8):",
+                "if remaining == 0 or i >= ((pw >> K_FILLS) & M7):",
                 "if remaining == 0:",
             ),
         ),

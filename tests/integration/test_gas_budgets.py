@@ -15,10 +15,10 @@ DEEP, POSITIONS = 100, 100
 
 # issue 3, open (README "Gas", docs/PROTOCOL.md §15): a cancel that rewrites a
 # neighbour's link (an order inside its level, a deeper level emptied) needs a
-# different book storage; a level at a price never used before pays two fresh
-# slots (its level word and the order's)
+# different book storage; a new level between two others at a price never used
+# before pays two fresh slots (its level word and the order's) and both links
 NOT_MET = {
-    "limit order at a new price level (fresh tick)",
+    "limit order at a new price level between two levels (fresh tick)",
     "cancel inside a level (neither its oldest nor its newest order)",
     "cancel, the last order of a deeper level",
     "cancel, the last order of the worst level",

@@ -90,14 +90,16 @@ class Param:
     unit: str  # "wad", "seconds" or "count"
     kind: str  # "market", "liquidation" or "funding": which setter
     index: int  # position in the setter's tuple
+    step: int = 1  # the value grid: the market's rates are whole multiples of 1e-9 (10**9 wei)
 
 
+RATE_STEP = 10**9
 PARAMS = [
-    Param("imr", "wad", "market", 0),
-    Param("mmr", "wad", "market", 1),
-    Param("taker_fee", "wad", "market", 2),
-    Param("maker_fee", "wad", "market", 3),
-    Param("mark_band", "wad", "market", 4),
+    Param("imr", "wad", "market", 0, RATE_STEP),
+    Param("mmr", "wad", "market", 1, RATE_STEP),
+    Param("taker_fee", "wad", "market", 2, RATE_STEP),
+    Param("maker_fee", "wad", "market", 3, RATE_STEP),
+    Param("mark_band", "wad", "market", 4, RATE_STEP),
     Param("min_order_notional", "wad", "market", 5),
     Param("max_open_orders", "count", "market", 6),
     Param("max_fills", "count", "market", 7),
@@ -169,7 +171,7 @@ def test_documented_bound__accepted_and_one_step_beyond_reverts(deployed, param)
     if lo is None and hi is None:
         pytest.skip(f"bound {bound_text!r} is relational only")
     values = _current(deployed, param.kind)
-    for edge, beyond in ((lo, -1), (hi, +1)):
+    for edge, beyond in ((lo, -param.step), (hi, param.step)):
         if edge is None:
             continue
         with boa.env.anchor():
@@ -192,9 +194,9 @@ def _fix_relations(param: Param, trial: list) -> None:
     """Keep the other fields consistent with the one under test (mmr < imr,
     sample_interval <= funding_interval <= funding_period)."""
     if param.kind == "market" and param.name == "imr":
-        trial[1] = min(trial[1], max(trial[0] - 1, 0))
+        trial[1] = min(trial[1], max(trial[0] - param.step, 0))
     if param.kind == "market" and param.name == "mmr":
-        trial[0] = max(trial[0], min(trial[1] + 1, WAD))
+        trial[0] = max(trial[0], min(trial[1] + param.step, WAD))
     if param.kind == "funding":
         if param.name == "funding_interval":
             trial[1] = max(trial[1], trial[0])
@@ -251,3 +253,16 @@ def test_insurance_fund_and_clearinghouse_defaults_match_the_document(deployed):
     assert fund.withdraw_window() == int(m.group(3)) * 86_400
     share = re.search(r"`insurance_fee_share` \(default (\d+)%", text)
     assert deployed.clearinghouse.insurance_fee_share() == int(share.group(1)) * WAD // 100
+
+
+@pytest.mark.parametrize("param", [p for p in PARAMS if p.step > 1], ids=lambda p: p.name)
+def test_market_rate__off_its_1e9_grid__reverts_and_changes_nothing(deployed, param):
+    """The rates pack into one word in units of 1e-9: a rate off that grid is
+    refused with its reason, and the parameters stay as they were."""
+    values = _current(deployed, param.kind)
+    trial = list(values)
+    trial[param.index] = values[param.index] + param.step // 2
+    _fix_relations(param, trial)
+    with boa.reverts("market: rates must be whole multiples of 1e-9"):
+        _set(deployed, param.kind, trial)
+    assert _current(deployed, param.kind) == values

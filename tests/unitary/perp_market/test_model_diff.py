@@ -30,7 +30,8 @@ from tests.utils.protocol import GTC, IOC, POST_ONLY
 BTC, ETH = "BTC-PERP", "ETH-PERP"
 ROLES = ("market_maker", "arbitrageur", "speculator")
 #: (taker_fee, maker_fee) WAD rates, including odd ones to exercise the ceiling
-FEES = [(0, 0), (5 * 10**14, 2 * 10**14), (10**16, 10**16), (333_333_333_333_333, 7), (10**16 - 1, 0)]
+# rates are whole multiples of 1e-9 (PerpMarket.set_params); the odd ones exercise the roundings
+FEES = [(0, 0), (5 * 10**14, 2 * 10**14), (10**16, 10**16), (333_333 * 10**9, 7 * 10**9), (10**16 - 10**9, 0)]
 SHARES = [0, WAD // 2, WAD, 333_333_333_333_333_333]
 
 

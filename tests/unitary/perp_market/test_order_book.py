@@ -592,3 +592,46 @@ def test_fill__tells_the_makers_new_position__a_maker_logs_no_position_changed(p
         0,
     )
     assert [e.account for e in logs if type(e).__name__ == "PositionChanged"] == [protocol.account(taker)]
+
+
+
+# ---------------------------------------------------------------- what a trade returns to the clearinghouse
+
+
+def test_trade_result__margin_is_account_margin_after__maker_deltas_unpack_to_the_fills(protocol, maker, taker):
+    """PerpMarket.place_order returns the taker's margin in the market after
+    the trade (the clearinghouse gates on it instead of calling
+    account_margin) and each maker's cash delta packed in one word,
+    (amount + 2**207) << 48 | account. Called as the clearinghouse: a rest,
+    a fill where the maker closes at a loss and pays its fee, and a fill
+    against the other account's rest. The market itself books no cash."""
+    m = protocol.market()
+    p = list(m.params())
+    p[2], p[3] = 5 * 10**14, 2 * 10**14  # taker 0.05%, maker 0.02%
+    m.set_params(tuple(p), sender=protocol.owner)
+    mk, tk = protocol.account(maker), protocol.account(taker)
+    # the maker is long 0.2 at 100,100: selling at 99,000 later realizes a loss
+    protocol.order(maker, "buy", "0.2", "100100")
+    protocol.order(taker, "sell", "0.2", "100100", IOC)
+    steps = [
+        (mk, maker, False, "0.3", "99000", GTC),  # rests: a new ask level
+        (tk, taker, True, "0.5", "99000", GTC),  # takes the 0.3 ask, rests a 0.2 bid
+        (mk, maker, False, "0.4", "98000", IOC),  # takes the 0.2 bid; the rest is cancelled
+    ]
+    fills = 0
+    for account, owner, is_buy, size, price, kind in steps:
+        cash = [protocol.ch.cash(a) for a in (mk, tk)]
+        with boa.env.prank(protocol.ch.address):
+            r = m.place_order(account, owner, is_buy, to_wad(size), to_wad(price), kind, False, 0)
+        events = [e for e in m.get_logs() if type(e).__name__ == "Fill"]  # before any other call
+        assert tuple(r.margin) == tuple(m.account_margin(account))
+        assert len(r.maker_deltas) == len(events)
+        for word, e in zip(r.maker_deltas, events, strict=True):
+            assert word & (2**48 - 1) == e.maker != account
+            expected = e.maker_realized_pnl - e.maker_funding_paid - e.maker_fee
+            assert (word >> 48) - 2**207 == expected
+            fills += 1
+        assert [protocol.ch.cash(a) for a in (mk, tk)] == cash
+    assert fills == 2
+    # the first fill closed the maker's long at a loss, fee on top: a negative delta
+    assert m.position(mk).size == -to_wad("0.3")
