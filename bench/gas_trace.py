@@ -105,6 +105,8 @@ TRACED = (
     "limit order at a new price level (fresh tick)",
     "limit order at a new price level (tick used before)",
     "limit order at an existing level",
+    "limit order at a new price level between two levels (tick used before)",
+    "limit order at a new price level between two levels (fresh tick)",
     "cancel",
     "cancel (level keeps other orders)",
     "cancel the oldest order of a level",

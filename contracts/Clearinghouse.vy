@@ -109,6 +109,7 @@ DELTA_SHIFT: constant(uint256) = 48
 PAUSE_DEPOSIT: constant(uint256) = 1
 PAUSE_TRADE: constant(uint256) = 2        # risk-increasing orders only
 PAUSE_ALL: constant(uint256) = 3
+TRADE_PAUSED: constant(uint256) = 256     # in a market's word: PAUSE_TRADE is set
 
 COLLATERAL: public(immutable(address))
 # token units -> WAD: amount x PRECISION
@@ -125,7 +126,10 @@ active_markets: public(HashMap[uint256, uint256])
 
 markets: public(HashMap[uint256, address])        # index -> market
 market_count: public(uint256)
-market_index: public(HashMap[address, uint256])   # market -> index + 1
+# market -> index + 1 (8 bits) | TRADE_PAUSED: the one word an order reads
+# about its market (the pause of risk-increasing orders, copied from
+# paused_ops into every listed market's word, costs that order no extra read)
+_market_word: HashMap[address, uint256]
 
 insurance_fund: public(immutable(address))
 insurance_account: public(immutable(uint256))
@@ -270,7 +274,7 @@ def place_order(
         account, owner, is_buy, size, price, order_type, reduce_only, hint
     )
     if r.risk_increased:
-        assert self.paused_ops & PAUSE_TRADE == 0, "trading paused"
+        assert self._market_word[market] & TRADE_PAUSED == 0, "trading paused"
     self._book_trade(account, idx, r)
     equity: int256 = 0
     im: uint256 = 0
@@ -624,6 +628,15 @@ def insurance_capacity() -> uint256:
 
 @external
 @view
+def market_index(market: address) -> uint256:
+    """
+    @notice The market's index + 1 in `markets`, 0 when not listed.
+    """
+    return self._market_word[market] & 255
+
+
+@external
+@view
 def account_key(account: uint256) -> (address, uint256):
     """
     @notice (owner, subaccount) of an account id.
@@ -640,13 +653,16 @@ def add_market(market: address):
     @notice List a market (owner). It must point at this clearinghouse.
     """
     ownable._check_owner()
-    assert self.market_index[market] == 0, "market already listed"
+    assert self._market_word[market] == 0, "market already listed"
     n: uint256 = self.market_count
     assert n < MAX_MARKETS, "too many markets"
     assert staticcall IPositionView(market).CLEARINGHOUSE() == self, "market of another clearinghouse"
     self.markets[n] = market
     self.market_count = n + 1
-    self.market_index[market] = n + 1
+    word: uint256 = n + 1
+    if self.paused_ops & PAUSE_TRADE != 0:
+        word |= TRADE_PAUSED
+    self._market_word[market] = word
     self._grid[market] = (staticcall IPositionView(market).TICK_SIZE() << 128) | staticcall IPositionView(market).LOT_SIZE()
     log IClearinghouse.MarketAdded(market=market, market_index=n)
     # seed 001: "a nominal fee of 0.5%"; see docs/PROTOCOL.md §9 for the rest
@@ -679,6 +695,14 @@ def set_paused(paused_ops_: uint256):
     ownable._check_owner()
     assert paused_ops_ <= PAUSE_ALL, "unknown pause bits"
     self.paused_ops = paused_ops_
+    for i: uint256 in range(MAX_MARKETS):
+        if i >= self.market_count:
+            break
+        market: address = self.markets[i]
+        word: uint256 = self._market_word[market] & ~TRADE_PAUSED
+        if paused_ops_ & PAUSE_TRADE != 0:
+            word |= TRADE_PAUSED
+        self._market_word[market] = word
     log IClearinghouse.PauseSet(paused_ops=paused_ops_)
 
 
@@ -710,7 +734,7 @@ def _market_idx(market: address) -> uint256:
     """
     @dev The market's index + 1; reverts for a market not added here.
     """
-    idx: uint256 = self.market_index[market]
+    idx: uint256 = self._market_word[market] & 255
     assert idx != 0, "unknown market"
     return idx
 

@@ -3,6 +3,7 @@ risk, cancels or withdrawing free collateral (PROTOCOL.md §13)."""
 
 import boa
 
+from keeper.deploy import to_wad
 from tests.utils.protocol import GTC, IOC, MAX_UINT
 
 WAD = 10**18
@@ -152,3 +153,44 @@ def test_withdraw__everything_paused__free_collateral_still_withdrawable(protoco
     # the margin check still applies while paused
     with boa.reverts("below initial margin"):
         p.ch.withdraw(0, 1, sender=trader)
+
+
+def _order_on(p, who: str, market, side: str, size: str, price: int) -> int:
+    """A limit order on any listed market, by address (a market added in the test)."""
+    with boa.env.prank(who):
+        return p.ch.place_order(who, 0, market.address, side == "buy", to_wad(size), price * WAD, GTC, False, 0)
+
+
+def test_place_order__trading_paused__every_listed_market__unpause_reopens_every_one(protocol):
+    """The pause is kept in every listed market's word (the one word an order
+    reads about its market): setting and clearing it reaches them all."""
+    p = protocol
+    trader = p.actor("trader", 100_000)
+    markets = [p.market(s) for s in p.d.markets]
+    assert len(markets) == 2
+    p.ch.set_paused(PAUSE_TRADE, sender=p.owner)
+    for m in markets:
+        index = m.index_price() // WAD
+        with boa.reverts("trading paused"):
+            _order_on(p, trader, m, "buy", "0.01", index - 1_000)
+        assert p.ch.market_index(m.address) in (1, 2)  # the pause is not part of the index
+    p.ch.set_paused(PAUSE_DEPOSIT, sender=p.owner)  # trading reopens, deposits pause
+    for m in markets:
+        assert _order_on(p, trader, m, "buy", "0.01", m.index_price() // WAD - 1_000) != 0
+
+
+def test_add_market__while_trading_paused__the_new_market_is_paused_until_unpaused(protocol):
+    from tests.unitary.clearinghouse.test_admin import _new_market
+
+    p = protocol
+    trader = p.actor("trader", 100_000)
+    p.ch.set_paused(PAUSE_TRADE, sender=p.owner)
+    market = _new_market(p, p.ch.address)
+    p.ch.add_market(market.address, sender=p.owner)
+    assert p.ch.market_index(market.address) == 3
+    with boa.reverts("trading paused"):
+        _order_on(p, trader, market, "buy", "0.01", 99_000)
+    assert market.best_bid() == 0
+    p.ch.set_paused(0, sender=p.owner)
+    assert _order_on(p, trader, market, "buy", "0.01", 99_000) != 0
+    assert market.best_bid() == 99_000 * WAD
