@@ -269,7 +269,8 @@ def place_order(
            routes it for a user).
     @param reduce_only Only ever reduces the position.
     @param hint A bid (ask) level tick at or above (below) the price, or 0.
-    @return The cash deltas for the clearinghouse to book.
+    @return The cash deltas for the clearinghouse to book, and the taker's
+            margin here after the trade (what account_margin would return).
     """
     self._only_clearinghouse()
     assert size > 0, "zero size"
@@ -340,7 +341,7 @@ def place_order(
             mdelta: int256 = convert(take * LOT_SIZE, int256)
             if is_buy:
                 mdelta = -mdelta
-            # dev: the maker fee, rounded up (_fee, inline)
+            # dev: the maker fee, rounded up (_ceil_div, inline)
             mfee: uint256 = (fill_value * ((pw >> K_MAKER) & M24) + RATE - 1) // RATE
             realized: int256 = 0
             fpaid: int256 = 0
@@ -350,9 +351,11 @@ def place_order(
             realized, fpaid, res, msize1, mon1, oi = self._apply_trade(maker, mdelta, fill_value, fw, mfee, True, oi)
             residue += res
             result.fees += mfee
-            # dev: |cash delta| < 2**207 (positions and notionals are < 2**111): no overflow, no sign
+            cash_delta: int256 = realized - fpaid - convert(mfee, int256)
+            # dev: the delta fits its 208-bit field (checked here, so the offset sum is >= 0 and unchecked below)
+            assert cash_delta > -DELTA_OFFSET and cash_delta < DELTA_OFFSET
             result.maker_deltas.append(
-                (convert(convert(unsafe_add(realized - fpaid - convert(mfee, int256), DELTA_OFFSET), bytes32), uint256) << DELTA_SHIFT) | maker
+                (convert(convert(unsafe_add(cash_delta, DELTA_OFFSET), bytes32), uint256) << DELTA_SHIFT) | maker
             )
             left: uint256 = ((order >> O_LOTS) & M64) - take
             log IPerpMarket.Fill(
