@@ -390,6 +390,11 @@ class MarketSpec(_Model):
             raise ValueError(f"mark_band {fmt(band)} out of bounds [0.001, 0.5]")
         with localcontext() as ctx:
             ctx.prec = 100
+            for key in ("initial_margin", "maintenance_margin", "taker_fee", "maker_fee", "mark_band"):
+                rate = getattr(self, key)
+                if rate is not None and rate.scaleb(9) % 1 != 0:
+                    # PerpMarket keeps its rates in units of 1e-9, in one storage word
+                    raise ValueError(f"{key} {fmt(rate)} must be a whole multiple of 1e-9")
             if (self.tick_size * self.lot_size).scaleb(18) % 1 != 0:
                 raise ValueError(
                     f"tick_size x lot_size = {fmt(self.tick_size * self.lot_size)} must be a whole wei (1e-18)"

@@ -585,3 +585,20 @@ def test_run_scenario__funding_settled_by_withdraw__is_an_event_and_counted(
     assert owed.ok, result.text()  # 1 x 100 x 0.01% per 8h x 1h/8h, owed
     (settled,) = result.steps[5].expectations
     assert settled.ok, result.text()  # settled by the withdrawal, seen through its event
+
+
+@pytest.mark.parametrize(
+    "key", ["initial_margin", "maintenance_margin", "taker_fee", "maker_fee", "mark_band"]
+)
+def test_load_scenario__market_rate_off_the_1e9_grid__error_names_the_field(key: str) -> None:
+    """PerpMarket keeps its rates in units of 1e-9: a finer rate is refused
+    when the file is read, with the field, before any chain is started."""
+    sc = copy.deepcopy(BASE)
+    rates = {"initial_margin": "0.1", "maintenance_margin": "0.05", "taker_fee": "0.0005", "maker_fee": "0.0002"}
+    sc["markets"]["BTC-PERP"].update({**rates, "mark_band": "0.02"})
+    rate = Decimal(sc["markets"]["BTC-PERP"][key])
+    sc["markets"]["BTC-PERP"][key] = str(rate + Decimal("1e-10"))
+    with pytest.raises(ScenarioError, match=f"markets.BTC-PERP: {key} .* must be a whole multiple of 1e-9"):
+        load_scenario(sc)
+    sc["markets"]["BTC-PERP"][key] = str(rate + Decimal("1e-9"))
+    assert getattr(load_scenario(sc).spec.markets["BTC-PERP"], key) == rate + Decimal("1e-9")  # on the grid
