@@ -351,12 +351,11 @@ def place_order(
             realized, fpaid, res, msize1, mon1, oi = self._apply_trade(maker, mdelta, fill_value, fw, mfee, True, oi)
             residue += res
             result.fees += mfee
-            cash_delta: int256 = realized - fpaid - convert(mfee, int256)
-            # dev: the delta fits its 208-bit field (checked here, so the offset sum is >= 0 and unchecked below)
-            assert cash_delta > -DELTA_OFFSET and cash_delta < DELTA_OFFSET
-            result.maker_deltas.append(
-                (convert(convert(unsafe_add(cash_delta, DELTA_OFFSET), bytes32), uint256) << DELTA_SHIFT) | maker
-            )
+            # dev: the delta + DELTA_OFFSET, as an unsigned word: one comparison checks that it
+            # fits its 208-bit field (a delta below -DELTA_OFFSET wraps to a huge word)
+            packed: uint256 = convert(convert(unsafe_add(realized - fpaid - convert(mfee, int256), DELTA_OFFSET), bytes32), uint256)
+            assert packed < 2**208
+            result.maker_deltas.append((packed << DELTA_SHIFT) | maker)
             left: uint256 = ((order >> O_LOTS) & M64) - take
             log IPerpMarket.Fill(
                 maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
