@@ -109,7 +109,9 @@ DELTA_SHIFT: constant(uint256) = 48
 PAUSE_DEPOSIT: constant(uint256) = 1
 PAUSE_TRADE: constant(uint256) = 2        # risk-increasing orders only
 PAUSE_ALL: constant(uint256) = 3
-TRADE_PAUSED: constant(uint256) = 256     # in a market's word: PAUSE_TRADE is set
+# a listed market's word: index + 1 (MARKET_INDEX) | TRADE_PAUSED (PAUSE_TRADE is set)
+MARKET_INDEX: constant(uint256) = 255
+TRADE_PAUSED: constant(uint256) = 256
 
 COLLATERAL: public(immutable(address))
 # token units -> WAD: amount x PRECISION
@@ -268,13 +270,14 @@ def place_order(
     @return The resting order id, 0 when nothing rests.
     """
     account: uint256 = self._authorized(owner, subaccount)
-    idx: uint256 = self._market_idx(market)
+    word: uint256 = self._listed(market)
+    idx: uint256 = word & MARKET_INDEX
     assert order_type <= 2, "bad order type"
     r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
         account, owner, is_buy, size, price, order_type, reduce_only, hint
     )
     if r.risk_increased:
-        assert self._market_word[market] & TRADE_PAUSED == 0, "trading paused"
+        assert word & TRADE_PAUSED == 0, "trading paused"
     self._book_trade(account, idx, r)
     equity: int256 = 0
     im: uint256 = 0
@@ -297,7 +300,7 @@ def cancel_order(owner: address, subaccount: uint256, market: address, order_id:
             to the margin.)
     """
     account: uint256 = self._authorized(owner, subaccount)
-    self._market_idx(market)
+    self._listed(market)
     assert self._cancel(market, account, order_id), "no such order"
 
 
@@ -309,7 +312,7 @@ def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: 
             the call reverts unless none remains afterwards.
     """
     account: uint256 = self._authorized(owner, subaccount)
-    self._market_idx(market)
+    self._listed(market)
     for oid: uint256 in order_ids:
         self._cancel(market, account, oid)
     count: uint256 = 0
@@ -388,7 +391,9 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     fee: uint256 = 0
     keeper_fee: uint256 = 0
     equity_after: int256 = 0
-    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, closed * v.mark // WAD, lp, True)
+    # the equity after the close: this market's margin came back with the trade
+    equity_after, im, mm = self._margin_after(account, idx, r.margin)
+    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, equity_after, closed * v.mark // WAD, lp, True)
     # dev: the close moves the mark; the rest revalued may not sink a solvent account
     assert equity < 0 or equity_after >= 0, "liquidate: would leave the account below zero, takeover"
     log IClearinghouse.Liquidation(
@@ -415,7 +420,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
             to the insurance fund; the discount is the taker's reward.
     @return The takeover price, quote WAD.
     """
-    idx: uint256 = self._market_idx(market)
+    idx: uint256 = self._listed(market) & MARKET_INDEX
     taker: uint256 = self._authorized(msg.sender, subaccount)
     assert self._account_key[taker] >> 96 != self._account_key[account] >> 96, "takeover: own account"
     equity: int256 = 0
@@ -451,7 +456,8 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     fee: uint256 = 0
     keeper_fee: uint256 = 0
     equity_after: int256 = 0
-    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, q * v.mark // WAD, lp, False)
+    equity_after, im, mm = self._margin(account)
+    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, equity_after, q * v.mark // WAD, lp, False)
     te: int256 = 0
     tim: uint256 = 0
     tmm: uint256 = 0
@@ -600,7 +606,7 @@ def adl_score(account: uint256, market: address) -> uint256:
             |open notional| and effective_leverage = notional at mark /
             equity. 0 when flat, not profitable or not solvent.
     """
-    self._market_idx(market)
+    self._listed(market)
     v: PositionView = staticcall IPositionView(market).position(account)
     if v.size == 0:
         return 0
@@ -632,7 +638,7 @@ def market_index(market: address) -> uint256:
     """
     @notice The market's index + 1 in `markets`, 0 when not listed.
     """
-    return self._market_word[market] & 255
+    return self._market_word[market] & MARKET_INDEX
 
 
 @external
@@ -681,7 +687,7 @@ def set_liquidation_params(market: address, params_: LiquidationParams):
             below the market's maintenance margin rate.
     """
     ownable._check_owner()
-    self._market_idx(market)
+    self._listed(market)
     self._set_liquidation_params(market, params_)
 
 
@@ -730,13 +736,14 @@ def _create_account(owner: address, subaccount: uint256) -> uint256:
 
 @internal
 @view
-def _market_idx(market: address) -> uint256:
+def _listed(market: address) -> uint256:
     """
-    @dev The market's index + 1; reverts for a market not added here.
+    @dev The market's word (index + 1 in its MARKET_INDEX bits, TRADE_PAUSED);
+         reverts for a market not added here.
     """
-    idx: uint256 = self._market_word[market] & 255
-    assert idx != 0, "unknown market"
-    return idx
+    word: uint256 = self._market_word[market]
+    assert word & MARKET_INDEX != 0, "unknown market"
+    return word
 
 
 @internal
@@ -878,17 +885,15 @@ def _clear_if_flat(account: uint256, market: address, idx: uint256):
 
 
 @internal
-def _charge_liquidation_fee(account: uint256, notional: uint256, lp: LiquidationParams, pay_caller: bool) -> (uint256, uint256, int256):
+def _charge_liquidation_fee(
+    account: uint256, equity: int256, notional: uint256, lp: LiquidationParams, pay_caller: bool
+) -> (uint256, uint256, int256):
     """
-    @dev liquidation_fee x notional, capped at the equity left (the fee never
-         creates bad debt); the caller's share to its subaccount 0 unless it
-         owns the account, the rest to the insurance fund. Returns (fee,
-         caller's share, equity after the fee).
+    @dev liquidation_fee x notional, capped at `equity`, the account's equity
+         left before the fee (the fee never creates bad debt); the caller's
+         share to its subaccount 0 unless it owns the account, the rest to the
+         insurance fund. Returns (fee, caller's share, equity after the fee).
     """
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    equity, im, mm = self._margin(account)
     if equity <= 0 or notional == 0:
         return (0, 0, equity)
     fee: uint256 = min(self._ceil_div(notional * lp.liquidation_fee, WAD), convert(equity, uint256))
@@ -946,7 +951,7 @@ def _check_and_cancel(account: uint256, market: address, order_ids: DynArray[uin
          ADL), then cancel the listed orders; returns (market index, and the
          margin after the cancels: the account's own quotes count in the mark).
     """
-    idx: uint256 = self._market_idx(market)
+    idx: uint256 = self._listed(market) & MARKET_INDEX
     equity: int256 = 0
     im: uint256 = 0
     mm: uint256 = 0
