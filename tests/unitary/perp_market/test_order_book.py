@@ -594,7 +594,6 @@ def test_fill__tells_the_makers_new_position__a_maker_logs_no_position_changed(p
     assert [e.account for e in logs if type(e).__name__ == "PositionChanged"] == [protocol.account(taker)]
 
 
-
 # ---------------------------------------------------------------- what a trade returns to the clearinghouse
 
 
