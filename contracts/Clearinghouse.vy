@@ -8,7 +8,11 @@
         cash in 18-decimal fixed point, cross-margin across every market of
         a subaccount, and the router for orders: markets never hold cash,
         they return the cash deltas of each trade and the clearinghouse
-        books them, then checks the taker's initial margin.
+        books them, then checks the taker's initial margin. Liquidation,
+        takeover, ADL and bad-debt settlement are decided by the
+        LiquidationEngine and booked here through the engine_* functions,
+        which only that engine may call (connected by the owner, replaced
+        only after ENGINE_DELAY).
 @custom:security Token amounts convert at the edge only, rounding against
         the account. Withdrawable = max(0, min(cash, equity - IM)):
         unrealized profit is never withdrawable. Pauses never block
@@ -24,6 +28,7 @@ from snekmate.auth import ownable_2step
 
 from .interfaces import IClearinghouse
 from .interfaces import IInsuranceFund
+from .interfaces import ILiquidationEngine
 from .interfaces import IPerpMarket
 
 implements: IClearinghouse
@@ -48,14 +53,6 @@ struct AccountHealth:
     liquidatable: bool
 
 
-struct LiquidationParams:
-    liquidation_fee: uint256        # WAD fraction of closed notional
-    liquidator_share: uint256       # WAD fraction of the fee paid to the caller
-    bankrupt_band: uint256          # a bankrupt account closes within mark x (1 -+ band)
-    takeover_discount: uint256      # backstop takeover at mark x (1 -+ discount)
-    small_position_notional: uint256  # positions and remainders at or below close whole
-
-
 struct PositionView:
     size: int256
     open_notional: int256
@@ -70,21 +67,6 @@ interface IPositionView:
     def position(account: uint256) -> PositionView: view
     def CLEARINGHOUSE() -> address: view
     def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
-    def TICK_SIZE() -> uint256: view
-    def LOT_SIZE() -> uint256: view
-    def params() -> MarketParamsView: view
-
-
-struct MarketParamsView:
-    imr: uint256
-    mmr: uint256
-    taker_fee: uint256
-    maker_fee: uint256
-    mark_band: uint256
-    min_order_notional: uint256
-    max_open_orders: uint256
-    max_fills: uint256
-    max_open_interest: uint256
 
 
 WAD: constant(uint256) = 10**18
@@ -92,15 +74,9 @@ SWAD: constant(int256) = 10**18
 MAX_MARKETS: constant(uint256) = 16
 MAX_HEALTH_PAGE: constant(uint256) = 500
 MAX_CANCELS: constant(uint256) = 200
-MAX_ADL: constant(uint256) = 32
-ADL_ROUNDING: constant(int256) = 4         # wei of a counterparty's equity kept for the PnL roundings
 LIQUIDATION_ORDER: constant(uint8) = 3     # PerpMarket: IOC, reduce-only, no taker fee
-
-# hard bounds of the liquidation parameters
-MAX_LIQUIDATION_FEE: constant(uint256) = WAD // 20    # 5%
-MIN_BANKRUPT_BAND: constant(uint256) = WAD // 1_000   # 0.1%
-MAX_BANKRUPT_BAND: constant(uint256) = WAD // 2       # 50%
-MAX_TAKEOVER_DISCOUNT: constant(uint256) = WAD // 10  # 10%
+# a replacement liquidation engine takes effect this long after it is proposed
+ENGINE_DELAY: constant(uint256) = 2 * 86400
 
 # a maker's cash delta in TradeResult.maker_deltas (PerpMarket): (amount + DELTA_OFFSET) << DELTA_SHIFT | account
 DELTA_OFFSET: constant(int256) = 2**207
@@ -140,14 +116,12 @@ treasury_account: public(immutable(uint256))
 insurance_fee_share: public(uint256)
 paused_ops: public(uint256)
 
-# liquidation parameters of a market, packed in one word read once per call:
-# liquidation_fee (64) | liquidator_share (64) | bankrupt_band (64) | takeover_discount (64)
-_liquidation_rates: HashMap[address, uint256]
-_small_position_notional: HashMap[address, uint256]
-# market -> tick size (128) | lot size (128), read at listing
-_grid: HashMap[address, uint256]
 # bad debt neither the insurance fund nor ADL absorbed, WAD (cash set to 0)
 bad_debt: public(uint256)
+# the LiquidationEngine: the only caller of the engine_* functions
+liquidation_engine: public(address)
+pending_liquidation_engine: public(address)
+pending_liquidation_engine_at: public(uint256)
 
 
 @deploy
@@ -322,241 +296,98 @@ def cancel_all(owner: address, subaccount: uint256, market: address, order_ids: 
     assert count == 0, "cancel-all: orders missing from the list"
 
 
-# ================================================================ liquidation
+# ================================================================ liquidation engine
 
 @external
-def liquidate(account: uint256, market: address, max_size: uint256, order_ids: DynArray[uint256, MAX_CANCELS]) -> uint256:
+def engine_cancel(account: uint256, market: address, order_ids: DynArray[uint256, MAX_CANCELS]):
     """
-    @notice Liquidate an account whose equity is below its maintenance
-            margin (permissionless; PROTOCOL.md §9). Cancels its orders in
-            `market` (listed by the caller; while some remain, the call only
-            cancels), then closes part of its position by an IOC into the
-            book: enough to restore initial margin, at most `max_size`, the
-            whole of it when it or the remainder is at most
-            small_position_notional. A solvent account never fills beyond its
-            bankruptcy price; a bankrupt one (equity < 0) closes whole within
-            mark x (1 -+ bankrupt_band), and only when the insurance fund can
-            cover the worst case (else: adl). Fee: liquidation_fee x closed
-            notional at mark, capped at the equity left; the caller's share
-            goes to its subaccount 0 (none when it owns the account), the
-            rest to the insurance fund. A flat account left below zero has
-            its bad debt covered by the insurance fund.
-    @return The size closed (base WAD), 0 when nothing filled.
+    @notice Cancel listed orders of an account being liquidated or
+            deleveraged (liquidation engine only); an order that no longer
+            rests is skipped.
     """
-    idx: uint256 = 0
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    idx, equity, im, mm = self._check_and_cancel(account, market, order_ids, False)
-    v: PositionView = staticcall IPositionView(market).position(account)
-    assert v.size != 0, "liquidate: no position"
-    if v.open_orders > 0 or equity >= convert(mm, int256):
-        # dev: more orders than one call cancels: progress, no close yet
-        return 0
-    lp: LiquidationParams = self._liquidation_params(market)
-    grid: uint256 = self._grid[market]
-    tick: uint256 = grid >> 128
-    lot: uint256 = grid & (2**128 - 1)
-    is_long: bool = v.size > 0
-    abs_size: uint256 = convert(abs(v.size), uint256)
-    q: uint256 = abs_size
-    limit: uint256 = 0
-    if equity >= 0:
-        # enough to restore initial margin: q x mark x (imr - fee) >= IM - equity
-        imr: uint256 = (staticcall IPositionView(market).params()).imr
-        gap: int256 = convert(im, int256) - equity
-        if imr > lp.liquidation_fee and gap > 0:
-            q = min(q, self._round_up(self._ceil_div(convert(gap, uint256) * WAD * WAD, v.mark * (imr - lp.liquidation_fee)), lot))
-        # never beyond the bankruptcy price (where equity reaches zero)
-        limit = self._bankruptcy_price(v.mark, equity, v.size)
-    else:
-        assert self._worst(equity, abs_size, v.mark, lp.bankrupt_band) <= self._insurance_capacity(), "liquidate: insurance fund cannot cover, adl"
-        band: uint256 = v.mark * lp.bankrupt_band // WAD
-        limit = v.mark - band if is_long else v.mark + band
-    q = self._close_size(min(q, max_size), abs_size, v.mark, lp)
-    # the limit on the tick grid, on the safe side of the bound
-    if is_long:
-        limit = self._round_up(limit, tick)
-    else:
-        limit = limit // tick * tick
-    if limit == 0:
-        return 0
+    self._only_engine()
+    self._listed(market)
+    for oid: uint256 in order_ids:
+        self._cancel(market, account, oid)
+
+
+@external
+def engine_close(account: uint256, market: address, is_buy: bool, size: uint256, limit: uint256) -> int256:
+    """
+    @notice Close part of an account's position by a liquidation order into
+            the book (liquidation engine only): IOC, reduce-only, no taker
+            fee, bounded by `limit`. Books every party's cash.
+    @return The account's equity after the close, WAD.
+    """
+    self._only_engine()
+    idx: uint256 = self._listed(market) & MARKET_INDEX
     # (an IOC never rests: the owner is not needed)
     r: IPerpMarket.TradeResult = extcall IPerpMarket(market).place_order(
-        account, empty(address), not is_long, q, limit, LIQUIDATION_ORDER, True, 0
+        account, empty(address), is_buy, size, limit, LIQUIDATION_ORDER, True, 0
     )
     self._book_trade(account, idx, r)
-    after: int256 = (staticcall IPositionView(market).position(account)).size
-    closed: uint256 = abs_size - convert(abs(after), uint256)
-    fee: uint256 = 0
-    keeper_fee: uint256 = 0
-    equity_after: int256 = 0
-    # the equity after the close: this market's margin came back with the trade
-    equity_after, im, mm = self._margin_after(account, idx, r.margin)
-    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, equity_after, closed * v.mark // WAD, lp, True)
-    # dev: the close moves the mark; the rest revalued may not sink a solvent account
-    assert equity < 0 or equity_after >= 0, "liquidate: would leave the account below zero, takeover"
-    log IClearinghouse.Liquidation(
-        account=account, market=market, liquidator=msg.sender, closed_size=closed, mark=v.mark, limit_price=limit,
-        fee=fee, liquidator_fee=keeper_fee, equity_before=equity, equity_after=equity_after, size_after=after,
-        bankrupt=equity < 0
-    )
-    self._settle_bad_debt(account)
-    return closed
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    # this market's margin came back with the trade
+    equity, im, mm = self._margin_after(account, idx, r.margin)
+    return equity
 
 
 @external
-def takeover(account: uint256, market: address, size: uint256, subaccount: uint256) -> uint256:
+def engine_transfer(account: uint256, counterparty: uint256, market: address, size: int256, price: uint256, last: bool):
     """
-    @notice Backstop takeover (PROTOCOL.md §9.5): the caller's subaccount
-            takes over `size` of a liquidatable account's position that the
-            book could not absorb, at mark x (1 -+ takeover_discount) bounded
-            by the bankruptcy price, and must meet initial margin afterwards.
-            A bankrupt account (equity < 0) is taken over whole at
-            mark x (1 -+ takeover_discount), only when the insurance fund can
-            cover the worst case; its deficit then goes to the fund. The
-            account must have no resting orders here (call
-            liquidate first). The liquidation fee on the taken notional goes
-            to the insurance fund; the discount is the taker's reward.
-    @return The takeover price, quote WAD.
+    @notice Move `size` of position from `account` to `counterparty` at
+            `price` outside the book (liquidation engine only: takeover,
+            ADL) and book both cash deltas; with `last`, clear the account's
+            market bit when it is left flat there.
     """
+    self._only_engine()
     idx: uint256 = self._listed(market) & MARKET_INDEX
-    taker: uint256 = self._authorized(msg.sender, subaccount)
-    assert self._account_key[taker] >> 96 != self._account_key[account] >> 96, "takeover: own account"
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    equity, im, mm = self._margin(account)
-    assert equity < convert(mm, int256), "not liquidatable"
-    v: PositionView = staticcall IPositionView(market).position(account)
-    assert v.size != 0, "takeover: no position"
-    assert v.open_orders == 0, "takeover: account has open orders, liquidate first"
-    lp: LiquidationParams = self._liquidation_params(market)
-    abs_size: uint256 = convert(abs(v.size), uint256)
-    assert size % (self._grid[market] & (2**128 - 1)) == 0, "size off lot"
-    q: uint256 = self._close_size(min(size, abs_size), abs_size, v.mark, lp)
-    # a solvent account: bounded by its bankruptcy price; a bankrupt one
-    # (the book could not close it): whole, the fund pays the discount
-    discount: uint256 = v.mark * lp.takeover_discount // WAD
-    bk: uint256 = 0 if v.size > 0 else max_value(uint256)  # no bound
-    if equity < 0:
-        assert self._worst(equity, abs_size, v.mark, lp.takeover_discount) <= self._insurance_capacity(), "takeover: insurance fund cannot cover, adl"
-        q = abs_size
-    else:
-        bk = self._bankruptcy_price(v.mark, equity, v.size)
-    price: uint256 = 0
-    delta: int256 = convert(q, int256)
-    if v.size > 0:
-        price = max(v.mark - discount, bk)
-    else:
-        price = min(v.mark + discount, bk)
-        delta = -delta
-    self._transfer(account, taker, market, idx, delta, price)
-    self._clear_if_flat(account, market, idx)
-    fee: uint256 = 0
+    d0: int256 = 0
+    d1: int256 = 0
+    residue: uint256 = 0
+    d0, d1, residue = extcall IPerpMarket(market).transfer_position(account, counterparty, size, price)
+    self.cash[account] += d0
+    self.cash[counterparty] += d1
+    if residue > 0:
+        self.cash[insurance_account] += convert(residue, int256)
+    bit: uint256 = 1 << (idx - 1)
+    # dev: a takeover may open the counterparty's first position here
+    self.active_markets[counterparty] |= bit
+    # dev: the account never has orders here then (takeover and adl check)
+    if last and (staticcall IPositionView(market).position(account)).size == 0:
+        self.active_markets[account] &= ~bit
+
+
+@external
+def engine_settle(account: uint256, fee: uint256, liquidator: address, liquidator_share: uint256, flat: bool) -> uint256:
+    """
+    @notice End of a liquidation step (liquidation engine only): charge the
+            liquidation fee (the engine caps it at the account's equity), pay
+            `liquidator_share` of it to the liquidator's subaccount 0 (none
+            when it owns the account or is empty), the rest to the insurance
+            fund; then book the bad debt of an account left flat below zero.
+            `flat`: the engine has checked the account holds no position and
+            no order anywhere (settle_bad_debt): its market bits are cleared.
+    @return The liquidator's share of the fee, WAD.
+    """
+    self._only_engine()
     keeper_fee: uint256 = 0
-    equity_after: int256 = 0
-    equity_after, im, mm = self._margin(account)
-    fee, keeper_fee, equity_after = self._charge_liquidation_fee(account, equity_after, q * v.mark // WAD, lp, False)
-    te: int256 = 0
-    tim: uint256 = 0
-    tmm: uint256 = 0
-    te, tim, tmm = self._margin(taker)
-    assert te >= convert(tim, int256), "takeover: liquidator below initial margin"
-    log IClearinghouse.Takeover(
-        account=account, market=market, liquidator=taker, size=q, price=price, mark=v.mark, fee=fee
-    )
+    if fee > 0:
+        if liquidator != empty(address) and convert(self._account_key[account] >> 96, uint160) != convert(liquidator, uint160):
+            keeper_fee = fee * liquidator_share // WAD
+        self.cash[account] -= convert(fee, int256)
+        if keeper_fee > 0:
+            keeper: uint256 = self.account_of[liquidator][0]
+            if keeper == 0:
+                keeper = self._create_account(liquidator, 0)
+            self.cash[keeper] += convert(keeper_fee, int256)
+        self.cash[insurance_account] += convert(fee - keeper_fee, int256)
+    if flat:
+        self.active_markets[account] = 0
     self._settle_bad_debt(account)
-    return price
-
-
-@external
-def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL], order_ids: DynArray[uint256, MAX_CANCELS]) -> uint256:
-    """
-    @notice Auto-deleverage (PROTOCOL.md §11): close a bankrupt account's
-            position (equity < 0, beyond what the insurance fund can cover
-            within its payout cap) against profitable opposite positions at
-            its bankruptcy price, so no bad debt remains; no counterparty pays
-            more than its equity (the rest of the deficit goes to the fund,
-            then bad_debt). The caller lists
-            candidates by score, highest first; the contract recomputes each
-            live score (adl_score) and requires the opposite side, a profit,
-            non-increasing scores and that the deficit is not yet absorbed.
-            One Deleveraged event per counterparty.
-    @return The size closed, base WAD.
-    """
-    assert len(candidates) > 0, "adl: no candidates"
-    idx: uint256 = 0
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    idx, equity, im, mm = self._check_and_cancel(account, market, order_ids, True)
-    assert equity < 0, "adl: account not bankrupt"
-    v: PositionView = staticcall IPositionView(market).position(account)
-    assert v.size != 0, "adl: no position"
-    assert v.open_orders == 0, "adl: account has open orders"
-    lp: LiquidationParams = self._liquidation_params(market)
-    abs_size: uint256 = convert(abs(v.size), uint256)
-    assert self._worst(equity, abs_size, v.mark, lp.bankrupt_band) > self._insurance_capacity(), "adl: insurance fund can cover, liquidate"
-    price: uint256 = self._bankruptcy_price(v.mark, equity, v.size)
-    remaining: uint256 = abs_size
-    prev: uint256 = max_value(uint256)
-    n: uint256 = 0
-    for c: uint256 in candidates:
-        assert remaining > 0, "adl: deficit already absorbed"
-        assert c != account, "adl: candidate is the account"
-        cv: PositionView = staticcall IPositionView(market).position(c)
-        assert cv.size != 0, "adl: candidate has no position"
-        assert (cv.size > 0) != (v.size > 0), "adl: candidate on the same side"
-        score: uint256 = 0
-        ce: int256 = 0
-        score, ce = self._adl_score(c, cv)
-        assert score > 0, "adl: candidate not profitable"
-        assert score <= prev, "adl: candidates out of order"
-        prev = score
-        take: uint256 = min(remaining, convert(abs(cv.size), uint256))
-        remaining -= take
-        # at most the counterparty's equity (less rounding): never below zero;
-        # what it cannot absorb stays a deficit for the fund, then bad_debt
-        per_unit: uint256 = convert(max(ce - ADL_ROUNDING, 0), uint256) * WAD // take
-        cp: uint256 = min(price, v.mark + per_unit)
-        delta: int256 = convert(take, int256)
-        if cv.size > 0:
-            delta = -delta
-            cp = max(price, v.mark - min(per_unit, v.mark))
-        self._transfer(account, c, market, idx, delta, cp)
-        n += 1
-        log IClearinghouse.Deleveraged(
-            account=account, counterparty=c, market=market, size=take, price=cp, score=score,
-            counterparty_size=cv.size + delta
-        )
-    self._clear_if_flat(account, market, idx)
-    closed: uint256 = abs_size - remaining
-    log IClearinghouse.AutoDeleverage(
-        account=account, market=market, size=closed, price=price, mark=v.mark, equity_before=equity,
-        counterparties=n
-    )
-    self._settle_bad_debt(account)
-    return closed
-
-
-@external
-def settle_bad_debt(account: uint256):
-    """
-    @notice Book the deficit of an account left below zero with no position
-            and no order in any market (permissionless): the insurance fund
-            covers it within its payout cap, the rest is recognized in
-            bad_debt (PROTOCOL.md §11). Liquidate, takeover and adl do this
-            themselves when they leave an account flat.
-    """
-    assert self.cash[account] < 0, "settle: no deficit"
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    equity, im, mm = self._margin(account)
-    assert im == 0, "settle: account has positions or orders"
-    self.active_markets[account] = 0
-    self._settle_bad_debt(account)
+    return keeper_fee
 
 
 # ================================================================ views
@@ -599,41 +430,6 @@ def health(from_account: uint256, count: uint256) -> DynArray[AccountHealth, MAX
 
 @external
 @view
-def adl_score(account: uint256, market: address) -> uint256:
-    """
-    @notice ADL rank of the account's position in `market` (PROTOCOL.md §11):
-            pnl_pct x effective_leverage, WAD, where pnl_pct = unrealized PnL /
-            |open notional| and effective_leverage = notional at mark /
-            equity. 0 when flat, not profitable or not solvent.
-    """
-    self._listed(market)
-    v: PositionView = staticcall IPositionView(market).position(account)
-    if v.size == 0:
-        return 0
-    return self._adl_score(account, v)[0]
-
-
-@external
-@view
-def liquidation_params(market: address) -> LiquidationParams:
-    """
-    @notice The market's liquidation parameters (see set_liquidation_params).
-    """
-    return self._liquidation_params(market)
-
-
-@external
-@view
-def insurance_capacity() -> uint256:
-    """
-    @notice The most the insurance fund pays for one bad-debt event now:
-            payout_cap x (its assets + its pending cash here), WAD.
-    """
-    return self._insurance_capacity()
-
-
-@external
-@view
 def market_index(market: address) -> uint256:
     """
     @notice The market's index + 1 in `markets`, 0 when not listed.
@@ -656,9 +452,13 @@ def account_key(account: uint256) -> (address, uint256):
 @external
 def add_market(market: address):
     """
-    @notice List a market (owner). It must point at this clearinghouse.
+    @notice List a market (owner). It must point at this clearinghouse; the
+            liquidation engine (connected first) lists it too, with the
+            default liquidation parameters.
     """
     ownable._check_owner()
+    engine: address = self.liquidation_engine
+    assert engine != empty(address), "no liquidation engine"
     assert self._market_word[market] == 0, "market already listed"
     n: uint256 = self.market_count
     assert n < MAX_MARKETS, "too many markets"
@@ -669,26 +469,8 @@ def add_market(market: address):
     if self.paused_ops & PAUSE_TRADE != 0:
         word |= TRADE_PAUSED
     self._market_word[market] = word
-    self._grid[market] = (staticcall IPositionView(market).TICK_SIZE() << 128) | staticcall IPositionView(market).LOT_SIZE()
     log IClearinghouse.MarketAdded(market=market, market_index=n)
-    # seed 001: "a nominal fee of 0.5%"; see docs/PROTOCOL.md §9 for the rest
-    self._set_liquidation_params(market, LiquidationParams(
-        liquidation_fee=WAD // 200, liquidator_share=WAD // 2, bankrupt_band=WAD // 20,
-        takeover_discount=WAD // 100, small_position_notional=1_000 * WAD
-    ))
-
-
-@external
-def set_liquidation_params(market: address, params_: LiquidationParams):
-    """
-    @notice Liquidation parameters of a listed market (owner), within hard
-            bounds: liquidation_fee <= 5%, liquidator_share <= 100%,
-            0.1% <= bankrupt_band <= 50%, takeover_discount <= 10% and
-            below the market's maintenance margin rate.
-    """
-    ownable._check_owner()
-    self._listed(market)
-    self._set_liquidation_params(market, params_)
+    extcall ILiquidationEngine(engine).add_market(market)
 
 
 @external
@@ -721,6 +503,44 @@ def set_insurance_fee_share(share: uint256):
     self._set_insurance_fee_share(share)
 
 
+@external
+def set_liquidation_engine(engine: address):
+    """
+    @notice Connect the liquidation engine (owner). The first one takes
+            effect at once (deployment); a replacement takes effect through
+            apply_liquidation_engine, ENGINE_DELAY (2 days) later, so that
+            accounts see it coming. The engine must name this clearinghouse.
+    """
+    ownable._check_owner()
+    assert engine != empty(address), "zero address"
+    assert staticcall ILiquidationEngine(engine).CLEARINGHOUSE() == self, "engine of another clearinghouse"
+    if self.liquidation_engine == empty(address):
+        self.liquidation_engine = engine
+        log IClearinghouse.LiquidationEngineSet(engine=engine)
+        return
+    at: uint256 = block.timestamp + ENGINE_DELAY
+    self.pending_liquidation_engine = engine
+    self.pending_liquidation_engine_at = at
+    log IClearinghouse.LiquidationEngineProposed(engine=engine, effective_at=at)
+
+
+@external
+def apply_liquidation_engine():
+    """
+    @notice Switch to the proposed liquidation engine (owner), once its
+            delay has passed. Markets listed before it are listed on it by
+            its owner (LiquidationEngine.add_market).
+    """
+    ownable._check_owner()
+    engine: address = self.pending_liquidation_engine
+    assert engine != empty(address), "no engine proposed"
+    assert block.timestamp >= self.pending_liquidation_engine_at, "engine delay not over"
+    self.liquidation_engine = engine
+    self.pending_liquidation_engine = empty(address)
+    self.pending_liquidation_engine_at = 0
+    log IClearinghouse.LiquidationEngineSet(engine=engine)
+
+
 # ================================================================ internals
 
 @internal
@@ -744,6 +564,12 @@ def _listed(market: address) -> uint256:
     word: uint256 = self._market_word[market]
     assert word & MARKET_INDEX != 0, "unknown market"
     return word
+
+
+@internal
+@view
+def _only_engine():
+    assert msg.sender == self.liquidation_engine, "not the liquidation engine"
 
 
 @internal
@@ -857,62 +683,6 @@ def _book_trade(account: uint256, idx: uint256, r: IPerpMarket.TradeResult):
 
 
 @internal
-def _transfer(account: uint256, counterparty: uint256, market: address, idx: uint256, size: int256, price: uint256):
-    """
-    @dev Move `size` of position from `account` to `counterparty` at `price`
-         (takeover, ADL) and book both cash deltas and the residue.
-    """
-    d0: int256 = 0
-    d1: int256 = 0
-    residue: uint256 = 0
-    d0, d1, residue = extcall IPerpMarket(market).transfer_position(account, counterparty, size, price)
-    self.cash[account] += d0
-    self.cash[counterparty] += d1
-    if residue > 0:
-        self.cash[insurance_account] += convert(residue, int256)
-    # dev: a takeover may open the counterparty's first position here
-    self.active_markets[counterparty] |= 1 << (idx - 1)
-
-
-@internal
-def _clear_if_flat(account: uint256, market: address, idx: uint256):
-    """
-    @dev After transfers out of `account` (takeover, ADL: it never has
-         orders then), clear its active bit when it is flat in `market`.
-    """
-    if (staticcall IPositionView(market).position(account)).size == 0:
-        self.active_markets[account] &= ~(1 << (idx - 1))
-
-
-@internal
-def _charge_liquidation_fee(
-    account: uint256, equity: int256, notional: uint256, lp: LiquidationParams, pay_caller: bool
-) -> (uint256, uint256, int256):
-    """
-    @dev liquidation_fee x notional, capped at `equity`, the account's equity
-         left before the fee (the fee never creates bad debt); the caller's
-         share to its subaccount 0 unless it owns the account, the rest to the
-         insurance fund. Returns (fee, caller's share, equity after the fee).
-    """
-    if equity <= 0 or notional == 0:
-        return (0, 0, equity)
-    fee: uint256 = min(self._ceil_div(notional * lp.liquidation_fee, WAD), convert(equity, uint256))
-    if fee == 0:
-        return (0, 0, equity)
-    keeper_fee: uint256 = 0
-    if pay_caller and convert(self._account_key[account] >> 96, uint160) != convert(msg.sender, uint160):
-        keeper_fee = fee * lp.liquidator_share // WAD
-    self.cash[account] -= convert(fee, int256)
-    if keeper_fee > 0:
-        keeper: uint256 = self.account_of[msg.sender][0]
-        if keeper == 0:
-            keeper = self._create_account(msg.sender, 0)
-        self.cash[keeper] += convert(keeper_fee, int256)
-    self.cash[insurance_account] += convert(fee - keeper_fee, int256)
-    return (fee, keeper_fee, equity - convert(fee, int256))
-
-
-@internal
 def _settle_bad_debt(account: uint256):
     """
     @dev An account flat in every market with negative cash: the insurance
@@ -945,29 +715,6 @@ def _settle_bad_debt(account: uint256):
 
 
 @internal
-def _check_and_cancel(account: uint256, market: address, order_ids: DynArray[uint256, MAX_CANCELS], adl_: bool) -> (uint256, int256, uint256, uint256):
-    """
-    @dev The health check as the views see it (below MM; below zero for
-         ADL), then cancel the listed orders; returns (market index, and the
-         margin after the cancels: the account's own quotes count in the mark).
-    """
-    idx: uint256 = self._listed(market) & MARKET_INDEX
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    equity, im, mm = self._margin(account)
-    if adl_:
-        assert equity < 0, "adl: account not bankrupt"
-    else:
-        assert equity < convert(mm, int256), "not liquidatable"
-    if len(order_ids) > 0:
-        for oid: uint256 in order_ids:
-            self._cancel(market, account, oid)
-        equity, im, mm = self._margin(account)
-    return (idx, equity, im, mm)
-
-
-@internal
 def _cancel(market: address, account: uint256, order_id: uint256) -> bool:
     """
     @dev Cancel an order of `account` in `market`; False when it does not rest
@@ -978,116 +725,8 @@ def _cancel(market: address, account: uint256, order_id: uint256) -> bool:
 
 @internal
 @pure
-def _worst(equity: int256, abs_size: uint256, mark: uint256, rate: uint256) -> uint256:
-    """
-    @dev The worst-case deficit of a bankrupt account: -equity + |size| x mark x rate.
-    """
-    return convert(-equity, uint256) + abs_size * mark // WAD * rate // WAD
-
-
-@internal
-@pure
-def _close_size(q: uint256, abs_size: uint256, mark: uint256, lp: LiquidationParams) -> uint256:
-    """
-    @dev The size a liquidation or takeover closes: the whole position when
-         it or what it would leave is at most small_position_notional.
-    """
-    assert q > 0, "zero size"
-    if (abs_size - q) * mark // WAD <= lp.small_position_notional:
-        return abs_size
-    return q
-
-
-@internal
-@view
-def _liquidation_params(market: address) -> LiquidationParams:
-    w: uint256 = self._liquidation_rates[market]
-    m: uint256 = 2**64 - 1
-    return LiquidationParams(
-        liquidation_fee=w & m, liquidator_share=(w >> 64) & m, bankrupt_band=(w >> 128) & m,
-        takeover_discount=w >> 192, small_position_notional=self._small_position_notional[market]
-    )
-
-
-@internal
-@view
-def _insurance_capacity() -> uint256:
-    pending: int256 = self.cash[insurance_account]
-    assets: uint256 = staticcall IInsuranceFund(insurance_fund).total_assets_stored()
-    if pending > 0:
-        assets += convert(pending, uint256) // PRECISION
-    return assets * staticcall IInsuranceFund(insurance_fund).payout_cap() // WAD * PRECISION
-
-
-@internal
-@view
-def _adl_score(account: uint256, v: PositionView) -> (uint256, int256):
-    """
-    @dev (score, equity): pnl_pct x effective leverage; 0 when not profitable or not solvent.
-    """
-    if v.unrealized_pnl <= 0:
-        return (0, 0)
-    equity: int256 = 0
-    im: uint256 = 0
-    mm: uint256 = 0
-    equity, im, mm = self._margin(account)
-    if equity <= 0:
-        return (0, equity)
-    pnl_pct: uint256 = convert(v.unrealized_pnl, uint256) * WAD // convert(abs(v.open_notional), uint256)
-    notional: uint256 = convert(abs(v.size), uint256) * v.mark // WAD
-    return (pnl_pct * notional // convert(equity, uint256), equity)
-
-
-@internal
-@pure
-def _bankruptcy_price(mark: uint256, equity: int256, size: int256) -> uint256:
-    """
-    @dev The price at which closing the whole position leaves equity at
-         zero: mark - equity / size, rounded in favour of the account (a
-         long sells at it: up; a short buys at it: down); 0 when a short's
-         deficit exceeds the mark.
-    """
-    abs_size: uint256 = convert(abs(size), uint256)
-    if equity >= 0:
-        per_unit: uint256 = convert(equity, uint256) * WAD // abs_size
-        if size > 0:
-            return mark - min(per_unit, mark)
-        return mark + per_unit
-    per_unit_up: uint256 = self._ceil_div(convert(-equity, uint256) * WAD, abs_size)
-    if size > 0:
-        return mark + per_unit_up
-    if per_unit_up >= mark:
-        return 0
-    return mark - per_unit_up
-
-
-@internal
-def _set_liquidation_params(market: address, p: LiquidationParams):
-    assert p.liquidation_fee <= MAX_LIQUIDATION_FEE, "liquidation fee out of bounds"
-    assert p.liquidator_share <= WAD, "liquidator share above 1"
-    assert p.bankrupt_band >= MIN_BANKRUPT_BAND and p.bankrupt_band <= MAX_BANKRUPT_BAND, "bankrupt band out of bounds"
-    assert p.takeover_discount <= MAX_TAKEOVER_DISCOUNT, "takeover discount out of bounds"
-    self._liquidation_rates[market] = (
-        p.liquidation_fee | (p.liquidator_share << 64) | (p.bankrupt_band << 128) | (p.takeover_discount << 192)
-    )
-    self._small_position_notional[market] = p.small_position_notional
-    log IClearinghouse.LiquidationParamsSet(
-        market=market, liquidation_fee=p.liquidation_fee, liquidator_share=p.liquidator_share,
-        bankrupt_band=p.bankrupt_band, takeover_discount=p.takeover_discount,
-        small_position_notional=p.small_position_notional
-    )
-
-
-@internal
-@pure
 def _ceil_div(x: uint256, y: uint256) -> uint256:
     return (x + y - 1) // y
-
-
-@internal
-@pure
-def _round_up(x: uint256, step: uint256) -> uint256:
-    return self._ceil_div(x, step) * step
 
 
 @internal

@@ -20,6 +20,7 @@ from snekmate.auth import ownable_2step
 
 from .interfaces import IPerpMarket
 from .interfaces import IIndexOracle
+from .modules import book_layout as layout
 
 implements: IPerpMarket
 
@@ -47,24 +48,6 @@ struct MarketParams:
     max_open_interest: uint256      # base WAD, per side
 
 
-struct Level:
-    price: uint256
-    size: uint256
-    orders: uint256
-
-
-struct MarketSummary:
-    index: uint256
-    index_valid: bool
-    mark: uint256
-    best_bid: uint256
-    best_ask: uint256
-    last_trade: uint256
-    open_interest: uint256
-    bids: DynArray[Level, MAX_DEPTH]
-    asks: DynArray[Level, MAX_DEPTH]
-
-
 struct PositionView:
     size: int256
     open_notional: int256
@@ -79,8 +62,6 @@ WAD: constant(uint256) = 10**18
 SWAD: constant(int256) = 10**18
 MAX_FILLS: constant(uint256) = 64
 MAX_WALK: constant(uint256) = 32
-MAX_DEPTH: constant(uint256) = 50
-MAX_SCAN: constant(uint256) = 10_000
 MAX_IMPACT_LEVELS: constant(uint256) = 32
 
 GTC: constant(uint8) = 0
@@ -97,40 +78,6 @@ REMOVED_FILLED: constant(uint8) = 2
 REMOVED_SELF_TRADE: constant(uint8) = 3
 REMOVED_REDUCE_ONLY_VOID: constant(uint8) = 4
 
-# order word: next (40) | prev (40) | tick (56) | lots (64) | account (48) | is_buy (1) | reduce_only (1)
-O_NEXT: constant(uint256) = 0
-O_PREV: constant(uint256) = 40
-O_TICK: constant(uint256) = 80
-O_LOTS: constant(uint256) = 136
-O_ACCT: constant(uint256) = 200
-O_BUY: constant(uint256) = 248
-O_RO: constant(uint256) = 249
-# level word (key tick * 2 + is_bid): next worse (56) | prev better (56) | head (40) | tail (40) | lots (64)
-# Book links: each level is a doubly linked queue of orders (head first), each
-# side a doubly linked list of levels (best first). A removal writes only the
-# links read later, so three kinds stay stale: a tail order's next link (the
-# next order placed at the level rewrites it), the best level's prev link (a
-# better level arriving rewrites it) and an emptied level's word (dead: its tail
-# order is cleared and nothing links to it; a level is live while its tail order
-# rests, and reopening the price rewrites the word, a warm slot).
-L_NEXT: constant(uint256) = 0
-L_PREV: constant(uint256) = 56
-L_HEAD: constant(uint256) = 112
-L_TAIL: constant(uint256) = 152
-L_LOTS: constant(uint256) = 192
-# book word: best bid (56) | best ask (56) | last trade (56) | next order id (40)
-B_BID: constant(uint256) = 0
-B_ASK: constant(uint256) = 56
-B_LAST: constant(uint256) = 112
-B_NEXT_ID: constant(uint256) = 168
-# account order word: count (15) | kept (1) | bid tick-lots (120) | ask tick-lots (120)
-# `kept` is set by the account's first order and never cleared: the word stays
-# non-zero, so an account that comes back to the book rewrites a warm value
-# instead of paying for a fresh slot (20,000 gas)
-A_COUNT: constant(uint256) = 0
-A_KEPT: constant(uint256) = 1 << 15
-A_BIDS: constant(uint256) = 16
-A_ASKS: constant(uint256) = 136
 # position word: size + 2**111 (112) | open_notional + 2**111 (112) | funding epoch (32)
 # The epoch is the accumulator's epoch at the word's last write, when the
 # funding snapshot was brought to the accumulator: while the accumulator has
@@ -159,18 +106,11 @@ K_ORDERS: constant(uint256) = 138
 K_FILLS: constant(uint256) = 148
 K_MIN: constant(uint256) = 155
 # field masks (a packed field of n bits: (word >> shift) & Mn)
-M1: constant(uint256) = 2**1 - 1
 M7: constant(uint256) = 2**7 - 1
-M15: constant(uint256) = 2**15 - 1
 M10: constant(uint256) = 2**10 - 1
 M24: constant(uint256) = 2**24 - 1
 M30: constant(uint256) = 2**30 - 1
-M40: constant(uint256) = 2**40 - 1
-M48: constant(uint256) = 2**48 - 1
-M56: constant(uint256) = 2**56 - 1
-M64: constant(uint256) = 2**64 - 1
 M112: constant(uint256) = 2**112 - 1
-M120: constant(uint256) = 2**120 - 1
 M224: constant(uint256) = 2**224 - 1
 
 # hard bounds on parameters
@@ -242,7 +182,7 @@ def __init__(
     LOT_SIZE = lot_size_
     UNIT = tick_size_ * lot_size_ // WAD
     self._set_params(params_)
-    self._book = 1 << B_NEXT_ID
+    self._book = 1 << layout.B_NEXT_ID
     self._funding = convert(F_OFFSET, uint256)
 
 
@@ -314,20 +254,20 @@ def place_order(
             if remaining == 0 or i >= ((pw >> K_FILLS) & M7):
                 break
             # dev: not _crosses, inline (an internal call per maker is 100 gas over its budget)
-            best = ((book >> B_ASK) & M56) if is_buy else (book & M56)
+            best = ((book >> layout.B_ASK) & layout.M56) if is_buy else (book & layout.M56)
             if best == 0 or (is_buy and best > tick) or (not is_buy and best < tick):
                 break
             lkey: uint256 = best * 2 + maker_bid
             level: uint256 = self._levels[lkey]
-            oid: uint256 = ((level >> L_HEAD) & M40)
+            oid: uint256 = ((level >> layout.L_HEAD) & layout.M40)
             order: uint256 = self._orders[oid]
-            maker: uint256 = ((order >> O_ACCT) & M48)
+            maker: uint256 = ((order >> layout.O_ACCT) & layout.M48)
             if maker == account:
                 # self-trade prevention: the resting order is cancelled
                 book = self._remove_order(oid, order, book, REMOVED_SELF_TRADE)
                 continue
-            take: uint256 = min(remaining, ((order >> O_LOTS) & M64))
-            if ((order >> O_RO) & M1) == 1:
+            take: uint256 = min(remaining, ((order >> layout.O_LOTS) & layout.M64))
+            if ((order >> layout.O_RO) & layout.M1) == 1:
                 # a reduce-only maker order never increases its position
                 msize: int256 = self._size(self._positions[maker])
                 reducible: uint256 = 0
@@ -356,21 +296,21 @@ def place_order(
             packed: uint256 = convert(convert(unsafe_add(realized - fpaid - convert(mfee, int256), DELTA_OFFSET), bytes32), uint256)
             assert packed < 2**208
             result.maker_deltas.append((packed << DELTA_SHIFT) | maker)
-            left: uint256 = ((order >> O_LOTS) & M64) - take
+            left: uint256 = ((order >> layout.O_LOTS) & layout.M64) - take
             log IPerpMarket.Fill(
                 maker=maker, taker=account, order_id=oid, price=best * TICK_SIZE, size=take * LOT_SIZE,
                 maker_fee=mfee, remaining=left * LOT_SIZE, maker_size=msize1,
                 maker_open_notional=mon1, maker_realized_pnl=realized, maker_funding_paid=fpaid
             )
-            if left == 0 and ((level >> L_LOTS) & M64) != take:
+            if left == 0 and ((level >> layout.L_LOTS) & layout.M64) != take:
                 # the filled head leaves a level that keeps other orders (_remove_order's
                 # head case, inline): its successor becomes the head
                 # dev: the level holds at least the order's lots, the account word its reservation: no borrow
-                self._levels[lkey] = ((level & ~(M40 << L_HEAD)) | ((order & M40) << L_HEAD)) - (take << L_LOTS)
+                self._levels[lkey] = ((level & ~(layout.M40 << layout.L_HEAD)) | ((order & layout.M40) << layout.L_HEAD)) - (take << layout.L_LOTS)
                 self._orders[oid] = 0
                 a: uint256 = self._account_orders[maker] - 1
-                if ((order >> O_RO) & M1) == 0:
-                    a -= (take * best) << (A_ASKS if is_buy else A_BIDS)
+                if ((order >> layout.O_RO) & layout.M1) == 0:
+                    a -= (take * best) << (layout.A_ASKS if is_buy else layout.A_BIDS)
                 self._account_orders[maker] = a
             elif left == 0:
                 book = self._remove_order(oid, order, book, REMOVED_FILLED)
@@ -379,7 +319,7 @@ def place_order(
             remaining -= take
             filled += take
             filled_value += fill_value
-            book = (book & ~(M56 << B_LAST)) | (best << B_LAST)
+            book = (book & ~(layout.M56 << layout.B_LAST)) | (best << layout.B_LAST)
 
     # ---- the taker's fills, applied as one trade at the volume-weighted price
     size1: int256 = size0
@@ -411,7 +351,7 @@ def place_order(
     if remaining > 0 and order_type < IOC and not crosses:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
-        assert (self._account_orders[account] & M15) < ((pw >> K_ORDERS) & M10), "too many open orders"
+        assert (self._account_orders[account] & layout.M15) < ((pw >> K_ORDERS) & M10), "too many open orders"
         oid: uint256 = 0
         oid, book = self._insert_order(account, owner, is_buy, tick, remaining, reduce_only, hint, book)
         result.order_id = oid
@@ -424,7 +364,7 @@ def place_order(
         assert oi & MASK128 <= self.max_open_interest, "open interest cap"
     grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
     result.risk_increased = grew or (rested and not reduce_only)
-    result.taker_active = size1 != 0 or (self._account_orders[account] & M15) > 0
+    result.taker_active = size1 != 0 or (self._account_orders[account] & layout.M15) > 0
     result.margin = self._account_margin(account)
     return result
 
@@ -443,7 +383,7 @@ def cancel_order(account: uint256, order_id: uint256) -> bool:
     order: uint256 = self._orders[order_id]
     if order == 0:
         return False
-    assert ((order >> O_ACCT) & M48) == account, "not your order"
+    assert ((order >> layout.O_ACCT) & layout.M48) == account, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
     return True
 
@@ -458,7 +398,7 @@ def cancel(order_id: uint256):
     """
     order: uint256 = self._orders[order_id]
     assert order != 0, "no such order"
-    assert self._owners[(order >> O_ACCT) & M48] == msg.sender, "not your order"
+    assert self._owners[(order >> layout.O_ACCT) & layout.M48] == msg.sender, "not your order"
     self._remove_order(order_id, order, BOOK_IN_STORAGE, REMOVED_CANCELLED)
 
 
@@ -538,13 +478,13 @@ def account_margin(account: uint256) -> IPerpMarket.AccountMargin:
 def _account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     word: uint256 = self._positions[account]
     orders: uint256 = self._account_orders[account]
-    if word == 0 and orders <= A_KEPT:
+    if word == 0 and orders <= layout.A_KEPT:
         return empty(IPerpMarket.AccountMargin)
     pw: uint256 = self._params
     mark: uint256 = self._mark(self._index())
     size: int256 = self._size(word)
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
-    worst: uint256 = max(((orders >> A_BIDS) & M120), ((orders >> A_ASKS) & M120)) * UNIT
+    worst: uint256 = max(((orders >> layout.A_BIDS) & layout.M120), ((orders >> layout.A_ASKS) & layout.M120)) * UNIT
     return IPerpMarket.AccountMargin(
         pnl=self._upnl(word, mark) - self._funding_owed(account, word, size),
         im=self._ceil_div((notional + worst) * (pw & M30), RATE),
@@ -562,7 +502,7 @@ def position(account: uint256) -> PositionView:
     """
     word: uint256 = self._positions[account]
     size: int256 = self._size(word)
-    count: uint256 = (self._account_orders[account] & M15)
+    count: uint256 = (self._account_orders[account] & layout.M15)
     if size == 0:
         return PositionView(size=0, open_notional=0, entry_price=0, mark=0, unrealized_pnl=0, funding_owed=0, open_orders=count)
     mark: uint256 = self._mark(self._index())
@@ -585,48 +525,37 @@ def open_order_stats(account: uint256) -> (uint256, uint256, uint256):
     @notice (resting orders, bid notional, ask notional) of the account, quote WAD.
     """
     w: uint256 = self._account_orders[account]
-    return ((w & M15), ((w >> A_BIDS) & M120) * UNIT, ((w >> A_ASKS) & M120) * UNIT)
+    return ((w & layout.M15), ((w >> layout.A_BIDS) & layout.M120) * UNIT, ((w >> layout.A_ASKS) & layout.M120) * UNIT)
 
 
 @external
 @view
-def order(order_id: uint256) -> (uint256, bool, uint256, uint256, bool):
+def book_word() -> uint256:
     """
-    @notice A resting order: (account, is_buy, price, remaining size, reduce_only);
-            account 0 when the order does not rest (filled, cancelled, unknown).
+    @notice The packed book word (contracts/modules/book_layout.vy: best
+            bid, best ask, last trade, next order id), for Lens.
     """
-    o: uint256 = self._orders[order_id]
-    return (
-        ((o >> O_ACCT) & M48),
-        ((o >> O_BUY) & M1) == 1,
-        ((o >> O_TICK) & M56) * TICK_SIZE,
-        ((o >> O_LOTS) & M64) * LOT_SIZE,
-        ((o >> O_RO) & M1) == 1,
-    )
+    return self._book
 
 
 @external
 @view
-def orders_of(account: uint256, from_id: uint256, count: uint256) -> DynArray[uint256, 1000]:
+def level_word(key: uint256) -> uint256:
     """
-    @notice Resting order ids of `account` among ids [from_id, from_id + count)
-            (off-chain helper for cancel-all; count <= 1000).
+    @notice The packed word of the level at key tick x 2 + is_bid
+            (book_layout.vy), for Lens; an emptied level's word is stale.
     """
-    out: DynArray[uint256, 1000] = []
-    for i: uint256 in range(count, bound=1000):
-        o: uint256 = self._orders[from_id + i]
-        if o != 0 and ((o >> O_ACCT) & M48) == account:
-            out.append(from_id + i)
-    return out
+    return self._levels[key]
 
 
 @external
 @view
-def next_order_id() -> uint256:
+def order_word(order_id: uint256) -> uint256:
     """
-    @notice The id the next resting order will get (ids start at 1).
+    @notice The packed word of a resting order (book_layout.vy), 0 when it
+            does not rest, for Lens.
     """
-    return ((self._book >> B_NEXT_ID) & M40)
+    return self._orders[order_id]
 
 
 @external
@@ -654,7 +583,7 @@ def best_bid() -> uint256:
     """
     @notice Best bid price, 0 when the side is empty.
     """
-    return (self._book & M56) * TICK_SIZE
+    return (self._book & layout.M56) * TICK_SIZE
 
 
 @external
@@ -663,16 +592,7 @@ def best_ask() -> uint256:
     """
     @notice Best ask price, 0 when the side is empty.
     """
-    return ((self._book >> B_ASK) & M56) * TICK_SIZE
-
-
-@external
-@view
-def last_trade_price() -> uint256:
-    """
-    @notice Price of the last fill, 0 before the first.
-    """
-    return ((self._book >> B_LAST) & M56) * TICK_SIZE
+    return ((self._book >> layout.B_ASK) & layout.M56) * TICK_SIZE
 
 
 @external
@@ -692,53 +612,6 @@ def open_interest_sides() -> (uint256, uint256):
     """
     oi: uint256 = self._open_interest
     return (oi & MASK128, oi >> 128)
-
-
-@external
-@view
-def market_summary(depth: uint256) -> MarketSummary:
-    """
-    @notice Best bid/ask, depth by level (up to `depth` <= 50 per side),
-            mark, index (index_valid False and mark 0 when invalid), last
-            trade and open interest.
-    """
-    s: MarketSummary = empty(MarketSummary)
-    valid: bool = False
-    idx: uint256 = 0
-    fresh: uint256 = 0
-    valid, idx, fresh = staticcall ORACLE.index_status()
-    s.index = idx
-    s.index_valid = valid
-    if valid:
-        s.mark = self._mark(idx)
-    book: uint256 = self._book
-    s.best_bid = (book & M56) * TICK_SIZE
-    s.best_ask = ((book >> B_ASK) & M56) * TICK_SIZE
-    s.last_trade = ((book >> B_LAST) & M56) * TICK_SIZE
-    s.open_interest = self._open_interest & MASK128
-    s.bids = self._depth((book & M56), 1, depth)
-    s.asks = self._depth(((book >> B_ASK) & M56), 0, depth)
-    return s
-
-
-@external
-@view
-def find_hint(is_buy: bool, price: uint256) -> uint256:
-    """
-    @notice Off-chain helper: the best hint for an order at `price`, i.e. the
-            nearest existing level on the same side at or better than it.
-    """
-    tick: uint256 = price // TICK_SIZE
-    side: uint256 = 1 if is_buy else 0
-    cur: uint256 = (self._book & M56) if is_buy else ((self._book >> B_ASK) & M56)
-    if cur == 0 or not self._at_or_better(cur, tick, is_buy):
-        return 0
-    for _i: uint256 in range(MAX_SCAN):
-        nxt: uint256 = ((self._levels[cur * 2 + side]) & M56)
-        if nxt == 0 or not self._at_or_better(nxt, tick, is_buy):
-            break
-        cur = nxt
-    return cur
 
 
 @external
@@ -773,8 +646,8 @@ def impact_prices(notional: uint256) -> (uint256, uint256):
     """
     book: uint256 = self._book
     return (
-        self._impact((book & M56), 1, notional),
-        self._impact(((book >> B_ASK) & M56), 0, notional),
+        self._impact((book & layout.M56), 1, notional),
+        self._impact(((book >> layout.B_ASK) & layout.M56), 0, notional),
     )
 
 
@@ -855,21 +728,21 @@ def _insert_order(
     book_: uint256,
 ) -> (uint256, uint256):
     book: uint256 = book_
-    oid: uint256 = ((book >> B_NEXT_ID) & M40)
-    book = self._with(book, B_NEXT_ID, 40, oid + 1)
+    oid: uint256 = ((book >> layout.B_NEXT_ID) & layout.M40)
+    book = self._with(book, layout.B_NEXT_ID, 40, oid + 1)
     side: uint256 = 1 if is_buy else 0
     lkey: uint256 = tick * 2 + side
     level: uint256 = self._levels[lkey]
     # a level is live while its tail order rests (an emptied level's word stays, dead)
-    prev_oid: uint256 = ((level >> L_TAIL) & M40)
+    prev_oid: uint256 = ((level >> layout.L_TAIL) & layout.M40)
     tail: uint256 = 0
     if level != 0:
         tail = self._orders[prev_oid]
     if tail == 0:
         prev_oid = 0
         # a new price level: link it between its better and worse neighbours
-        best_shift: uint256 = B_BID if is_buy else B_ASK
-        best: uint256 = ((book >> best_shift) & M56)
+        best_shift: uint256 = layout.B_BID if is_buy else layout.B_ASK
+        best: uint256 = ((book >> best_shift) & layout.M56)
         better: uint256 = 0
         worse: uint256 = 0
         if best == 0 or self._at_or_better(tick, best, is_buy):
@@ -878,39 +751,39 @@ def _insert_order(
         else:
             better = best
             if hint != 0:
-                assert self._orders[((self._levels[hint * 2 + side]) >> L_TAIL) & M40] != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
+                assert self._orders[((self._levels[hint * 2 + side]) >> layout.L_TAIL) & layout.M40] != 0 and self._at_or_better(hint, tick, is_buy), "book: bad hint"
                 better = hint
             walked: bool = False
             for _i: uint256 in range(MAX_WALK):
-                worse = ((self._levels[better * 2 + side]) & M56)
+                worse = ((self._levels[better * 2 + side]) & layout.M56)
                 if worse == 0 or self._at_or_better(tick, worse, is_buy):
                     walked = True
                     break
                 better = worse
             assert walked, "book: hint too far"
             bkey: uint256 = better * 2 + side
-            self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, tick)
+            self._levels[bkey] = self._with(self._levels[bkey], layout.L_NEXT, 56, tick)
         if worse != 0:
             wkey: uint256 = worse * 2 + side
-            self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, tick)
-        level = (worse << L_NEXT) | (better << L_PREV) | (oid << L_HEAD) | (oid << L_TAIL) | (lots << L_LOTS)
+            self._levels[wkey] = self._with(self._levels[wkey], layout.L_PREV, 56, tick)
+        level = (worse << layout.L_NEXT) | (better << layout.L_PREV) | (oid << layout.L_HEAD) | (oid << layout.L_TAIL) | (lots << layout.L_LOTS)
     else:
-        self._orders[prev_oid] = (tail & ~M40) | oid
-        level = self._with((level & ~(M40 << L_TAIL)) | (oid << L_TAIL), L_LOTS, 64, ((level >> L_LOTS) & M64) + lots)
+        self._orders[prev_oid] = (tail & ~layout.M40) | oid
+        level = self._with((level & ~(layout.M40 << layout.L_TAIL)) | (oid << layout.L_TAIL), layout.L_LOTS, 64, ((level >> layout.L_LOTS) & layout.M64) + lots)
     self._levels[lkey] = level
     ro: uint256 = 1 if reduce_only else 0
     self._orders[oid] = (
-        (prev_oid << O_PREV) | (tick << O_TICK) | (lots << O_LOTS) | (account << O_ACCT) | (side << O_BUY) | (ro << O_RO)
+        (prev_oid << layout.O_PREV) | (tick << layout.O_TICK) | (lots << layout.O_LOTS) | (account << layout.O_ACCT) | (side << layout.O_BUY) | (ro << layout.O_RO)
     )
     # reduce-only orders never add risk, so they reserve no margin
     a: uint256 = self._account_orders[account]
     if a == 0:
         # the account's first resting order here: its owner may cancel directly from now on
         self._owners[account] = owner
-    a = (a + 1) | A_KEPT
+    a = (a + 1) | layout.A_KEPT
     if not reduce_only:
-        sh: uint256 = A_BIDS if is_buy else A_ASKS
-        a = self._with(a, sh, 120, ((a >> sh) & M120) + lots * tick)
+        sh: uint256 = layout.A_BIDS if is_buy else layout.A_ASKS
+        a = self._with(a, sh, 120, ((a >> sh) & layout.M120) + lots * tick)
     self._account_orders[account] = a
     log IPerpMarket.OrderPlaced(
         account=account, order_id=oid, is_buy=is_buy, price=tick * TICK_SIZE, size=lots * LOT_SIZE, reduce_only=reduce_only
@@ -927,25 +800,25 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
          next link, the best level's prev link, an emptied level's word.
     """
     book: uint256 = book_
-    is_buy: bool = ((order >> O_BUY) & M1) == 1
+    is_buy: bool = ((order >> layout.O_BUY) & layout.M1) == 1
     side: uint256 = 1 if is_buy else 0
-    tick: uint256 = ((order >> O_TICK) & M56)
-    lots: uint256 = ((order >> O_LOTS) & M64)
-    account: uint256 = ((order >> O_ACCT) & M48)
-    prev_oid: uint256 = ((order >> O_PREV) & M40)
-    next_oid: uint256 = (order & M40)
+    tick: uint256 = ((order >> layout.O_TICK) & layout.M56)
+    lots: uint256 = ((order >> layout.O_LOTS) & layout.M64)
+    account: uint256 = ((order >> layout.O_ACCT) & layout.M48)
+    prev_oid: uint256 = ((order >> layout.O_PREV) & layout.M40)
+    next_oid: uint256 = (order & layout.M40)
     lkey: uint256 = tick * 2 + side
     level: uint256 = self._levels[lkey]
-    left: uint256 = ((level >> L_LOTS) & M64) - lots
+    left: uint256 = ((level >> layout.L_LOTS) & layout.M64) - lots
     if left == 0:
         # the level empties: unlink it. Its own word is left as it is, dead:
         # its tail order (this one) is cleared below, and nothing links to it.
         b: uint256 = book
         if book == BOOK_IN_STORAGE:
             b = self._book
-        best_shift: uint256 = B_BID if is_buy else B_ASK
-        worse: uint256 = (level & M56)
-        if ((b >> best_shift) & M56) == tick:
+        best_shift: uint256 = layout.B_BID if is_buy else layout.B_ASK
+        worse: uint256 = (level & layout.M56)
+        if ((b >> best_shift) & layout.M56) == tick:
             # the best level: the next worse becomes the best (its prev link, never
             # read while it is the best, is rewritten when a better level arrives)
             b = self._with(b, best_shift, 56, worse)
@@ -955,31 +828,31 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
                 book = b
         else:
             # dev: a level that is not the best has its live better neighbour as prev
-            better: uint256 = ((level >> L_PREV) & M56)
+            better: uint256 = ((level >> layout.L_PREV) & layout.M56)
             bkey: uint256 = better * 2 + side
-            self._levels[bkey] = self._with(self._levels[bkey], L_NEXT, 56, worse)
+            self._levels[bkey] = self._with(self._levels[bkey], layout.L_NEXT, 56, worse)
             if worse != 0:
                 wkey: uint256 = worse * 2 + side
-                self._levels[wkey] = self._with(self._levels[wkey], L_PREV, 56, better)
+                self._levels[wkey] = self._with(self._levels[wkey], layout.L_PREV, 56, better)
     else:
-        if ((level >> L_HEAD) & M40) == oid:
+        if ((level >> layout.L_HEAD) & layout.M40) == oid:
             # the head leaves (a fill, mostly): its successor becomes the head.
             # A head's prev link is never read, so the successor is not rewritten.
-            level = (level & ~(M40 << L_HEAD)) | (next_oid << L_HEAD)
-        elif ((level >> L_TAIL) & M40) == oid:
+            level = (level & ~(layout.M40 << layout.L_HEAD)) | (next_oid << layout.L_HEAD)
+        elif ((level >> layout.L_TAIL) & layout.M40) == oid:
             # the tail leaves: its predecessor becomes the tail. A tail's next
             # link is never read (the next order placed here rewrites it).
-            level = (level & ~(M40 << L_TAIL)) | (prev_oid << L_TAIL)
+            level = (level & ~(layout.M40 << layout.L_TAIL)) | (prev_oid << layout.L_TAIL)
         else:
             # dev: an order inside its level has live neighbours both ways
-            self._orders[prev_oid] = (self._orders[prev_oid] & ~M40) | next_oid
-            self._orders[next_oid] = (self._orders[next_oid] & ~(M40 << O_PREV)) | (prev_oid << O_PREV)
+            self._orders[prev_oid] = (self._orders[prev_oid] & ~layout.M40) | next_oid
+            self._orders[next_oid] = (self._orders[next_oid] & ~(layout.M40 << layout.O_PREV)) | (prev_oid << layout.O_PREV)
         # dev: the fields below hold at least what is taken out: no borrow
-        self._levels[lkey] = level - (lots << L_LOTS)
+        self._levels[lkey] = level - (lots << layout.L_LOTS)
     self._orders[oid] = 0
     a: uint256 = self._account_orders[account] - 1
-    if ((order >> O_RO) & M1) == 0:
-        a -= (lots * tick) << (A_BIDS if is_buy else A_ASKS)
+    if ((order >> layout.O_RO) & layout.M1) == 0:
+        a -= (lots * tick) << (layout.A_BIDS if is_buy else layout.A_ASKS)
     self._account_orders[account] = a
     if reason != REMOVED_FILLED:
         # a filled order's end is already told by its Fill (remaining 0)
@@ -993,34 +866,12 @@ def _reduce_order(oid: uint256, order: uint256, lkey: uint256, lots: uint256):
     @dev A partial fill of a resting order: it keeps its place in the queue.
     """
     # dev: each field holds at least `lots` (x tick): no borrow
-    self._orders[oid] = order - (lots << O_LOTS)
-    self._levels[lkey] -= lots << L_LOTS
-    if ((order >> O_RO) & M1) == 0:
-        account: uint256 = ((order >> O_ACCT) & M48)
-        sh: uint256 = A_BIDS if ((order >> O_BUY) & M1) == 1 else A_ASKS
-        self._account_orders[account] -= (lots * ((order >> O_TICK) & M56)) << sh
-
-
-@internal
-@view
-def _depth(start: uint256, side: uint256, depth: uint256) -> DynArray[Level, MAX_DEPTH]:
-    out: DynArray[Level, MAX_DEPTH] = []
-    cur: uint256 = start
-    for _i: uint256 in range(MAX_DEPTH):
-        if cur == 0 or len(out) >= depth:
-            break
-        level: uint256 = self._levels[cur * 2 + side]
-        n: uint256 = 0
-        oid: uint256 = ((level >> L_HEAD) & M40)
-        tail: uint256 = ((level >> L_TAIL) & M40)
-        for _j: uint256 in range(MAX_SCAN):
-            n += 1
-            if oid == tail:
-                break
-            oid = (self._orders[oid] & M40)
-        out.append(Level(price=cur * TICK_SIZE, size=((level >> L_LOTS) & M64) * LOT_SIZE, orders=n))
-        cur = (level & M56)
-    return out
+    self._orders[oid] = order - (lots << layout.O_LOTS)
+    self._levels[lkey] -= lots << layout.L_LOTS
+    if ((order >> layout.O_RO) & layout.M1) == 0:
+        account: uint256 = ((order >> layout.O_ACCT) & layout.M48)
+        sh: uint256 = layout.A_BIDS if ((order >> layout.O_BUY) & layout.M1) == 1 else layout.A_ASKS
+        self._account_orders[account] -= (lots * ((order >> layout.O_TICK) & layout.M56)) << sh
 
 
 @internal
@@ -1038,7 +889,7 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
             break
         level: uint256 = self._levels[cur * 2 + side]
         price: uint256 = cur * TICK_SIZE
-        size: uint256 = ((level >> L_LOTS) & M64) * LOT_SIZE
+        size: uint256 = ((level >> layout.L_LOTS) & layout.M64) * LOT_SIZE
         value: uint256 = size * price // WAD
         if value >= left:
             base += left * WAD // price
@@ -1048,7 +899,7 @@ def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
             return notional * WAD // base
         left -= value
         base += size
-        cur = (level & M56)
+        cur = (level & layout.M56)
     return 0
 
 
@@ -1064,7 +915,7 @@ def _crosses(book: uint256, is_buy: bool, tick: uint256) -> bool:
     """
     @dev An order at `tick` crosses the opposite side's best level.
     """
-    best: uint256 = ((book >> B_ASK) & M56) if is_buy else (book & M56)
+    best: uint256 = ((book >> layout.B_ASK) & layout.M56) if is_buy else (book & layout.M56)
     return best != 0 and ((is_buy and tick >= best) or (not is_buy and tick <= best))
 
 
@@ -1211,9 +1062,9 @@ def _index() -> uint256:
 @view
 def _mark(index: uint256) -> uint256:
     book: uint256 = self._book
-    bid: uint256 = (book & M56) * TICK_SIZE
-    ask: uint256 = ((book >> B_ASK) & M56) * TICK_SIZE
-    last: uint256 = ((book >> B_LAST) & M56) * TICK_SIZE
+    bid: uint256 = (book & layout.M56) * TICK_SIZE
+    ask: uint256 = ((book >> layout.B_ASK) & layout.M56) * TICK_SIZE
+    last: uint256 = ((book >> layout.B_LAST) & layout.M56) * TICK_SIZE
     if bid == 0:
         bid = index
     if ask == 0:
@@ -1309,3 +1160,4 @@ def _ceil_div_signed(x: int256, y: int256) -> int256:
     if x > 0 and q * y != x:
         q += 1
     return q
+

@@ -47,7 +47,7 @@ def test_drift__winner_withdraws_first__loser_liquidated_from_its_own_cash(proto
     assert not ok and "below initial margin" in out, out
     p.order(maker, "buy", "1", 90_000, GTC)
     keeper = p.actor("keeper")
-    p.ch.liquidate(p.account(loser), p.market().address, 2**200, [], sender=keeper)
+    p.engine.liquidate(p.account(loser), p.market().address, 2**200, [], sender=keeper)
 
     equity, im, _mm, _ = p.margin(loser)
     assert 0 < p.position(loser).size < 10**18 and equity >= im  # partly closed, back at IM
@@ -73,7 +73,7 @@ def test_drift__gap_past_bankruptcy__fund_covers__everyone_withdraws(protocol):
     fund0 = p.insurance.totalAssets()
 
     backstop = p.actor("backstop", 100_000)
-    p.ch.takeover(a, p.market().address, 10**18, 0, sender=backstop)
+    p.engine.takeover(a, p.market().address, 10**18, 0, sender=backstop)
 
     assert p.position(loser).size == 0 and p.ch.cash(a) == 0
     assert p.ch.bad_debt() == 0
@@ -96,11 +96,11 @@ def test_drift__gap_with_an_empty_fund__adl_not_the_vault(protocol):
     assert ok
     a = p.account(loser)
     keeper = p.actor("keeper")
-    ok, out = attempt(lambda: p.ch.liquidate(a, p.market().address, 2**200, [], sender=keeper))
+    ok, out = attempt(lambda: p.engine.liquidate(a, p.market().address, 2**200, [], sender=keeper))
     assert not ok and "insurance fund cannot cover, adl" in out, out
 
     # the deficit is absorbed by the profitable opposite position, never the vault
-    p.ch.adl(a, p.market().address, [p.account(late)], [], sender=keeper)
+    p.engine.adl(a, p.market().address, [p.account(late)], [], sender=keeper)
 
     assert p.position(loser).size == 0 and p.ch.cash(a) == 0 and p.ch.bad_debt() == 0
     assert p.margin(late)[0] >= 0

@@ -107,7 +107,7 @@ def test_cancel_another_accounts_order__reverts(setup):
     ok, out = attempt(lambda: p.cancel(trader, 10**9))
     assert not ok and "no such order" in out, out
     assert snapshot(p) == before
-    assert p.market().order(resting)[0] != 0
+    assert p.lens.order(p.market().address, resting)[0] != 0
 
 
 def test_place_order_for_another_account__reverts(setup):
@@ -150,13 +150,13 @@ def test_liquidate_takeover_adl_with_malformed_arguments__revert(setup):
     a, m = p.account(trader), p.market().address
     before = snapshot(p)
     for fn, reason in [
-        (lambda: p.ch.liquidate(a, m, MAX_UINT, [], sender=keeper), "not liquidatable"),
-        (lambda: p.ch.liquidate(a, p.token.address, 1, [], sender=keeper), "unknown market"),
-        (lambda: p.ch.liquidate(10**9, m, 1, [], sender=keeper), "not liquidatable"),
-        (lambda: p.ch.takeover(a, m, MAX_UINT, 0, sender=keeper), "not liquidatable"),
-        (lambda: p.ch.adl(a, m, [], [], sender=keeper), "adl: no candidates"),
-        (lambda: p.ch.adl(a, m, [a], [], sender=keeper), "adl: account not bankrupt"),
-        (lambda: p.ch.settle_bad_debt(a, sender=keeper), "settle: no deficit"),
+        (lambda: p.engine.liquidate(a, m, MAX_UINT, [], sender=keeper), "not liquidatable"),
+        (lambda: p.engine.liquidate(a, p.token.address, 1, [], sender=keeper), "unknown market"),
+        (lambda: p.engine.liquidate(10**9, m, 1, [], sender=keeper), "not liquidatable"),
+        (lambda: p.engine.takeover(a, m, MAX_UINT, 0, sender=keeper), "not liquidatable"),
+        (lambda: p.engine.adl(a, m, [], [], sender=keeper), "adl: no candidates"),
+        (lambda: p.engine.adl(a, m, [a], [], sender=keeper), "adl: account not bankrupt"),
+        (lambda: p.engine.settle_bad_debt(a, sender=keeper), "settle: no deficit"),
     ]:
         ok, out = attempt(fn)
         assert not ok and reason in out, (reason, out)

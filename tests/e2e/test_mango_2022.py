@@ -61,9 +61,9 @@ def _every_price_dependent_call_reverts(p, attacker, colluder, backstop) -> None
         lambda: p.ch.withdraw(0, p.units(1), sender=attacker),
         lambda: p.ch.withdraw(0, p.units(1), sender=colluder),
         lambda: p.order(attacker, "sell", "10", 44_000, GTC, symbol=SYMBOL, reduce_only=True),
-        lambda: p.ch.liquidate(c, m.address, 2**200, [], sender=keeper),
-        lambda: p.ch.takeover(c, m.address, 10 * 10**18, 0, sender=backstop),
-        lambda: p.ch.adl(c, m.address, [a], [], sender=keeper),
+        lambda: p.engine.liquidate(c, m.address, 2**200, [], sender=keeper),
+        lambda: p.engine.takeover(c, m.address, 10 * 10**18, 0, sender=backstop),
+        lambda: p.engine.adl(c, m.address, [a], [], sender=keeper),
     ]
     for i, call in enumerate(calls):
         ok, out = attempt(call)
@@ -141,7 +141,7 @@ def test_mango__withdraw_against_pumped_profit__reverts(protocol):
     p.order(maker, "buy", "10", 4_000, GTC, symbol=SYMBOL)
     keeper = p.actor("keeper")
     a = p.account(attacker)
-    p.ch.liquidate(a, p.market(SYMBOL).address, 2**200, [], sender=keeper)
+    p.engine.liquidate(a, p.market(SYMBOL).address, 2**200, [], sender=keeper)
     assert p.position(attacker, SYMBOL).size == 0 and p.ch.cash(a) >= 0
     assert p.margin(colluder)[0] == DEPOSIT * 10**18  # the colluder is whole again
     ok, _ = withdraw(p, colluder, DEPOSIT - 4_000)  # its free collateral (IM 4,000)
@@ -156,9 +156,9 @@ def test_mango__bankrupt_colluder_adl__winner_gets_only_the_losers_cash(protocol
     keeper = p.actor("keeper")
     m = p.market(SYMBOL)
     a, c = p.account(attacker), p.account(colluder)
-    assert p.margin(colluder)[0] < 0 and p.ch.insurance_capacity() == 0
+    assert p.margin(colluder)[0] < 0 and p.engine.insurance_capacity() == 0
 
-    p.ch.adl(c, m.address, [a], [], sender=keeper)  # the fund is empty: ADL, not the fund
+    p.engine.adl(c, m.address, [a], [], sender=keeper)  # the fund is empty: ADL, not the fund
 
     assert p.position(colluder, SYMBOL).size == 0 and p.ch.cash(c) == 0
     assert p.ch.cash(a) <= 2 * DEPOSIT * 10**18  # its deposit plus the colluder's, no more
@@ -189,7 +189,7 @@ def test_mango__pump_past_the_guard__funded_insurance_pays_the_deficit(protocol)
     p.order(attacker, "sell", "10", 44_000, GTC, symbol=SYMBOL, reduce_only=True)
     fund0 = p.insurance.totalAssets()
 
-    p.ch.liquidate(p.account(colluder), p.market(SYMBOL).address, 2**200, [], sender=p.actor("keeper"))
+    p.engine.liquidate(p.account(colluder), p.market(SYMBOL).address, 2**200, [], sender=p.actor("keeper"))
     ok, _ = withdraw(p, attacker, 400_000)
 
     assert_solvent(p)  # the books balance: the loss is the fund's, not the vault's

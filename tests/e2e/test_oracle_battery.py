@@ -37,9 +37,9 @@ def _price_actions(p, maker, trader, keeper):
     return {
         "order": lambda: p.order(trader, "sell", "0.1", 99_000, GTC, reduce_only=True),
         "withdraw": lambda: p.ch.withdraw(0, 1, sender=trader),
-        "liquidate": lambda: p.ch.liquidate(a, m, 2**200, [], sender=keeper),
-        "takeover": lambda: p.ch.takeover(a, m, WAD, 0, sender=keeper),
-        "adl": lambda: p.ch.adl(a, m, [p.account(maker)], [], sender=keeper),
+        "liquidate": lambda: p.engine.liquidate(a, m, 2**200, [], sender=keeper),
+        "takeover": lambda: p.engine.takeover(a, m, WAD, 0, sender=keeper),
+        "adl": lambda: p.engine.adl(a, m, [p.account(maker)], [], sender=keeper),
         "funding settle": lambda: p.d.markets["BTC-PERP"].funding.settle(sender=keeper),
         "margin view": lambda: p.margin(trader),
     }
@@ -124,7 +124,7 @@ def test_one_wild_source__median_ignores_it__nobody_liquidated(book):
         (h,) = p.ch.health(p.account(trader), 1)
         assert not h.liquidatable
         ok, out = attempt(
-            lambda: p.ch.liquidate(p.account(trader), p.market().address, 2**200, [], sender=keeper)
+            lambda: p.engine.liquidate(p.account(trader), p.market().address, 2**200, [], sender=keeper)
         )
         assert not ok and "not liquidatable" in out, out
     assert_solvent(p)
@@ -141,12 +141,12 @@ def test_wild_trade__mark_clamped_to_the_index_band(book):
     p.order(maker, "buy", "0.001", 50_000, GTC)
     p.order(dumper, "sell", "0.001", 50_000, 2)
     p.order(dumper, "sell", "0.001", 50_001, GTC)
-    assert m.last_trade_price() == to_wad(50_000)
+    assert p.lens.last_trade_price(m.address) == to_wad(50_000)
     mark = m.mark_price()
 
     assert mark == to_wad(100_000) * (WAD - band) // WAD  # clamped at index - 2%
     equity, _im, mm, _ = p.margin(trader)
     assert equity >= mm  # 10,100 - 2,000 = 8,100 >= 6,370: the wild trade liquidates nobody
-    ok, out = attempt(lambda: p.ch.liquidate(p.account(trader), m.address, 2**200, [], sender=keeper))
+    ok, out = attempt(lambda: p.engine.liquidate(p.account(trader), m.address, 2**200, [], sender=keeper))
     assert not ok and "not liquidatable" in out, out
     assert_solvent(p)

@@ -70,7 +70,7 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
             assert im > 0 and equity >= im
         state = MarketState.read(m)
         assert len(state.orders) == ORDERS and m.best_bid() == price
-        assert m.market_summary(1).bids[0].orders == ORDERS
+        assert p.lens.market_summary(m.address, 1).bids[0].orders == ORDERS
 
         maker = p.actor("maker", 1_000_000)
         victim = p.actor("victim", 10_000)
@@ -90,7 +90,7 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
         # a liquidation into the same dust
         keeper = p.actor("keeper")
         closed, liq_gas = _measured(
-            env, ch, lambda: ch.liquidate(p.account(victim), m.address, 2**200, [], sender=keeper)
+            env, p.engine, lambda: p.engine.liquidate(p.account(victim), m.address, 2**200, [], sender=keeper)
         )
         assert closed == m.params().max_fills * size  # progress every call, bounded
 
@@ -100,7 +100,7 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
         _, cancel_gas = _measured(
             env, ch, lambda: ch.cancel_order(spammer, sub, m.address, middle.oid, sender=spammer)
         )
-        assert m.order(middle.oid)[0] == 0
+        assert p.lens.order(m.address, middle.oid)[0] == 0
 
         print(f"gas: market order {order_gas:,}, liquidation {liq_gas:,}, cancel {cancel_gas:,}")
         for gas in (order_gas, liq_gas, cancel_gas):

@@ -56,14 +56,18 @@ def _payload(fn, *args) -> bytes:
 
 
 def _payloads(p, token):
+    """Each re-entry as (the contract it calls, its calldata)."""
     ch, m = p.ch, p.market().address
     return {
-        "withdraw": _payload(ch.withdraw, 0, p.units(5_000)),
-        "deposit": _payload(ch.deposit, 0, p.units(1_000)),
-        "place_order": _payload(
-            ch.place_order, token.address, 0, m, True, to_wad("0.01"), to_wad(99_000), GTC, False, 0
+        "withdraw": (ch.address, _payload(ch.withdraw, 0, p.units(5_000))),
+        "deposit": (ch.address, _payload(ch.deposit, 0, p.units(1_000))),
+        "place_order": (
+            ch.address,
+            _payload(ch.place_order, token.address, 0, m, True, to_wad("0.01"), to_wad(99_000), GTC, False, 0),
         ),
-        "liquidate": _payload(ch.liquidate, 1, m, 2**200, []),
+        # the liquidation engine reads and writes through the clearinghouse,
+        # whose lock is held during the transfer
+        "liquidate": (p.engine.address, _payload(p.engine.liquidate, 1, m, 2**200, [])),
     }
 
 
@@ -71,7 +75,7 @@ def test_hook__reenters_outside_a_clearinghouse_call(hooked):
     # the control: the payload works when nothing else is on the stack
     p, token = hooked
     a = p.account(token.address)
-    token.set_hook(p.ch.address, _payloads(p, token)["withdraw"], True)
+    token.set_hook(*_payloads(p, token)["withdraw"], True)
     holder = p.actor("holder")
     token.mint(holder, 1)
     token.transfer(p.actor("other"), 1, sender=holder)
@@ -87,7 +91,7 @@ def test_reentrant_call_during_a_transfer__reverts__nothing_lost(hooked, outer, 
     token.mint(user, p.units(1_000))
     a = p.account(token.address)
     cash = p.ch.cash(a)
-    token.set_hook(p.ch.address, _payloads(p, token)[reentry], False)
+    token.set_hook(*_payloads(p, token)[reentry], False)
     balance = token.balanceOf(user)
 
     if outer == "withdraw":
@@ -106,7 +110,7 @@ def test_reentrant_call_during_a_transfer__reverts__nothing_lost(hooked, outer, 
 def test_strict_hook__whole_withdraw_reverts__state_unchanged(hooked):
     p, token = hooked
     user = p.actor("user", 1_000)
-    token.set_hook(p.ch.address, _payloads(p, token)["withdraw"], True)
+    token.set_hook(*_payloads(p, token)["withdraw"], True)
     before = snapshot(p)
 
     ok, out = attempt(lambda: p.ch.withdraw(0, p.units(100), sender=user))
@@ -122,7 +126,7 @@ def test_reentry_during_trades_and_withdrawals__reverts(hooked):
     p, token = hooked
     maker = p.actor("maker", 100_000)
     trader = p.actor("trader", 10_000)
-    token.set_hook(p.ch.address, _payloads(p, token)["withdraw"], False)
+    token.set_hook(*_payloads(p, token)["withdraw"], False)
     open_position(p, trader, maker, "buy", "0.1", 100_000)
     p.ch.withdraw(0, p.units(5_000), sender=trader)
     p.ch.withdraw(0, p.units(50_000), sender=maker)

@@ -44,10 +44,10 @@ def test_self_liquidation__second_account_earns_less_than_the_fee_paid(protocol)
     ins0, col0 = p.ch.cash(ins), p.ch.cash(p.account(colluder))
     pair0 = equity + p.margin(colluder)[0]
 
-    closed = p.ch.liquidate(a, p.market().address, 2**200, [], sender=colluder)
+    closed = p.engine.liquidate(a, p.market().address, 2**200, [], sender=colluder)
 
     assert closed > 0
-    (liq,) = [e for e in p.ch.get_logs() if type(e).__name__ == "Liquidation"]
+    (liq,) = [e for e in p.engine.get_logs() if type(e).__name__ == "Liquidation"]
     reward = p.ch.cash(p.account(colluder)) - col0
     assert liq.fee > 0 and reward == liq.liquidator_fee == liq.fee * SHARE // WAD
     assert reward < liq.fee  # the pair loses the fund's part
@@ -66,9 +66,9 @@ def test_self_liquidation__owner_of_the_account_earns_nothing(protocol):
     ins = p.ch.insurance_account()
     ins0, sub0 = p.ch.cash(ins), p.ch.cash(p.account(owner, 1))
 
-    p.ch.liquidate(a, p.market().address, 2**200, [], sender=owner)
+    p.engine.liquidate(a, p.market().address, 2**200, [], sender=owner)
 
-    (liq,) = [e for e in p.ch.get_logs() if type(e).__name__ == "Liquidation"]
+    (liq,) = [e for e in p.engine.get_logs() if type(e).__name__ == "Liquidation"]
     assert liq.fee > 0 and liq.liquidator_fee == 0
     assert p.ch.cash(ins) - ins0 == liq.fee  # the whole fee to the fund
     assert p.ch.cash(p.account(owner, 1)) == sub0
@@ -87,7 +87,7 @@ def test_dust_top_ups__do_not_block_liquidation(protocol):
     equity, _im, mm, _ = p.margin(owner)
     assert equity < mm  # still below maintenance margin
 
-    closed = p.ch.liquidate(p.account(owner), p.market().address, 2**200, [], sender=p.actor("keeper"))
+    closed = p.engine.liquidate(p.account(owner), p.market().address, 2**200, [], sender=p.actor("keeper"))
 
     assert closed > 0
     assert p.margin(owner)[0] >= 0
@@ -106,13 +106,13 @@ def test_order_spam__liquidate_cancels_the_listed_orders(protocol):
     keeper = p.actor("keeper")
 
     # unlisted orders: the call only makes progress (cancels what it is given)
-    assert p.ch.liquidate(a, m, 2**200, ids[:5], sender=keeper) == 0
+    assert p.engine.liquidate(a, m, 2**200, ids[:5], sender=keeper) == 0
     assert p.market().open_order_stats(a)[0] == cap - 5
     # new orders while below maintenance margin cannot add risk
-    closed = p.ch.liquidate(a, m, 2**200, ids[5:], sender=keeper)
+    closed = p.engine.liquidate(a, m, 2**200, ids[5:], sender=keeper)
 
     assert closed > 0 and p.market().open_order_stats(a)[0] == 0
-    assert all(p.market().order(i)[0] == 0 for i in ids)
+    assert all(p.lens.order(p.market().address, i)[0] == 0 for i in ids)
     assert_solvent(p)
 
 
@@ -125,6 +125,6 @@ def test_front_run__owner_cancels_a_listed_order__liquidation_still_lands(protoc
     _drop(p, maker)
     a, m = p.account(owner), p.market().address
     p.market().cancel(ids[0], sender=owner)  # the front-run
-    closed = p.ch.liquidate(a, m, 2**200, ids, sender=p.actor("keeper"))
+    closed = p.engine.liquidate(a, m, 2**200, ids, sender=p.actor("keeper"))
     assert closed > 0 and p.market().open_order_stats(a)[0] == 0
     assert_solvent(p)

@@ -165,11 +165,11 @@ class FundingMachine(RuleBasedStateMachine):
     def _trade(self, buyer: str, seller: str, lots: int, price: int) -> None:
         oid = self._place(seller, False, lots, price, GTC)
         self._place(buyer, True, lots, price, IOC)
-        assert self.m.order(oid)[0] == 0
+        assert self.p.lens.order(self.m.address, oid)[0] == 0
 
     def _cancel_quotes(self) -> None:
         for oid in self.quotes:
-            if self.m.order(oid)[0] != 0:
+            if self.p.lens.order(self.m.address, oid)[0] != 0:
                 self.p.cancel(self.quoter, oid)
         self.quotes = []
 
@@ -212,7 +212,7 @@ class FundingMachine(RuleBasedStateMachine):
             self._place(self.quoter, False, lots, bid + spread * TICK, GTC),
         ]
 
-    @precondition(lambda self: any(self.m.order(o)[0] != 0 for o in self.quotes))
+    @precondition(lambda self: any(self.p.lens.order(self.m.address, o)[0] != 0 for o in self.quotes))
     @rule(who=st.integers(0, len(TRADERS) - 1), buy=st.booleans(), lots=st.integers(1, 60))
     def hit_quote(self, who, buy, lots):
         """A trader takes the quoter's book (IOC): the quoter's position moves too."""

@@ -134,6 +134,7 @@ MAX_AGE = 60  # oracle max_age of the test markets
 
 
 BELOW_ZERO = "order would leave the account below zero"
+ENGINE_FUNCTIONS = ("liquidate", "takeover", "adl", "settle_bad_debt")  # LiquidationEngine, not the clearinghouse
 MAKERS = ("maker_a", "maker_b")
 TRADERS = ("trader_0", "trader_1", "trader_2", "trader_3")
 
@@ -179,6 +180,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         record("liquidation", "examples")
         assert p.ch.account_count() == 2, "state leaked from another example"
         self.ch, self.m, self.token, self.fund = p.ch, p.market(), p.token, p.insurance
+        self.engine = p.engine
         md = p.d.markets["BTC-PERP"]
         self.f, self.oracle, self.reporters = md.funding, md.oracle, md.reporters
         self.P = p.ch.PRECISION()
@@ -191,7 +193,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         self.m.set_params(tuple(params), sender=p.owner)
         self.imr = imr
         self.lp = lm.LiquidationParams(*liq)
-        self.ch.set_liquidation_params(self.m.address, liq, sender=p.owner)
+        self.engine.set_liquidation_params(self.m.address, liq, sender=p.owner)
         self.fund.set_params(payout_cap, 7 * 86_400, 2 * 86_400, sender=p.owner)
         self.f.set_params(funding.as_tuple(), sender=p.owner)
         self.fparams = funding
@@ -284,10 +286,12 @@ class LiquidationMachine(RuleBasedStateMachine):
         self.treasury_model += fees - to_ins
 
     def _ch(self, fn: str, *args, sender: str):
-        """Call the clearinghouse; (ok, result or revert reason), events booked."""
-        ok, out = attempt(lambda: getattr(self.ch, fn)(*args, sender=sender))
+        """Call the clearinghouse, or the liquidation engine for its functions;
+        (ok, result or revert reason), events of every contract booked."""
+        target = self.engine if fn in ENGINE_FUNCTIONS else self.ch
+        ok, out = attempt(lambda: getattr(target, fn)(*args, sender=sender))
         if ok:
-            self.logs = self.ch.get_logs(strict=False)
+            self.logs = target.get_logs(strict=False)
             self._book(self.logs)
         return ok, out
 
@@ -625,7 +629,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         the mark, so they can move equity, MM and scores), in an anchor."""
         with boa.env.anchor():
             for oid in ids:
-                if self.m.order(oid)[0] != 0:  # a listed order that no longer rests is skipped
+                if self.p.lens.order(self.m.address, oid)[0] != 0:  # a listed order that no longer rests is skipped
                     self.ch.cancel_order(
                         self.owner_of[a], self.sub_of[a], self.m.address, oid, sender=self.owner_of[a]
                     )
@@ -639,7 +643,7 @@ class LiquidationMachine(RuleBasedStateMachine):
             # all of them, and first an id that no longer rests (filled or cancelled since a
             # keeper listed it) or was never used: liquidate skips it
             resting = {o.oid for o in state.orders}
-            nid = self.m.next_order_id()
+            nid = self.p.lens.next_order_id(self.m.address)
             gone = next((i for i in range(nid - 1, 0, -1) if i not in resting), nid)
             count("liquidate", "lists an order that no longer rests" if gone < nid else "lists an unused id")
             oids = [gone, *oids]
@@ -656,7 +660,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         self_liq = sender == owner
         keeper = self.ch.account_of(sender, 0)
         max_size = MAX_UINT if max_lots is None else max_lots * LOT
-        capacity = self.ch.insurance_capacity()
+        capacity = self.engine.insurance_capacity()
         bad0 = self.ch.bad_debt()
         cash0 = self._cash()
         owner_accounts = [x for x in self.owner_of if self.owner_of[x] == owner]
@@ -773,7 +777,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         mark = self.m.mark_price()
         cash0 = self._cash()
         bad0 = self.ch.bad_debt()
-        capacity = self.ch.insurance_capacity()
+        capacity = self.engine.insurance_capacity()
         ok, out = self._ch(
             "takeover", a, self.m.address, lots * LOT, self.sub_of[taker], sender=self.owner_of[taker]
         )
@@ -838,7 +842,7 @@ class LiquidationMachine(RuleBasedStateMachine):
             if (cs > 0) == (size > 0):
                 same.append(c)
                 continue
-            score = self.ch.adl_score(c, self.m.address)
+            score = self.engine.adl_score(c, self.m.address)
             if score > 0:
                 eligible.append((score, c, abs(cs)))
             else:
@@ -879,7 +883,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         equity_view = self._health()[a][0]
         health, v, (eligible, same, unprofitable) = self._as_if_cancelled(a, oids, read)
         equity = health[a][0]
-        capacity = self.ch.insurance_capacity()
+        capacity = self.engine.insurance_capacity()
         prefix, covered = [], 0
         for score, c, cs in eligible:
             if covered >= abs(v.size):
@@ -930,7 +934,7 @@ class LiquidationMachine(RuleBasedStateMachine):
             oids,
             lambda: (
                 {c: self.m.position(c) for c in cands},
-                {c: self.ch.adl_score(c, self.m.address) for c in cands},
+                {c: self.engine.adl_score(c, self.m.address) for c in cands},
             ),
         )
 
@@ -1178,7 +1182,7 @@ class LiquidationMachine(RuleBasedStateMachine):
             count("flat account below zero", "settle_bad_debt books it")
             with boa.env.anchor():
                 bad0, owed = self.ch.bad_debt(), -cash[a]
-                self.ch.settle_bad_debt(a, sender=self.insurer)
+                self.engine.settle_bad_debt(a, sender=self.insurer)
                 assert self.ch.cash(a) == 0 and self.ch.bad_debt() - bad0 <= owed
 
 
@@ -1241,9 +1245,9 @@ def test_regression__bankrupt_account_cannot_close_itself__adl_absorbs_it(protoc
 
     ok, out = attempt(lambda: p.order(account, "sell", "0.1", 79_000, IOC, reduce_only=True))
     assert not ok and "order would leave the account below zero" in out, out
-    ok, out = attempt(lambda: p.ch.liquidate(a, p.market().address, 2**255, [], sender=keeper))
+    ok, out = attempt(lambda: p.engine.liquidate(a, p.market().address, 2**255, [], sender=keeper))
     assert not ok and "insurance fund cannot cover, adl" in out, out
-    p.ch.adl(a, p.market().address, [p.account(maker)], [], sender=keeper)
+    p.engine.adl(a, p.market().address, [p.account(maker)], [], sender=keeper)
 
     assert p.position(account).size == 0 and p.ch.cash(a) == 0 and p.ch.bad_debt() == 0
 
@@ -1267,14 +1271,14 @@ def test_regression__adl_never_pushes_the_counterparty_below_zero(protocol):
     p.order(maker, "buy", "1", 71_000, GTC)
     p.order(late_short, "sell", "1", 71_000, IOC)  # profitable short, the top ADL score
     a, c = p.account(bankrupt), p.account(late_short)
-    assert p.ch.adl_score(c, m.address) > p.ch.adl_score(p.account(whale), m.address) > 0
-    assert p.ch.insurance_capacity() == 0
+    assert p.engine.adl_score(c, m.address) > p.engine.adl_score(p.account(whale), m.address) > 0
+    assert p.engine.insurance_capacity() == 0
     equity_c = p.margin(late_short)[0]
     mark = m.mark_price()
     bk = lm.bankruptcy_price(mark, p.margin(bankrupt)[0], to_wad(1))
 
-    p.ch.adl(a, m.address, [c], [], sender=whale)
-    logs = p.ch.get_logs(strict=False)
+    p.engine.adl(a, m.address, [c], [], sender=whale)
+    logs = p.engine.get_logs(strict=False)
 
     (d,) = events(logs, "Deleveraged")
     assert d.price == lm.adl_price(bk, mark, equity_c, to_wad(1), True) < bk
@@ -1310,11 +1314,11 @@ def test_regression__partial_liquidation_that_would_sink_a_solvent_account__reve
     assert m.mark_price() == to_wad(98_940)  # median(99,000, index, 101,500) clamped to index + 2%
     assert 0 < equity < mm  # solvent, liquidatable: bankruptcy price 98,440
 
-    ok, out = attempt(lambda: p.ch.liquidate(p.account(account), m.address, to_wad("0.5"), [], sender=keeper))
+    ok, out = attempt(lambda: p.engine.liquidate(p.account(account), m.address, to_wad("0.5"), [], sender=keeper))
 
     assert not ok and "would leave the account below zero" in out, out
     assert p.margin(account)[0] == equity
-    p.ch.takeover(p.account(account), m.address, to_wad(1), 0, sender=backstop)
+    p.engine.takeover(p.account(account), m.address, to_wad(1), 0, sender=backstop)
     assert p.position(account).size == 0 and p.margin(account)[0] >= 0
 
 
@@ -1333,11 +1337,11 @@ def test_regression__bankrupt_position_the_fund_can_cover__taken_over_whole(prot
     _long_at_ten_x(p, account, maker)
     p.set_index(85_000)  # bankrupt (equity -500); the book is empty
     a = p.account(account)
-    assert p.margin(account)[0] < 0 and p.ch.insurance_capacity() > to_wad(1_000)
+    assert p.margin(account)[0] < 0 and p.engine.insurance_capacity() > to_wad(1_000)
     assets = p.insurance.totalAssets()
 
-    assert p.ch.liquidate(a, m.address, 2**200, [], sender=keeper) == 0  # no bid in the band
-    price = p.ch.takeover(a, m.address, to_wad("0.1"), 0, sender=keeper)
+    assert p.engine.liquidate(a, m.address, 2**200, [], sender=keeper) == 0  # no bid in the band
+    price = p.engine.takeover(a, m.address, to_wad("0.1"), 0, sender=keeper)
 
     assert price == to_wad(85_000) * 99 // 100  # mark - 1% (the test markets' discount)
     assert p.position(account).size == 0 and p.ch.cash(a) == 0 and p.ch.bad_debt() == 0
@@ -1370,7 +1374,7 @@ def test_regression__liquidate_checks_health_before_cancelling(protocol):
     (health,) = p.ch.health(a, 1)
     assert m.mark_price() == to_wad(101_000) and not health.liquidatable  # equity 750 >= MM 698.75
 
-    ok, out = attempt(lambda: p.ch.liquidate(a, m.address, 2**200, [own_bid], sender=keeper))
+    ok, out = attempt(lambda: p.engine.liquidate(a, m.address, 2**200, [own_bid], sender=keeper))
 
     assert not ok and "not liquidatable" in out, out
-    assert m.order(own_bid)[0] != 0  # its order still rests
+    assert p.lens.order(m.address, own_bid)[0] != 0  # its order still rests

@@ -132,7 +132,7 @@ def _current(d, kind: str) -> list:
     if kind == "market":
         return list(md.market.params())
     if kind == "liquidation":
-        return list(d.clearinghouse.liquidation_params(md.market.address))
+        return list(d.liquidation_engine.liquidation_params(md.market.address))
     return list(md.funding.params())
 
 
@@ -142,7 +142,7 @@ def _set(d, kind: str, values: list) -> None:
     if kind == "market":
         md.market.set_params(tuple(values), sender=owner)
     elif kind == "liquidation":
-        d.clearinghouse.set_liquidation_params(md.market.address, tuple(values), sender=owner)
+        d.liquidation_engine.set_liquidation_params(md.market.address, tuple(values), sender=owner)
     else:
         md.funding.set_params(tuple(values), sender=owner)
 

@@ -57,6 +57,11 @@ class Protocol:
         return self.d.clearinghouse
 
     @property
+    def engine(self):
+        """The LiquidationEngine (liquidate, takeover, adl, settle_bad_debt, liquidation parameters)."""
+        return self.d.liquidation_engine
+
+    @property
     def lens(self):
         """The Lens (account_summary)."""
         return self.d.lens

@@ -19,23 +19,24 @@ def open_position(p, who: str, counterparty: str, side: str, size, price, symbol
     other = "sell" if side == "buy" else "buy"
     oid = p.order(counterparty, other, size, price, GTC, symbol=symbol)
     p.order(who, side, size, price, IOC, symbol=symbol)
-    assert p.market(symbol).order(oid)[0] == 0
+    assert p.lens.order(p.market(symbol).address, oid)[0] == 0
 
 
-# the Clearinghouse's logs of the last liquidate/adl/takeover call (boa keeps
-# only the logs of a contract's latest call, views included)
+# the logs of the last liquidate/adl/takeover call: the LiquidationEngine's and,
+# decoded too, the Clearinghouse's it called (BadDebt). boa keeps only the
+# logs of a contract's latest call, views included
 _last_logs: list = []
 
 
 def events(name: str) -> list:
-    """Clearinghouse events `name` logged by the last helper call below."""
+    """Events `name` (LiquidationEngine's, or the Clearinghouse's BadDebt) logged by the last helper call below."""
     return [e for e in _last_logs if type(e).__name__ == name]
 
 
 def _call(p, fn, caller: str, *args):
     with boa.env.prank(caller):
-        out = getattr(p.ch, fn)(*args)
-    _last_logs[:] = p.ch.get_logs()
+        out = getattr(p.engine, fn)(*args)
+    _last_logs[:] = p.engine.get_logs()
     return out
 
 
@@ -54,14 +55,14 @@ def takeover(p, account: int, caller: str, size, sub: int = 0, symbol: str = "BT
 
 
 def liquidation_params(p, symbol: str = "BTC-PERP") -> LiquidationParams:
-    return LiquidationParams(*p.ch.liquidation_params(p.market(symbol).address))
+    return LiquidationParams(*p.engine.liquidation_params(p.market(symbol).address))
 
 
 def set_liquidation_params(p, symbol: str = "BTC-PERP", **changes) -> None:
     lp = asdict(liquidation_params(p, symbol))
     lp.update({k: to_wad(v) for k, v in changes.items()})
     with boa.env.prank(p.owner):
-        p.ch.set_liquidation_params(p.market(symbol).address, tuple(lp.values()))
+        p.engine.set_liquidation_params(p.market(symbol).address, tuple(lp.values()))
 
 
 def levered_long(p, trader: str = "trader", margin="1100", size="0.1", price="100000"):

@@ -85,9 +85,9 @@ def test_adl_score__matches_model(seed001):
     pos = p.position(w)
     equity = p.ch.margin(acct)[0]
     expected = lm.adl_score(pos.unrealized_pnl, pos.open_notional, pos.size, pos.mark, equity)
-    assert p.ch.adl_score(acct, p.market().address) == expected > 0
+    assert p.engine.adl_score(acct, p.market().address) == expected > 0
     # the losing long scores 0
-    assert p.ch.adl_score(p.account(c), p.market().address) == 0
+    assert p.engine.adl_score(p.account(c), p.market().address) == 0
 
 
 def test_adl__account_not_bankrupt__reverts(seed001):
@@ -158,8 +158,8 @@ def two_shorts(seed001):
 
 def test_adl__candidates_out_of_order__reverts(two_shorts):
     p, w, w2, lng = two_shorts
-    s_w = p.ch.adl_score(p.account(w), p.market().address)
-    s_w2 = p.ch.adl_score(p.account(w2), p.market().address)
+    s_w = p.engine.adl_score(p.account(w), p.market().address)
+    s_w2 = p.engine.adl_score(p.account(w2), p.market().address)
     assert s_w > s_w2
     with boa.reverts("adl: candidates out of order"):
         adl(p, p.account(lng), [p.account(w2), p.account(w)], p.actor("keeper"))

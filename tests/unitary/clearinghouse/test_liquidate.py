@@ -46,7 +46,7 @@ def test_liquidate__flat_account__reverts(protocol, crashed):
 def test_liquidate__unknown_market__reverts(protocol, crashed):
     _maker, trader = crashed
     with boa.env.prank(protocol.actor("liquidator")), boa.reverts("unknown market"):
-        protocol.ch.liquidate(protocol.account(trader), protocol.token.address, MAX, [])
+        protocol.engine.liquidate(protocol.account(trader), protocol.token.address, MAX, [])
 
 
 def test_liquidate__stale_index__reverts(protocol, crashed):
@@ -175,14 +175,14 @@ def test_liquidate__cancels_listed_orders(protocol):
     acct = protocol.account(trader)
     closed = liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[oid])
     assert closed > 0
-    assert protocol.market().order(oid)[0] == 0
+    assert protocol.lens.order(protocol.market().address, oid)[0] == 0
 
 
 def test_liquidate__orders_missing_from_list__only_cancels(protocol):
     trader, (a, b) = crash_with_orders(protocol, ["120000", "121000"])
     acct = protocol.account(trader)
     assert liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[a]) == 0
-    assert protocol.market().order(a)[0] == 0 and protocol.market().order(b)[0] == acct
+    assert protocol.lens.order(protocol.market().address, a)[0] == 0 and protocol.lens.order(protocol.market().address, b)[0] == acct
     assert protocol.position(trader).size == to_wad("0.1")
     assert liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[b]) > 0
 
@@ -195,7 +195,7 @@ def test_liquidate__a_listed_order_gone_meanwhile__skipped_not_reverted(protocol
     protocol.cancel(trader, a)
     closed = liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[a, b])
     assert closed > 0
-    assert protocol.market().order(b)[0] == 0
+    assert protocol.lens.order(protocol.market().address, b)[0] == 0
     assert [e.order_id for e in events("OrderRemoved")] == [b]
 
 
@@ -250,7 +250,7 @@ def test_liquidate__payout_cap_reached__liquidation_refused(protocol):
     # the fund holds $150 at a 50% cap: it pays at most $75 < the $100+ deficit
     protocol.fund_insurance(150)
     _maker, trader = gapped(protocol)
-    cap = protocol.ch.insurance_capacity()
+    cap = protocol.engine.insurance_capacity()
     assert cap == to_wad(75)
     with boa.reverts("liquidate: insurance fund cannot cover, adl"):
         liquidate(protocol, protocol.account(trader), protocol.actor("liquidator"))
@@ -264,7 +264,7 @@ def test_liquidate__fund_pending_fees_count_toward_capacity(protocol):
     with boa.env.prank(payer):
         protocol.token.approve(protocol.ch.address, MAX)
         protocol.ch.deposit(0, protocol.units(100), protocol.insurance.address)
-    assert protocol.ch.insurance_capacity() == to_wad(100)
+    assert protocol.engine.insurance_capacity() == to_wad(100)
 
 
 def test_liquidate__two_markets__bad_debt_waits_until_flat(protocol):
@@ -309,14 +309,14 @@ def test_set_liquidation_params__out_of_bounds__reverts(protocol, field, value, 
 
 def test_set_liquidation_params__not_owner__reverts(protocol):
     with boa.env.prank(protocol.actor("stranger")), boa.reverts("ownable: caller is not the owner"):
-        protocol.ch.set_liquidation_params(protocol.market().address, (0, 0, to_wad("0.01"), 0, 0))
+        protocol.engine.set_liquidation_params(protocol.market().address, (0, 0, to_wad("0.01"), 0, 0))
 
 
 def test_set_liquidation_params__unknown_market__reverts(protocol):
     with boa.env.prank(protocol.owner), boa.reverts("unknown market"):
-        protocol.ch.set_liquidation_params(protocol.token.address, (0, 0, to_wad("0.01"), 0, 0))
+        protocol.engine.set_liquidation_params(protocol.token.address, (0, 0, to_wad("0.01"), 0, 0))
 
 
 def test_liquidation_params__set_by_the_deployer(protocol):
     mc = protocol.d.markets["BTC-PERP"].config
-    assert tuple(protocol.ch.liquidation_params(protocol.market().address)) == mc.liquidation_params()
+    assert tuple(protocol.engine.liquidation_params(protocol.market().address)) == mc.liquidation_params()

@@ -18,7 +18,7 @@ def test_set_operator__operator_places_order_for_owner(protocol):
 
     oid = p.order(trader, "buy", "0.01", 99_000, GTC, sender=operator)
 
-    account, is_buy, price, size, reduce_only = p.market().order(oid)
+    account, is_buy, price, size, reduce_only = p.lens.order(p.market().address, oid)
     assert account == p.account(trader)
     assert (is_buy, price, size, reduce_only) == (True, 99_000 * WAD, 10**16, False)
     assert p.account(operator) == 0  # the operator got no account of its own
@@ -47,7 +47,7 @@ def test_set_operator__operator_cancels_owner_order(protocol):
 
     p.cancel(trader, oid, sender=operator)
 
-    assert p.market().order(oid)[0] == 0
+    assert p.lens.order(p.market().address, oid)[0] == 0
     assert p.margin(trader)[1] == 0  # the reservation is released
 
 
@@ -81,7 +81,7 @@ def test_set_operator__revoked__reverts(protocol):
         p.order(trader, "buy", "0.01", 99_000, GTC, sender=operator)
     with boa.reverts("not owner or operator"):
         p.cancel(trader, oid, sender=operator)
-    assert p.market().order(oid)[0] == p.account(trader)  # still resting
+    assert p.lens.order(p.market().address, oid)[0] == p.account(trader)  # still resting
 
 
 def test_place_order__stranger__reverts(protocol):

@@ -122,7 +122,7 @@ def test_place_order__trading_paused__resting_reduce_only_order_works(protocol, 
 
     oid = p.order(trader, "sell", "0.01", 101_000, GTC, reduce_only=True)
 
-    assert p.market().order(oid)[0] == p.account(trader)
+    assert p.lens.order(p.market().address, oid)[0] == p.account(trader)
 
 
 def test_cancel_order__trading_paused__works(protocol):
@@ -133,7 +133,7 @@ def test_cancel_order__trading_paused__works(protocol):
 
     p.cancel(trader, oid)
 
-    assert p.market().order(oid)[0] == 0
+    assert p.lens.order(p.market().address, oid)[0] == 0
     assert p.margin(trader)[1] == 0
 
 

@@ -44,8 +44,8 @@ def test_order__account_below_zero__any_order_reverts(protocol):
 def test_settle_bad_debt__fund_covers(protocol, flat_below_zero):
     protocol.fund_insurance(10_000)
     assets = protocol.insurance.totalAssets()
-    protocol.ch.settle_bad_debt(flat_below_zero, sender=protocol.actor("anyone"))
-    (ev,) = [e for e in protocol.ch.get_logs() if type(e).__name__ == "BadDebt"]
+    protocol.engine.settle_bad_debt(flat_below_zero, sender=protocol.actor("anyone"))
+    (ev,) = [e for e in protocol.engine.get_logs() if type(e).__name__ == "BadDebt"]
     assert (ev.deficit, ev.covered, ev.uncovered) == (to_wad(400), to_wad(400), 0)
     assert protocol.ch.cash(flat_below_zero) == 0 and protocol.ch.bad_debt() == 0
     assert protocol.insurance.totalAssets() == assets - protocol.units(400)
@@ -53,7 +53,7 @@ def test_settle_bad_debt__fund_covers(protocol, flat_below_zero):
 
 
 def test_settle_bad_debt__empty_fund__recognized_as_bad_debt(protocol, flat_below_zero):
-    protocol.ch.settle_bad_debt(flat_below_zero)
+    protocol.engine.settle_bad_debt(flat_below_zero)
     assert protocol.ch.cash(flat_below_zero) == 0
     assert protocol.ch.bad_debt() == to_wad(400)
 
@@ -61,7 +61,7 @@ def test_settle_bad_debt__empty_fund__recognized_as_bad_debt(protocol, flat_belo
 def test_settle_bad_debt__no_deficit__reverts(protocol):
     _maker, trader = levered_long(protocol)
     with boa.reverts("settle: no deficit"):
-        protocol.ch.settle_bad_debt(protocol.account(trader))
+        protocol.engine.settle_bad_debt(protocol.account(trader))
 
 
 def test_settle_bad_debt__account_with_position__reverts(protocol):
@@ -72,7 +72,7 @@ def test_settle_bad_debt__account_with_position__reverts(protocol):
     acct = protocol.account(trader)
     assert protocol.ch.cash(acct) < 0 and protocol.position(trader).size == to_wad("0.05")
     with boa.reverts("settle: account has positions or orders"):
-        protocol.ch.settle_bad_debt(acct)
+        protocol.engine.settle_bad_debt(acct)
 
 
 def test_settle_bad_debt__flat_account_below_zero__cannot_trade_and_settles_once(protocol, flat_below_zero):
@@ -81,6 +81,6 @@ def test_settle_bad_debt__flat_account_below_zero__cannot_trade_and_settles_once
         protocol.ch.place_order(
             owner, 0, protocol.market().address, True, to_wad("0.01"), to_wad(50_000), GTC, False, 0
         )
-    protocol.ch.settle_bad_debt(flat_below_zero)
+    protocol.engine.settle_bad_debt(flat_below_zero)
     with boa.reverts("settle: no deficit"):
-        protocol.ch.settle_bad_debt(flat_below_zero)
+        protocol.engine.settle_bad_debt(flat_below_zero)

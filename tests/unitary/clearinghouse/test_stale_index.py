@@ -59,7 +59,7 @@ def test_cancel_order__stale_index__works(protocol, trade, warp):
 
     p.cancel(trader, oid)
 
-    assert p.market().order(oid)[0] == 0
+    assert p.lens.order(p.market().address, oid)[0] == 0
 
 
 def test_place_order__stale_index__reverts(protocol, trade, warp):

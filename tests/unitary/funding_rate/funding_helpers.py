@@ -76,7 +76,7 @@ def trade(p, buyer: str, seller: str, size, price) -> None:
     """The seller rests an ask, the buyer takes all of it (IOC)."""
     oid = rest(p, seller, "sell", price, size)
     p.order(buyer, "buy", size, price, IOC)
-    assert p.market().order(oid)[0] == 0, "the ask was not filled"
+    assert p.lens.order(p.market().address, oid)[0] == 0, "the ask was not filled"
 
 
 def events(contract, name: str) -> list:
@@ -86,7 +86,7 @@ def events(contract, name: str) -> list:
 
 def book_levels(p, depth: int = 50) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(bids, asks) as [(price, size)] best first, from market_summary."""
-    s = p.market().market_summary(depth)
+    s = p.lens.market_summary(p.market().address, depth)
     return [(lv.price, lv.size) for lv in s.bids], [(lv.price, lv.size) for lv in s.asks]
 
 

@@ -127,7 +127,7 @@ class Run:
                 assert oid != 0
                 self.oids.append((who, oid))
         self.book = (bids, asks)
-        s = self.m.market_summary(MAX_LEVELS)
+        s = self.p.lens.market_summary(self.m.address, MAX_LEVELS)
         assert [(lv.price, lv.size) for lv in s.bids] == bids
         assert [(lv.price, lv.size) for lv in s.asks] == asks
 
@@ -147,7 +147,7 @@ class Run:
             oid = self.p.ch.place_order(seller, 0, self.m.address, False, lots * LOT, price, GTC, False, 0)
         with boa.env.prank(buyer):
             self.p.ch.place_order(buyer, 0, self.m.address, True, lots * LOT, price, IOC, False, 0)
-        assert self.m.order(oid)[0] == 0
+        assert self.p.lens.order(self.m.address, oid)[0] == 0
         changed = {e.account: e for e in position_changes(self.p.ch.get_logs())}
         for who, delta in ((buyer, lots * LOT), (seller, -lots * LOT)):
             e = changed[self.p.account(who)]

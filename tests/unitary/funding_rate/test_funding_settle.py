@@ -88,8 +88,8 @@ def test_settle__samples__their_mean_not_the_book_at_settlement(protocol, fundin
     for bid, ask in [(100_300, 100_400), (99_100, 99_200), (99_600, 99_710)]:
         quotes(protocol, maker, bid, ask, size="0.02")
         premiums.append(funding.sample())
-        protocol.cancel(maker, protocol.market().next_order_id() - 1)
-        protocol.cancel(maker, protocol.market().next_order_id() - 2)
+        protocol.cancel(maker, protocol.lens.next_order_id(protocol.market().address) - 1)
+        protocol.cancel(maker, protocol.lens.next_order_id(protocol.market().address) - 2)
         warp(protocol, DEFAULTS.sample_interval)
     quotes(protocol, maker, 101_000, 101_100, size="0.02")  # ignored: there are samples
     assert funding.sample_count() == 3
@@ -219,7 +219,7 @@ def test_settle__successive__cumulative_adds_up(protocol, funding, maker):
         oids = []
         if bid is not None:
             quotes(protocol, maker, bid, ask, size="0.02")
-            oids = [protocol.market().next_order_id() - 2, protocol.market().next_order_id() - 1]
+            oids = [protocol.lens.next_order_id(protocol.market().address) - 2, protocol.lens.next_order_id(protocol.market().address) - 1]
         warp_to(protocol, funding.next_funding_time(), index)
         premium = _live_premium(protocol, index=index)
 

@@ -83,7 +83,7 @@ def _cancel_kind(resting: dict[int, tuple[str, bool, int, int]], oid: int) -> st
 
 
 def _check(p, resting) -> None:
-    s = p.market().market_summary(50)
+    s = p.lens.market_summary(p.market().address, 50)
     assert [(lv.price, lv.size, lv.orders) for lv in s.bids] == _model_book(resting, True)
     assert [(lv.price, lv.size, lv.orders) for lv in s.asks] == _model_book(resting, False)
     state = MarketState.read(p.market())
@@ -106,7 +106,7 @@ def test_book_links__random_places_cancels_and_takers__match_the_model(protocol,
                 if sum(1 for r in resting.values() if r[0] == name) >= MAX_OPEN:
                     continue
                 price = 100_000 - away if is_buy else 100_000 + away
-                hint = m.find_hint(is_buy, to_wad(price)) if hint_mode == "find_hint" else 0
+                hint = p.lens.find_hint(m.address, is_buy, to_wad(price)) if hint_mode == "find_hint" else 0
                 oid = p.order(
                     makers[name],
                     "buy" if is_buy else "sell",
@@ -159,7 +159,7 @@ def test_book_links__random_places_cancels_and_takers__match_the_model(protocol,
                         assert oid == 0
                     else:
                         # it rests at its limit, then goes (makers' post-only orders would cross it)
-                        assert m.order(oid)[1:4] == (taker_buys, to_wad(limit), left * LOT)
+                        assert p.lens.order(m.address, oid)[1:4] == (taker_buys, to_wad(limit), left * LOT)
                         resting[oid] = ("taker", taker_buys, limit, left)
                         _check(p, resting)
                         p.cancel(taker, oid)
@@ -179,7 +179,7 @@ def test_hint__an_emptied_level__is_a_bad_hint(protocol):
         protocol.order(maker, "sell", "0.1", "100300", hint=100_200)
     protocol.order(maker, "sell", "0.1", "100300", hint=100_100)
     protocol.order(maker, "sell", "0.1", "100200", hint=100_100)  # the dead price reopens
-    assert [lv.price // 10**18 for lv in protocol.market().market_summary(10).asks] == [
+    assert [lv.price // 10**18 for lv in protocol.lens.market_summary(protocol.market().address, 10).asks] == [
         100_100,
         100_200,
         100_300,
@@ -189,7 +189,7 @@ def test_hint__an_emptied_level__is_a_bad_hint(protocol):
 
 
 def _asks(p) -> list[tuple[int, int]]:
-    return [(lv.price // 10**18, lv.orders) for lv in p.market().market_summary(10).asks]
+    return [(lv.price // 10**18, lv.orders) for lv in p.lens.market_summary(p.market().address, 10).asks]
 
 
 def test_links__a_deeper_level_empties__its_neighbours_relink(protocol):
@@ -216,5 +216,5 @@ def test_links__middle_then_tail_cancels__queue_stays_linked(protocol):
     MarketState.read(protocol.market()).check_aggregates()
     taker = protocol.actor("taker", deposit="1000000")
     protocol.order(taker, "buy", "0.2", "100100", IOC)
-    assert protocol.market().order(a)[0] == 0 and protocol.market().order(e)[0] == 0
+    assert protocol.lens.order(protocol.market().address, a)[0] == 0 and protocol.lens.order(protocol.market().address, e)[0] == 0
     assert _asks(protocol) == []

@@ -97,7 +97,7 @@ class Ledger:
         self.fees = 0
         self.book: dict[str, list[Resting]] = {s: [] for s in self.syms}
         self.last = dict.fromkeys(self.syms, 0)
-        self.next_oid = {s: protocol.market(s).next_order_id() for s in self.syms}
+        self.next_oid = {s: protocol.lens.next_order_id(protocol.market(s).address) for s in self.syms}
         self.index = {s: protocol.market(s).index_price() for s in self.syms}
         self.params = {s: protocol.market(s).params() for s in self.syms}
         # no funding is due anywhere: cash deltas are realized PnL minus fees
@@ -321,7 +321,7 @@ class Ledger:
         m = self.p.market(sym)
         bid, ask = self.best(sym)
         assert m.index_price() == self.index[sym]
-        assert (m.best_bid(), m.best_ask(), m.last_trade_price()) == (bid, ask, self.last[sym])
+        assert (m.best_bid(), m.best_ask(), self.p.lens.last_trade_price(m.address)) == (bid, ask, self.last[sym])
         mark = self.mark(sym)
         assert m.mark_price() == mark
         half = self.index[sym] * self.params[sym].mark_band // WAD

@@ -26,7 +26,7 @@ def taker(protocol):
 
 
 def book(protocol, depth=10):
-    return protocol.market().market_summary(depth)
+    return protocol.lens.market_summary(protocol.market().address, depth)
 
 
 # ---------------------------------------------------------------- resting and matching
@@ -38,7 +38,7 @@ def test_limit__rests_at_its_price(protocol, maker):
     s = book(protocol)
     assert s.best_ask == to_wad(100_100) and s.best_bid == 0
     assert [(lv.price, lv.size, lv.orders) for lv in s.asks] == [(to_wad(100_100), to_wad("0.5"), 1)]
-    acct, is_buy, price, size, ro = protocol.market().order(oid)
+    acct, is_buy, price, size, ro = protocol.lens.order(protocol.market().address, oid)
     assert (acct, is_buy, price, size, ro) == (
         protocol.account(maker),
         False,
@@ -55,8 +55,8 @@ def test_book__price_priority_then_time_priority(protocol, maker, taker):
     second = protocol.order(other, "sell", "0.1", "100100")
     protocol.order(taker, "buy", "0.1", "100300", IOC)
     # the best price fills first, and at that price the older order
-    assert protocol.market().order(first)[0] == 0
-    assert protocol.market().order(second)[0] == protocol.account(other)
+    assert protocol.lens.order(protocol.market().address, first)[0] == 0
+    assert protocol.lens.order(protocol.market().address, second)[0] == protocol.account(other)
     assert protocol.position(taker).entry_price == to_wad(100_100)
 
 
@@ -74,7 +74,7 @@ def test_limit__crossing__fills_then_rests_remainder(protocol, maker, taker):
     protocol.order(maker, "sell", "0.1", "100100")
     oid = protocol.order(taker, "buy", "0.3", "100150")
     assert protocol.position(taker).size == to_wad("0.1")
-    assert protocol.market().order(oid)[3] == to_wad("0.2")
+    assert protocol.lens.order(protocol.market().address, oid)[3] == to_wad("0.2")
     assert book(protocol).best_bid == to_wad(100_150)
 
 
@@ -96,7 +96,7 @@ def test_ioc__nothing_to_match__changes_nothing(protocol, taker):
 
 def test_post_only__rests_when_not_crossing(protocol, maker):
     oid = protocol.order(maker, "buy", "0.1", "99990", POST_ONLY)
-    assert protocol.market().order(oid)[0] == protocol.account(maker)
+    assert protocol.lens.order(protocol.market().address, oid)[0] == protocol.account(maker)
 
 
 def test_post_only__crossing__reverts(protocol, maker, taker):
@@ -131,7 +131,7 @@ def test_max_fills__a_limit_order_that_no_longer_crosses__rests(protocol, maker,
     for i in range(8):
         protocol.order(maker, "sell", "0.001", str(100_100 + i))
     oid = protocol.order(taker, "buy", "0.010", "100200")
-    assert oid != 0 and protocol.market().order(oid)[3] == to_wad("0.002")
+    assert oid != 0 and protocol.lens.order(protocol.market().address, oid)[3] == to_wad("0.002")
     s = book(protocol)
     assert (s.best_bid, s.best_ask) == (to_wad(100_200), 0)
 
@@ -141,7 +141,7 @@ def test_self_trade__resting_order_is_cancelled(protocol, maker, taker):
     protocol.order(maker, "sell", "0.1", "100200")
     protocol.order(taker, "buy", "0.1", "100200", IOC)
     # the taker's own ask was cancelled, not filled; it bought from the maker
-    assert protocol.market().order(own)[0] == 0
+    assert protocol.lens.order(protocol.market().address, own)[0] == 0
     assert protocol.position(taker).size == to_wad("0.1")
     assert protocol.position(maker).size == -to_wad("0.1")
 
@@ -151,9 +151,9 @@ def test_partial_fill__keeps_queue_position(protocol, maker, taker):
     first = protocol.order(maker, "sell", "0.3", "100100")
     protocol.order(other, "sell", "0.1", "100100")
     protocol.order(taker, "buy", "0.1", "100100", IOC)
-    assert protocol.market().order(first)[3] == to_wad("0.2")
+    assert protocol.lens.order(protocol.market().address, first)[3] == to_wad("0.2")
     protocol.order(taker, "buy", "0.2", "100100", IOC)
-    assert protocol.market().order(first)[0] == 0
+    assert protocol.lens.order(protocol.market().address, first)[0] == 0
     assert protocol.position(other).size == 0
 
 
@@ -196,7 +196,7 @@ def test_reduce_only__resting_order_void_once_flat(protocol, maker, taker):
     protocol.order(maker, "sell", "0.1", "100600")
     protocol.order(buyer, "buy", "0.1", "100600", IOC)
     assert protocol.position(taker).size == 0
-    assert protocol.market().order(ro)[0] == 0
+    assert protocol.lens.order(protocol.market().address, ro)[0] == 0
     assert protocol.position(buyer).size == to_wad("0.1")
 
 
@@ -215,7 +215,7 @@ def test_cancel__removes_order_and_releases_margin(protocol, maker):
     oid = protocol.order(maker, "buy", "1", "99000")
     assert protocol.margin(maker)[1] > 0
     protocol.cancel(maker, oid)
-    assert protocol.market().order(oid)[0] == 0
+    assert protocol.lens.order(protocol.market().address, oid)[0] == 0
     assert protocol.margin(maker)[1] == 0
     assert book(protocol).best_bid == 0
 
@@ -228,7 +228,7 @@ def test_cancel__middle_of_level_keeps_the_rest_linked(protocol, maker, taker):
     lv = book(protocol).asks[0]
     assert (lv.size, lv.orders) == (to_wad("0.2"), 2)
     protocol.order(taker, "buy", "0.2", "100100", IOC)
-    assert protocol.market().order(a)[0] == 0 and protocol.market().order(c)[0] == 0
+    assert protocol.lens.order(protocol.market().address, a)[0] == 0 and protocol.lens.order(protocol.market().address, c)[0] == 0
     assert book(protocol).best_ask == 0
 
 
@@ -254,7 +254,7 @@ def test_cancel__works_on_an_invalid_index(protocol, maker):
     oid = protocol.order(maker, "sell", "0.1", "100100")
     protocol.warp(3600)  # every source stale
     protocol.cancel(maker, oid)
-    assert protocol.market().order(oid)[0] == 0
+    assert protocol.lens.order(protocol.market().address, oid)[0] == 0
 
 
 def _direct_cancel(protocol, who, oid):
@@ -269,7 +269,7 @@ def test_cancel_direct__owner_cancels_at_the_market__same_as_through_the_router(
     _direct_cancel(protocol, maker, oid)
     (ev,) = [e for e in m.get_logs() if type(e).__name__ == "OrderRemoved"]
     assert (ev.account, ev.order_id, ev.remaining, ev.reason) == (protocol.account(maker), oid, to_wad(1), 1)
-    assert m.order(oid)[0] == 0 and m.order(kept)[0] == protocol.account(maker)
+    assert protocol.lens.order(m.address, oid)[0] == 0 and protocol.lens.order(m.address, kept)[0] == protocol.account(maker)
     assert 0 < protocol.margin(maker)[1] < im_both
     assert m.open_order_stats(protocol.account(maker))[0] == 1
     assert [lv.price for lv in book(protocol).bids] == [to_wad(99_000)]
@@ -283,7 +283,7 @@ def test_cancel_direct__another_owner_or_an_operator__reverts(protocol, maker, t
         with boa.reverts("not your order"):
             _direct_cancel(protocol, who, oid)
     protocol.cancel(maker, oid, sender=operator)  # an operator cancels through the router
-    assert protocol.market().order(oid)[0] == 0
+    assert protocol.lens.order(protocol.market().address, oid)[0] == 0
     with boa.reverts("no such order"):
         _direct_cancel(protocol, maker, oid)
 
@@ -313,7 +313,7 @@ def test_cancel_direct__works_on_an_invalid_index_and_when_paused(protocol, make
 def test_cancel_all__lists_every_order(protocol, maker):
     ids = [protocol.order(maker, "sell", "0.1", str(100_100 + i)) for i in range(3)]
     m = protocol.market()
-    assert m.orders_of(protocol.account(maker), 1, 10) == ids
+    assert protocol.lens.orders_of(m.address, protocol.account(maker), 1, 10) == ids
     with boa.env.prank(maker):
         with boa.reverts("cancel-all: orders missing from the list"):
             protocol.ch.cancel_all(maker, 0, m.address, ids[:2])
@@ -367,7 +367,7 @@ def test_hint__far_behind_best_needs_a_hint(protocol, maker):
         protocol.order(maker, "sell", "0.001", str(100_100 + i), hint=100_100 + i - 1 if i else 0)
     with boa.reverts("book: hint too far"):
         protocol.order(maker, "sell", "0.001", "100200")
-    hint = m.find_hint(False, to_wad(100_200))
+    hint = protocol.lens.find_hint(m.address, False, to_wad(100_200))
     assert hint == 100_139
     protocol.order(maker, "sell", "0.001", "100200", hint=hint)
     assert book(protocol, 50).asks[-1].price == to_wad(100_200)
@@ -520,13 +520,13 @@ def test_queue__head_fills_then_cancels_anywhere__stays_linked(protocol, maker, 
     other = protocol.actor("other_maker", deposit="1000000")
     a, b, c, d, e = (protocol.order(other, "sell", "0.1", "100100") for _ in range(5))
     protocol.order(taker, "buy", "0.1", "100100", IOC)  # a, the head, fills: b is the head
-    assert protocol.market().order(a)[0] == 0
+    assert protocol.lens.order(protocol.market().address, a)[0] == 0
     protocol.cancel(other, c)  # the middle, behind the new head
     assert _asks(protocol) == [(100_100, to_wad("0.3"), 3)]
     protocol.cancel(other, b)  # the head: d follows
     assert _asks(protocol) == [(100_100, to_wad("0.2"), 2)]
     protocol.order(taker, "buy", "0.05", "100100", IOC)  # d, partly
-    assert protocol.market().order(d)[3] == to_wad("0.05")
+    assert protocol.lens.order(protocol.market().address, d)[3] == to_wad("0.05")
     protocol.cancel(other, e)  # the tail, behind a head that was never rewritten
     assert _asks(protocol) == [(100_100, to_wad("0.05"), 1)]
     protocol.order(maker, "sell", "0.1", "100100")  # appended behind d
