@@ -65,6 +65,7 @@ struct PositionView:
 
 interface IPositionView:
     def position(account: uint256) -> PositionView: view
+    def position_size(account: uint256) -> int256: view
     def CLEARINGHOUSE() -> address: view
     def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
 
@@ -356,7 +357,7 @@ def engine_transfer(account: uint256, counterparty: uint256, market: address, si
     # dev: a takeover may open the counterparty's first position here
     self.active_markets[counterparty] |= bit
     # dev: the account never has orders here then (takeover and adl check)
-    if last and (staticcall IPositionView(market).position(account)).size == 0:
+    if last and staticcall IPositionView(market).position_size(account) == 0:
         self.active_markets[account] &= ~bit
 
 

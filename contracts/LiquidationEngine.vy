@@ -69,6 +69,7 @@ struct MarketParamsView:
 
 interface IMarketView:
     def position(account: uint256) -> PositionView: view
+    def position_size(account: uint256) -> int256: view
     def TICK_SIZE() -> uint256: view
     def LOT_SIZE() -> uint256: view
     def params() -> MarketParamsView: view
@@ -175,7 +176,7 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     # the equity after the close: the clearinghouse books the trade and
     # returns the margin with this market's part from the trade itself
     equity_after: int256 = extcall IClearinghouse(CLEARINGHOUSE).engine_close(account, market, not is_long, q, limit)
-    after: int256 = (staticcall IMarketView(market).position(account)).size
+    after: int256 = staticcall IMarketView(market).position_size(account)
     closed: uint256 = abs_size - convert(abs(after), uint256)
     fee: uint256 = self._fee(equity_after, closed * v.mark // WAD, lp)
     equity_after -= convert(fee, int256)

@@ -520,6 +520,16 @@ def position(account: uint256) -> PositionView:
 
 @external
 @view
+def position_size(account: uint256) -> int256:
+    """
+    @notice The account's position size alone (base WAD, long > 0): no
+            index read, for the liquidation engine after a close.
+    """
+    return self._size(self._positions[account])
+
+
+@external
+@view
 def open_order_stats(account: uint256) -> (uint256, uint256, uint256):
     """
     @notice (resting orders, bid notional, ask notional) of the account, quote WAD.

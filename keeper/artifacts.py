@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACTS = REPO / "contracts"
 BUILD = REPO / "build" / "artifacts"
 EIP170_LIMIT = 24_576
+# every deployable keeps 2 KB of room under EIP-170, so a fix can land without
+# deleting a check first (docs/PROTOCOL.md §15)
+SIZE_TARGET = EIP170_LIMIT - 2_048
 
 
 def deployables() -> dict[str, Path]:
@@ -122,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     warns = build_all(force="--check-warnings" in argv)
     for name in deployables():
         size = runtime_size(name)
-        flag = "ok" if size <= EIP170_LIMIT else "OVER EIP-170"
+        flag = "ok" if size <= SIZE_TARGET else "OVER the 2 KB room" if size <= EIP170_LIMIT else "OVER EIP-170"
         print(f"{name:<24} {size:>6} bytes  {flag}")
     for w in warns:
         print("warning:", w)
     if "--check-warnings" in argv and warns:
         return 1
-    if any(runtime_size(n) > EIP170_LIMIT for n in deployables()):
+    if any(runtime_size(n) > SIZE_TARGET for n in deployables()):
         return 1
     return 0
 

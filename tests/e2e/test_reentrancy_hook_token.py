@@ -63,7 +63,9 @@ def _payloads(p, token):
         "deposit": (ch.address, _payload(ch.deposit, 0, p.units(1_000))),
         "place_order": (
             ch.address,
-            _payload(ch.place_order, token.address, 0, m, True, to_wad("0.01"), to_wad(99_000), GTC, False, 0),
+            _payload(
+                ch.place_order, token.address, 0, m, True, to_wad("0.01"), to_wad(99_000), GTC, False, 0
+            ),
         ),
         # the liquidation engine reads and writes through the clearinghouse,
         # whose lock is held during the transfer

@@ -134,7 +134,12 @@ MAX_AGE = 60  # oracle max_age of the test markets
 
 
 BELOW_ZERO = "order would leave the account below zero"
-ENGINE_FUNCTIONS = ("liquidate", "takeover", "adl", "settle_bad_debt")  # LiquidationEngine, not the clearinghouse
+ENGINE_FUNCTIONS = (
+    "liquidate",
+    "takeover",
+    "adl",
+    "settle_bad_debt",
+)  # LiquidationEngine, not the clearinghouse
 MAKERS = ("maker_a", "maker_b")
 TRADERS = ("trader_0", "trader_1", "trader_2", "trader_3")
 
@@ -629,7 +634,9 @@ class LiquidationMachine(RuleBasedStateMachine):
         the mark, so they can move equity, MM and scores), in an anchor."""
         with boa.env.anchor():
             for oid in ids:
-                if self.p.lens.order(self.m.address, oid)[0] != 0:  # a listed order that no longer rests is skipped
+                if (
+                    self.p.lens.order(self.m.address, oid)[0] != 0
+                ):  # a listed order that no longer rests is skipped
                     self.ch.cancel_order(
                         self.owner_of[a], self.sub_of[a], self.m.address, oid, sender=self.owner_of[a]
                     )
@@ -1314,7 +1321,9 @@ def test_regression__partial_liquidation_that_would_sink_a_solvent_account__reve
     assert m.mark_price() == to_wad(98_940)  # median(99,000, index, 101,500) clamped to index + 2%
     assert 0 < equity < mm  # solvent, liquidatable: bankruptcy price 98,440
 
-    ok, out = attempt(lambda: p.engine.liquidate(p.account(account), m.address, to_wad("0.5"), [], sender=keeper))
+    ok, out = attempt(
+        lambda: p.engine.liquidate(p.account(account), m.address, to_wad("0.5"), [], sender=keeper)
+    )
 
     assert not ok and "would leave the account below zero" in out, out
     assert p.margin(account)[0] == equity

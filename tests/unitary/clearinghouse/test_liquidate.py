@@ -182,7 +182,10 @@ def test_liquidate__orders_missing_from_list__only_cancels(protocol):
     trader, (a, b) = crash_with_orders(protocol, ["120000", "121000"])
     acct = protocol.account(trader)
     assert liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[a]) == 0
-    assert protocol.lens.order(protocol.market().address, a)[0] == 0 and protocol.lens.order(protocol.market().address, b)[0] == acct
+    assert (
+        protocol.lens.order(protocol.market().address, a)[0] == 0
+        and protocol.lens.order(protocol.market().address, b)[0] == acct
+    )
     assert protocol.position(trader).size == to_wad("0.1")
     assert liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[b]) > 0
 

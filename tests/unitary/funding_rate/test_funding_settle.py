@@ -219,7 +219,10 @@ def test_settle__successive__cumulative_adds_up(protocol, funding, maker):
         oids = []
         if bid is not None:
             quotes(protocol, maker, bid, ask, size="0.02")
-            oids = [protocol.lens.next_order_id(protocol.market().address) - 2, protocol.lens.next_order_id(protocol.market().address) - 1]
+            oids = [
+                protocol.lens.next_order_id(protocol.market().address) - 2,
+                protocol.lens.next_order_id(protocol.market().address) - 1,
+            ]
         warp_to(protocol, funding.next_funding_time(), index)
         premium = _live_premium(protocol, index=index)
 

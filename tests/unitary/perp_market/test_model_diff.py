@@ -321,7 +321,11 @@ class Ledger:
         m = self.p.market(sym)
         bid, ask = self.best(sym)
         assert m.index_price() == self.index[sym]
-        assert (m.best_bid(), m.best_ask(), self.p.lens.last_trade_price(m.address)) == (bid, ask, self.last[sym])
+        assert (m.best_bid(), m.best_ask(), self.p.lens.last_trade_price(m.address)) == (
+            bid,
+            ask,
+            self.last[sym],
+        )
         mark = self.mark(sym)
         assert m.mark_price() == mark
         half = self.index[sym] * self.params[sym].mark_band // WAD
