@@ -2,9 +2,10 @@
 
 For every replay this breaks a check it exercises (a mutant: a text
 substitution in contracts/), runs the replay on the mutant, and expects it to
-FAIL. A replay that still passes on its mutant does not test its check. Two
-replays have two mutants: spam (the max_fills bound, the uncrossed book) and
-self-liquidation (the fee rule, the skip of an order gone from the list).
+FAIL. A replay that still passes on its mutant does not test its check. Three
+replays have two mutants: spam (the max_fills bound, the uncrossed book),
+self-liquidation (the fee rule, the skip of an order gone from the list) and
+the rogue liquidation engine (the engine check, the replacement's delay).
 
 The mutant is built in a temporary copy of the working tree (every file git
 knows, as it is on disk), so contracts/ is never touched and the copy compiles
@@ -84,8 +85,32 @@ MUTANTS: tuple[Mutant, ...] = (
         "Clearinghouse.vy",
         (
             (
-                "if pay_caller and convert(self._account_key[account] >> 96, uint160) != convert(msg.sender, uint160):",
-                "if pay_caller:",
+                "if liquidator != empty(address) and convert(self._account_key[account] >> 96, uint160) != convert(liquidator, uint160):",
+                "if liquidator != empty(address):",
+            ),
+        ),
+    ),
+    Mutant(
+        "rogue-engine",
+        "tests/e2e/test_rogue_liquidation_engine.py",
+        "the engine_* functions callable by anyone (the engine check removed)",
+        "Clearinghouse.vy",
+        (
+            (
+                '    assert msg.sender == self.liquidation_engine, "not the liquidation engine"',
+                "    pass",
+            ),
+        ),
+    ),
+    Mutant(
+        "engine-delay",
+        "tests/e2e/test_rogue_liquidation_engine.py",
+        "a replacement liquidation engine applied at once (its delay not checked)",
+        "Clearinghouse.vy",
+        (
+            (
+                '    assert block.timestamp >= self.pending_liquidation_engine_at, "engine delay not over"\n',
+                "",
             ),
         ),
     ),

@@ -9,6 +9,7 @@ from tests.utils.protocol import IOC
 WAD = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_MARKETS = 16
+ENGINE_DELAY = 2 * 86400
 
 # a token whose decimals() is out of the supported 2..18 range (test-only stub)
 _BAD_DECIMALS_TOKEN = """
@@ -198,6 +199,122 @@ def test_add_market__more_than_max__reverts(protocol):
 
     with boa.reverts("too many markets"):
         p.ch.add_market(_new_market(p, p.ch.address, "ONE-TOO-MANY").address, sender=p.owner)
+
+
+# ---------------------------------------------------------------- liquidation engine
+
+
+def _engine_of(p, clearinghouse: str):
+    return p.backend.deploy("LiquidationEngine", clearinghouse)
+
+
+def test_liquidation_engine__deployed_state(protocol):
+    p = protocol
+    assert p.ch.liquidation_engine() == p.engine.address
+    assert p.engine.CLEARINGHOUSE() == p.ch.address
+    assert p.engine.owner() == p.owner
+    assert p.ch.pending_liquidation_engine() == ZERO_ADDRESS
+
+
+def test_liquidation_engine__zero_clearinghouse__reverts(protocol):
+    with boa.reverts("zero address"):
+        protocol.backend.deploy("LiquidationEngine", ZERO_ADDRESS)
+
+
+def test_set_liquidation_engine__checks(protocol):
+    p = protocol
+    elsewhere = p.backend.deploy("Clearinghouse", p.token.address, p.actor("fund"), p.actor("treasury"), 0)
+    for engine, sender, reason in (
+        (_engine_of(p, p.ch.address).address, p.actor("attacker"), "ownable: caller is not the owner"),
+        (ZERO_ADDRESS, p.owner, "zero address"),
+        (_engine_of(p, elsewhere.address).address, p.owner, "engine of another clearinghouse"),
+    ):
+        with boa.reverts(reason):
+            p.ch.set_liquidation_engine(engine, sender=sender)
+    assert p.ch.liquidation_engine() == p.engine.address
+    assert p.ch.pending_liquidation_engine() == ZERO_ADDRESS
+
+
+def test_set_liquidation_engine__first__takes_effect_at_once(protocol):
+    p = protocol
+    ch = p.backend.deploy("Clearinghouse", p.token.address, p.actor("fund"), p.actor("treasury"), 0)
+    engine = _engine_of(p, ch.address)
+    ch.set_liquidation_engine(engine.address, sender=p.owner)
+    (ev,) = _events(ch, "LiquidationEngineSet")
+    assert ev.engine == engine.address and ch.liquidation_engine() == engine.address
+
+
+def test_set_liquidation_engine__replacement__applies_at_the_delay_not_before(protocol):
+    p = protocol
+    new = _engine_of(p, p.ch.address)
+    p.ch.set_liquidation_engine(new.address, sender=p.owner)
+    at = p.ch.pending_liquidation_engine_at()
+    assert at == boa.env.evm.patch.timestamp + ENGINE_DELAY
+    assert p.ch.liquidation_engine() == p.engine.address  # not yet
+
+    boa.env.time_travel(seconds=ENGINE_DELAY - 1)
+    with boa.reverts("engine delay not over"):
+        p.ch.apply_liquidation_engine(sender=p.owner)
+    boa.env.time_travel(seconds=1)
+    with boa.reverts("ownable: caller is not the owner"):
+        p.ch.apply_liquidation_engine(sender=p.actor("attacker"))
+    p.ch.apply_liquidation_engine(sender=p.owner)
+
+    (ev,) = _events(p.ch, "LiquidationEngineSet")
+    assert ev.engine == new.address and p.ch.liquidation_engine() == new.address
+    assert (p.ch.pending_liquidation_engine(), p.ch.pending_liquidation_engine_at()) == (ZERO_ADDRESS, 0)
+    # the markets listed before it are listed on it by its owner
+    m = p.market().address
+    assert new.liquidation_params(m) == (0, 0, 0, 0, 0)
+    new.add_market(m, sender=p.owner)
+    assert new.liquidation_params(m) == p.engine.liquidation_params(m)
+
+
+def test_apply_liquidation_engine__none_proposed__reverts(protocol):
+    with boa.reverts("no engine proposed"):
+        protocol.ch.apply_liquidation_engine(sender=protocol.owner)
+
+
+def test_engine_functions__not_the_engine__revert(protocol):
+    p = protocol
+    a, m = p.account(p.actor("someone", 1_000)), p.market().address
+    for sender in (p.owner, p.actor("attacker"), p.ch.address):
+        with boa.env.prank(sender):
+            with boa.reverts("not the liquidation engine"):
+                p.ch.engine_cancel(a, m, [1])
+            with boa.reverts("not the liquidation engine"):
+                p.ch.engine_close(a, m, False, 10**15, 1)
+            with boa.reverts("not the liquidation engine"):
+                p.ch.engine_transfer(a, 1, m, 10**15, 1, True)
+            with boa.reverts("not the liquidation engine"):
+                p.ch.engine_settle(a, 1, sender, WAD, False)
+
+
+def test_add_market__no_liquidation_engine__reverts(protocol):
+    p = protocol
+    ch = p.backend.deploy("Clearinghouse", p.token.address, p.actor("fund"), p.actor("treasury"), 0)
+    with boa.reverts("no liquidation engine"):
+        ch.add_market(_new_market(p, ch.address).address, sender=p.owner)
+    assert ch.market_count() == 0
+
+
+def test_add_market__lists_it_on_the_engine(protocol):
+    p = protocol
+    market = _new_market(p, p.ch.address)
+    assert p.engine.liquidation_params(market.address) == (0, 0, 0, 0, 0)  # not listed
+    p.ch.add_market(market.address, sender=p.owner)
+    assert p.engine.liquidation_params(market.address) == p.engine.liquidation_params(p.market().address)
+
+
+def test_engine_add_market__checks(protocol):
+    p = protocol
+    unlisted = _new_market(p, p.ch.address)
+    with boa.reverts("ownable: caller is not the owner"):
+        p.engine.add_market(unlisted.address, sender=p.actor("attacker"))
+    with boa.reverts("unknown market"):
+        p.engine.add_market(unlisted.address, sender=p.owner)
+    with boa.reverts("market already listed"):
+        p.engine.add_market(p.market().address, sender=p.owner)
 
 
 # ---------------------------------------------------------------- ownership
