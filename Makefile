@@ -22,7 +22,7 @@ $(PY_STAMP): requirements.lock pyproject.toml
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error  # the lock lists every platform: it is never rewritten
 	touch $@
 
 demo: install
