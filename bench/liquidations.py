@@ -142,14 +142,15 @@ def health_gas(net: LocalNet) -> int:
 
 
 def run_keeper(net: LocalNet, n: int, gas_limit: int, block_time: int, keeper_key: str) -> Result:
-    w3, ch = net.w3, net.ch
+    w3, ch, engine = net.w3, net.ch, net.engine
     net.anvil.rpc("evm_setBlockGasLimit", [hex(gas_limit)])
     net.anvil.mine()  # the new limit applies from the next block
     net.anvil.rpc("evm_setIntervalMining", [block_time])
     client = ChainClient(w3, keeper_key, receipt_timeout_s=120)
     bot = LiquidationBot(
-        client, ch, {SYMBOL: net.market(SYMBOL)}, logger=logging.getLogger("bench.liquidation")
-    )
+        client, ch, {SYMBOL: net.market(SYMBOL)}, engine=engine, lens=net.lens,
+        logger=logging.getLogger("bench.liquidation"),
+    )  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=bot.run_forever, args=(0.2, stop), daemon=True)
     try:
@@ -163,14 +164,14 @@ def run_keeper(net: LocalNet, n: int, gas_limit: int, block_time: int, keeper_ke
         liquidated = 0
         while liquidated < n and time.monotonic() < deadline:
             time.sleep(0.1)
-            liquidated = len(ch.events.Liquidation().get_logs(from_block=move_block))
+            liquidated = len(engine.events.Liquidation().get_logs(from_block=move_block))
         seconds = time.monotonic() - started
     finally:
         stop.set()
         thread.join(timeout=30)
         net.anvil.rpc("evm_setIntervalMining", [0])
         net.anvil.set_automine(True)
-    logs = ch.events.Liquidation().get_logs(from_block=move_block)
+    logs = engine.events.Liquidation().get_logs(from_block=move_block)
     if len(logs) < n:
         raise RuntimeError(f"only {len(logs)} of {n} accounts liquidated in 300 s")
     if len({ev["args"]["account"] for ev in logs}) != len(logs):
@@ -181,7 +182,9 @@ def run_keeper(net: LocalNet, n: int, gas_limit: int, block_time: int, keeper_ke
         receipt = w3.eth.get_transaction_receipt(ev["transactionHash"])
         gas.append(int(receipt["gasUsed"]))
         per_block[ev["blockNumber"]] = per_block.get(ev["blockNumber"], 0) + 1
-        assert ch.events.Liquidation().process_receipt(receipt, errors=DISCARD)[0]["args"]["size_after"] == 0
+        assert (
+            engine.events.Liquidation().process_receipt(receipt, errors=DISCARD)[0]["args"]["size_after"] == 0
+        )
     last = max(per_block)
     return Result(
         gas_limit=gas_limit,

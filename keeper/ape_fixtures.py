@@ -106,20 +106,24 @@ class VyperpMarket:
 class Vyperp:
     """A deployed vyperp: ape contract instances and helpers for tests.
 
-    Attributes: ``clearinghouse``, ``collateral`` (a mintable mock unless the
-    config names a token), ``insurance_fund``, ``lens`` (None when the deployer
-    has none), ``markets`` (symbol -> :class:`VyperpMarket`), ``deployer``,
-    ``manifest`` (what ``ape run deploy`` writes) and ``deployment``
-    (``keeper.deploy.Deployment``)."""
+    Attributes: ``clearinghouse``, ``liquidation_engine`` (``liquidate``,
+    ``takeover``, ``adl``, ``settle_bad_debt``, ``adl_score``,
+    ``liquidation_params``, ``insurance_capacity``; its owner is the deployer),
+    ``collateral`` (a mintable mock unless the config names a token),
+    ``insurance_fund``, ``lens`` (``account_summary``, ``market_summary``,
+    ``find_hint``, ``orders_of``, ``order``), ``markets`` (symbol ->
+    :class:`VyperpMarket`), ``deployer``, ``manifest`` (what ``ape run deploy``
+    writes) and ``deployment`` (``keeper.deploy.Deployment``)."""
 
     def __init__(self, deployment: Deployment, deployer: Any, chain: Any):
         self.deployment = deployment
         self.deployer = deployer
         self.chain = chain
         self.clearinghouse = deployment.clearinghouse
+        self.liquidation_engine = deployment.liquidation_engine
         self.collateral = deployment.collateral
         self.insurance_fund = deployment.insurance_fund
-        self.lens = getattr(deployment, "lens", None)
+        self.lens = deployment.lens
         self.manifest = deployment.manifest
         self.markets = {
             s: VyperpMarket(s, md.market, md.oracle, md.funding, md.config)
@@ -150,7 +154,7 @@ class Vyperp:
 
     def account_summary(self, owner: Any, subaccount: int = 0) -> Any:
         """Cash, equity, IM, MM, withdrawable and positions (WAD) of (owner, subaccount)."""
-        return (self.lens or self.clearinghouse).account_summary(owner, subaccount)
+        return self.lens.account_summary(owner, subaccount)
 
     def position(self, owner: Any, symbol: str, subaccount: int = 0) -> Any:
         """PerpMarket.position of (owner, subaccount): size, entry, mark, unrealized PnL, funding owed (WAD)."""
@@ -191,7 +195,7 @@ class Vyperp:
             if order.price is not None
             else market_limit(mkt.mark_price(), mkt.TICK_SIZE(), order.is_buy)
         )
-        hint = mkt.find_hint(order.is_buy, limit)
+        hint = self.lens.find_hint(mkt, order.is_buy, limit)
         return self.clearinghouse.place_order(
             account, subaccount, mkt, order.is_buy, order.size, limit, order.order_type, order.reduce_only, hint,
             sender=account,

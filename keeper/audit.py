@@ -4,13 +4,14 @@ highest-scored positions (PROTOCOL.md §11), or name the account it skipped.
     keeper audit adl --tx 0xHASH [--rpc URL] [--manifest PATH] [--json]
     keeper audit adl --block N   [--rpc URL] [--manifest PATH] [--json]
 
-For each `AutoDeleverage` event of the transaction (or of every transaction of the block):
+For each `AutoDeleverage` event of the transaction (or of every transaction of the block),
+emitted by the deployment's LiquidationEngine (the manifest's `liquidation_engine`):
 
 1. its `Deleveraged` events give the counterparties used, in call order, with the size taken
    and the score the contract computed;
 2. the state of the block before (`eth_call` with block_identifier = block - 1) gives, for
    every account 1..account_count with the market's bit in `active_markets`, its position and
-   its live score, twice: the contract's `adl_score` view, and the Python model
+   its live score, twice: the engine's `adl_score` view, and the Python model
    (`liquidation_model.adl_score` of `position` and `margin`), which must agree;
 3. `check_adl` (pure) proves that no eligible account (opposite side, score > 0) with a score
    above the lowest score used was skipped, nor left partly used while a lower-scored one was
@@ -199,11 +200,14 @@ def check_adl(
 
 
 def _events(contract: Contract, name: str, receipt: Any) -> list[Any]:
-    return list(getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD))
+    """The `name` events of `receipt` emitted by `contract` itself."""
+    events = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    return [e for e in events if e["address"] == contract.address]
 
 
-def live_scores(ch: Contract, market: Contract, block: int) -> dict[int, LiveScore]:
-    """Position and score (view and model) of every account with the market's bit, at `block`."""
+def live_scores(ch: Contract, engine: Contract, market: Contract, block: int) -> dict[int, LiveScore]:
+    """Position and score (the engine's view, and the model) of every account with the market's
+    bit, at `block`."""
     from keeper.bots.liquidation import CallFailed, batch_call
 
     w3 = ch.w3
@@ -224,7 +228,7 @@ def live_scores(ch: Contract, market: Contract, block: int) -> dict[int, LiveSco
         for f in (
             market.functions.position(a),
             ch.functions.margin(a),
-            ch.functions.adl_score(a, market.address),
+            engine.functions.adl_score(a, market.address),
         )
     ]
     results = batch_call(w3, fns, block)
@@ -252,11 +256,13 @@ def _market_contract(w3: Web3, address: str, markets: Mapping[str, Contract]) ->
     return address, w3.eth.contract(address=address, abi=abi("PerpMarket"))
 
 
-def audit_receipt(ch: Contract, receipt: Any, markets: Mapping[str, Contract]) -> list[AdlAudit]:
-    """Audit every AutoDeleverage of one receipt."""
+def audit_receipt(
+    ch: Contract, engine: Contract, receipt: Any, markets: Mapping[str, Contract]
+) -> list[AdlAudit]:
+    """Audit every AutoDeleverage (an event of `engine`) of one receipt."""
     w3 = ch.w3
-    adls = _events(ch, "AutoDeleverage", receipt)
-    delevs = _events(ch, "Deleveraged", receipt)
+    adls = _events(engine, "AutoDeleverage", receipt)
+    delevs = _events(engine, "Deleveraged", receipt)
     out: list[AdlAudit] = []
     block = int(receipt["blockNumber"])
     for adl in adls:
@@ -272,7 +278,7 @@ def audit_receipt(ch: Contract, receipt: Any, markets: Mapping[str, Contract]) -
             and all(not (o["logIndex"] < adl["logIndex"] and e["logIndex"] < o["logIndex"]) for o in adls)
         ]
         before = block - 1
-        scores = live_scores(ch, market, before)
+        scores = live_scores(ch, engine, market, before)
         bankrupt_size = int(market.functions.position(int(a["account"])).call(block_identifier=before)[0])
         check = check_adl(int(a["account"]), bankrupt_size, used, scores)
         eligible = sorted(
@@ -303,12 +309,14 @@ def audit_receipt(ch: Contract, receipt: Any, markets: Mapping[str, Contract]) -
 
 def audit_adl(
     ch: Contract,
+    engine: Contract,
     *,
     tx_hash: str | None = None,
     block: int | None = None,
     markets: Mapping[str, Contract] | None = None,
 ) -> list[AdlAudit]:
-    """Audit the ADL(s) of a transaction, or of every transaction of a block."""
+    """Audit the ADL(s) of a transaction, or of every transaction of a block: the
+    `AutoDeleverage` events of `engine` (the clearinghouse `ch`'s LiquidationEngine)."""
     w3 = ch.w3
     markets = markets or {}
     if (tx_hash is None) == (block is None):
@@ -319,13 +327,13 @@ def audit_adl(
         except TransactionNotFound:
             raise AuditError(f"transaction {tx_hash} not found (or not mined)") from None
     else:
-        logs = ch.events.AutoDeleverage().get_logs(from_block=block, to_block=block)
+        logs = engine.events.AutoDeleverage().get_logs(from_block=block, to_block=block)
         hashes = list(dict.fromkeys(HexBytes(ev["transactionHash"]) for ev in logs))
         receipts = [w3.eth.get_transaction_receipt(h) for h in hashes]
-    audits = [x for r in receipts for x in audit_receipt(ch, r, markets)]
+    audits = [x for r in receipts for x in audit_receipt(ch, engine, r, markets)]
     if not audits:
         where = f"transaction {tx_hash}" if tx_hash else f"block {block}"
-        raise AuditError(f"no AutoDeleverage event of {ch.address} in {where}")
+        raise AuditError(f"no AutoDeleverage event of the liquidation engine {engine.address} in {where}")
     if len(audits) > 1 or any(x.tx_index > 0 for x in audits):
         for x in audits:
             x.check.notes.append(
@@ -427,12 +435,11 @@ def run_audit_adl(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, rpc_url=args.rpc_url, manifest=args.manifest)
     ctx = RunContext(settings, args)
-    if not ctx.manifest.clearinghouse:
-        raise CliError("the manifest has no clearinghouse")
-    ch = ctx.contract("Clearinghouse", ctx.manifest.clearinghouse)
+    engine = ctx.liquidation_engine()  # an older manifest without one fails first, naming it
+    ch = ctx.clearinghouse()
     markets = {s: ctx.contract("PerpMarket", m.market) for s, m in ctx.manifest.markets.items() if m.market}
     try:
-        audits = audit_adl(ch, tx_hash=args.tx, block=args.block, markets=markets)
+        audits = audit_adl(ch, engine, tx_hash=args.tx, block=args.block, markets=markets)
     except AuditError as exc:
         raise CliError(str(exc)) from None
     if args.json:

@@ -51,6 +51,15 @@ class CollateralInfo(BaseModel):
     symbol: str = ""
 
 
+# manifest key -> contract name (keeper/artifacts): the protocol's singletons
+PROTOCOL_CONTRACTS = {
+    "clearinghouse": "Clearinghouse",
+    "liquidation_engine": "LiquidationEngine",
+    "lens": "Lens",
+    "insurance_fund": "InsuranceFund",
+}
+
+
 class MarketInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
     oracle: str
@@ -61,7 +70,12 @@ class MarketInfo(BaseModel):
 
 
 class Manifest(BaseModel):
-    """The deployer's JSON manifest (new keys from later deployers are kept, not rejected)."""
+    """The deployer's JSON manifest (new keys from later deployers are kept, not rejected).
+
+    The one source of the protocol's addresses (their ABIs: keeper/artifacts). `liquidation_engine`
+    and `lens` are needed by the liquidation and ADL bots, `keeper audit adl`, `keeper status` and
+    `keeper trade`: a manifest without them (an older deployer's) is refused by
+    `RunContext.manifest_address`, naming the key."""
 
     model_config = ConfigDict(extra="allow")
     chain_id: int
@@ -69,6 +83,9 @@ class Manifest(BaseModel):
     deployer: str = ""
     collateral: CollateralInfo | None = None
     clearinghouse: str | None = None
+    liquidation_engine: str | None = None  # LiquidationEngine: liquidate, takeover, adl, adl_score
+    lens: str | None = None  # Lens: market_summary, find_hint, orders_of, order, account_summary
+    insurance_fund: str | None = None
     markets: dict[str, MarketInfo]
 
 
@@ -138,6 +155,51 @@ class RunContext:
         from keeper.artifacts import abi  # the lead's compiler wrapper; imported lazily
 
         return self.w3.eth.contract(address=self.w3.to_checksum_address(address), abi=abi(name))
+
+    def manifest_address(self, key: str) -> str:
+        """The manifest's address under `key` (one of PROTOCOL_CONTRACTS); a CliError naming the
+        key when the manifest has none (an older deployer's manifest). Reads no chain."""
+        address = getattr(self.manifest, key, None)
+        if not address:
+            raise CliError(
+                f"the manifest {self.settings.manifest} has no {key} ({PROTOCOL_CONTRACTS[key]}): it was "
+                "written by an older deployer; redeploy with the current one (scripts/deploy.py, keeper.deploy)"
+            )
+        return str(address)
+
+    def protocol_contract(self, key: str) -> Any:
+        """The manifest's contract under `key` with its artifact's ABI (keeper/artifacts)."""
+        return self.contract(PROTOCOL_CONTRACTS[key], self.manifest_address(key))
+
+    def clearinghouse(self) -> Any:
+        return self.protocol_contract("clearinghouse")
+
+    def liquidation_engine(self) -> Any:
+        """The manifest's LiquidationEngine, checked to be the one its clearinghouse uses."""
+        from web3.exceptions import Web3Exception
+
+        from keeper.chain import call_with_retry
+
+        self.manifest_address("liquidation_engine")
+        ch = self.clearinghouse()
+        engine = self.protocol_contract("liquidation_engine")
+        try:
+            used = call_with_retry(ch.functions.liquidation_engine())
+        except Web3Exception as exc:  # no contract there, or a clearinghouse from before the engine
+            raise CliError(
+                f"cannot read the liquidation engine of the clearinghouse {ch.address} (manifest "
+                f"{self.settings.manifest}): {exc}"
+            ) from None
+        if self.w3.to_checksum_address(used) != engine.address:
+            raise CliError(
+                f"the manifest {self.settings.manifest} names the liquidation engine {engine.address}, "
+                f"but its clearinghouse {ch.address} uses {used} (a new engine was applied since?): "
+                "update the manifest's liquidation_engine"
+            )
+        return engine
+
+    def lens(self) -> Any:
+        return self.protocol_contract("lens")
 
 
 # ---------------------------------------------------------------- bots
@@ -218,26 +280,27 @@ def _bot_key(ctx: RunContext, secret: Any, section: str, dry_run: bool) -> str:
 
 
 def _clearinghouse_and_markets(ctx: RunContext) -> tuple[Any, dict[str, Any]]:
-    if not ctx.manifest.clearinghouse:
-        raise CliError(
-            f"the manifest {ctx.settings.manifest} has no clearinghouse (redeploy with the current deployer)"
-        )
-    ch = ctx.contract("Clearinghouse", ctx.manifest.clearinghouse)
+    ch = ctx.clearinghouse()
     markets = {s: ctx.contract("PerpMarket", m.market) for s, m in ctx.manifest.markets.items() if m.market}
     return ch, markets
 
 
 def _run_clearinghouse_bot(ctx: RunContext, bot_class: Any, section: str, **options: Any) -> BotRun:
-    """Start a bot that works on the clearinghouse and its markets
-    (liquidation, ADL) from its settings section."""
+    """Start a bot that works on the clearinghouse, its liquidation engine, its lens and its
+    markets (liquidation, ADL) from its settings section; every address from the manifest."""
     bs = getattr(ctx.settings, section)
     dry_run = ctx.settings.dry_run or bs.dry_run
     key = _bot_key(ctx, bs.key, section, dry_run)
+    for name in ("clearinghouse", "liquidation_engine", "lens"):
+        ctx.manifest_address(name)  # an older manifest fails here, before the node is asked
     ch, markets = _clearinghouse_and_markets(ctx)
+    engine, lens = ctx.liquidation_engine(), ctx.lens()
     bot = bot_class(
         ctx.client(key),
         ch,
         markets,
+        engine=engine,
+        lens=lens,
         max_per_round=bs.max_per_round,
         health_page=bs.health_page,
         dry_run=dry_run,

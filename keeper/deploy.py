@@ -72,7 +72,7 @@ class MarketConfig:
     impact_notional: Decimal = Decimal("1000")  # Zeta (seed 003): $1k of quotes
     sample_interval: int = 60
     premium_mode: str = "impact_band"  # or impact_mid (seeds 002, 003)
-    # liquidation (PROTOCOL.md §9): Clearinghouse.LiquidationParams
+    # liquidation (PROTOCOL.md §9): LiquidationEngine.LiquidationParams
     liquidation_fee: Decimal = Decimal("0.005")  # seed 001: "a nominal fee of 0.5%"
     liquidator_share: Decimal = Decimal("0.5")
     bankrupt_band: Decimal = Decimal("0.05")
@@ -94,7 +94,7 @@ class MarketConfig:
         )
 
     def liquidation_params(self) -> tuple:
-        """The Clearinghouse.LiquidationParams tuple."""
+        """The LiquidationEngine.LiquidationParams tuple."""
         return (
             to_wad(self.liquidation_fee),
             to_wad(self.liquidator_share),
@@ -316,13 +316,15 @@ class Deployment:
     manifest: dict
     insurance_fund: Any = None
     lens: Any = None
+    liquidation_engine: Any = None
 
 
 def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Deployment:
     """Deploy the collateral (mock unless given), the insurance fund (unless
-    given), the clearinghouse and its lens (account_summary), and per market an index oracle, a perp market
-    and its funding rate; list the markets with their liquidation
-    parameters; push initial prices. Returns handles and the manifest."""
+    given), the clearinghouse, its liquidation engine (connected before any market is listed) and its
+    lens, and per market an index oracle, a perp market and its funding rate; list the markets (on the
+    clearinghouse, which lists them on the engine) with their liquidation parameters; push initial
+    prices. Returns handles and the manifest."""
     config = config or DeployConfig()
     treasury = config.treasury or backend.deployer
     if config.collateral:
@@ -353,6 +355,8 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
         "Clearinghouse", collateral_address, insurance, treasury, to_wad(config.insurance_fee_share)
     )
     ch_address = backend.address(ch)
+    engine = backend.deploy("LiquidationEngine", ch_address)
+    backend.transact(ch, "set_liquidation_engine", backend.address(engine))
     lens = backend.deploy("Lens", ch_address)
     if not config.insurance_fund:
         backend.transact(fund, "set_clearinghouse", ch_address)
@@ -384,7 +388,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
         )
         backend.transact(market, "set_funding_rate", backend.address(funding))
         backend.transact(ch, "add_market", backend.address(market))
-        backend.transact(ch, "set_liquidation_params", backend.address(market), mc.liquidation_params())
+        backend.transact(engine, "set_liquidation_params", backend.address(market), mc.liquidation_params())
         markets[mc.symbol] = MarketDeployment(mc, oracle, market, reporters, funding)
     if config.push_initial_prices:
         now = backend.timestamp()
@@ -402,6 +406,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             "symbol": config.collateral_symbol,
         },
         "clearinghouse": ch_address,
+        "liquidation_engine": backend.address(engine),
         "insurance_fund": insurance,
         "lens": backend.address(lens),
         "treasury": treasury,
@@ -418,7 +423,7 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             for s, md in markets.items()
         },
     }
-    return Deployment(backend, config, collateral, ch, markets, manifest, fund, lens)
+    return Deployment(backend, config, collateral, ch, markets, manifest, fund, lens, engine)
 
 
 def write_manifest(manifest: dict, path: str | Path) -> Path:

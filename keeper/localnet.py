@@ -56,6 +56,15 @@ class LocalNet:
         return self.deployment.clearinghouse
 
     @property
+    def engine(self):
+        """The LiquidationEngine: liquidate, takeover, adl, settle_bad_debt, adl_score."""
+        return self.deployment.liquidation_engine
+
+    @property
+    def lens(self):
+        return self.deployment.lens
+
+    @property
     def token(self):
         return self.deployment.collateral
 

@@ -433,6 +433,8 @@ class Chain:
 
     w3: Any
     clearinghouse: Any
+    liquidation_engine: Any  # insurance_capacity
+    lens: Any  # market_summary, find_hint, order, orders_of
     markets: dict[str, Any]  # symbol -> PerpMarket
     oracles: dict[str, Any]
     fundings: dict[str, Any]
@@ -463,16 +465,14 @@ def connect_chain(ctx: Any) -> Chain:
     """Contracts of `ctx.manifest` on `ctx.w3` (a keeper.cli.RunContext), checked to exist."""
     check_reachable(ctx.settings.rpc_url)
     manifest = ctx.manifest
-    if not manifest.clearinghouse:
-        raise PeopleError(
-            f"the manifest {ctx.settings.manifest} has no clearinghouse (redeploy with the current deployer)"
-        )
+    ch = ctx.clearinghouse()  # a CliError when the manifest has none
     w3 = ctx.w3
-    if not w3.eth.get_code(w3.to_checksum_address(manifest.clearinghouse)):
+    if not w3.eth.get_code(ch.address):
         raise PeopleError(
             f"no contract at the clearinghouse {manifest.clearinghouse} on chain {manifest.chain_id}: the manifest "
             f"{ctx.settings.manifest} is from another deployment (a restarted node?); redeploy or pass --manifest"
         )
+    engine, lens = ctx.liquidation_engine(), ctx.lens()
     markets, oracles, fundings = {}, {}, {}
     for symbol, info in manifest.markets.items():
         if not info.market:
@@ -481,15 +481,16 @@ def connect_chain(ctx: Any) -> Chain:
         oracles[symbol] = ctx.contract("IndexOracle", info.oracle)
         if info.funding:
             fundings[symbol] = ctx.contract("FundingRate", info.funding)
-    fund = getattr(manifest, "insurance_fund", None)
     collateral = manifest.collateral
     return Chain(
         w3,
-        ctx.contract("Clearinghouse", manifest.clearinghouse),
+        ch,
+        engine,
+        lens,
         markets,
         oracles,
         fundings,
-        ctx.contract("InsuranceFund", fund) if fund else None,
+        ctx.protocol_contract("insurance_fund") if manifest.insurance_fund else None,
         collateral.symbol if collateral and collateral.symbol else "USD",
         collateral.decimals if collateral else 18,
     )
@@ -539,10 +540,10 @@ def read_status(chain: Chain, account: tuple[str, int] | None = None) -> Status:
     if chain.insurance_fund is not None:
         r.add("fund.assets", chain.insurance_fund.functions.totalAssets())
         r.add("fund.cap", chain.insurance_fund.functions.payout_cap())
-        r.add("fund.capacity", ch.functions.insurance_capacity())
+        r.add("fund.capacity", chain.liquidation_engine.functions.insurance_capacity())
     for s, m in chain.markets.items():
         o = chain.oracles[s]
-        r.add(f"{s}.summary", m.functions.market_summary(1))
+        r.add(f"{s}.summary", chain.lens.functions.market_summary(m.address, 1))
         r.add(f"{s}.tick", m.functions.TICK_SIZE())
         r.add(f"{s}.lot", m.functions.LOT_SIZE())
         r.add(f"{s}.index_status", o.functions.index_status())
@@ -571,7 +572,7 @@ def read_status(chain: Chain, account: tuple[str, int] | None = None) -> Status:
         bad_debt=from_wad(r["bad_debt"]),
     )
     # second round, on the first's results: the predicted rates as APR and the account's margin
-    # and positions (the views account_summary is made of, so that no lens contract is needed)
+    # and positions (the views Lens.account_summary is made of, here in the same batch at the block)
     r2 = _Reads(w3, block)
     for s in chain.fundings:
         if r.failed(f"{s}.predicted") is None:
@@ -780,7 +781,7 @@ def place(chain: Chain, client: Any, symbol: str, order: OrderArgs, subaccount: 
     if price is None:
         mark = _read(mkt.functions.mark_price(), f"{symbol} mark_price")
         price = market_limit(mark, _read(mkt.functions.TICK_SIZE(), "TICK_SIZE"), order.is_buy)
-    hint = _read(mkt.functions.find_hint(order.is_buy, price), "find_hint")
+    hint = _read(chain.lens.functions.find_hint(mkt.address, order.is_buy, price), "find_hint")
     fn = chain.clearinghouse.functions.place_order(
         client.address, subaccount, mkt.address, order.is_buy, order.size, price, order.order_type,
         order.reduce_only, hint,
@@ -827,7 +828,7 @@ def place(chain: Chain, client: Any, symbol: str, order: OrderArgs, subaccount: 
 def cancel(chain: Chain, client: Any, symbol: str, order_id: int, subaccount: int = 0) -> list[str]:
     mkt = chain.market(symbol)
     account = _account_id(chain, client.address, subaccount)
-    owner, is_buy, price, remaining, _ro = _read(mkt.functions.order(order_id), "order")
+    owner, is_buy, price, remaining, _ro = _read(chain.lens.functions.order(mkt.address, order_id), "order")
     if owner == 0:
         raise PeopleError(f"order #{order_id} does not rest in {symbol} (filled, cancelled or unknown)")
     if owner != account:
@@ -854,7 +855,7 @@ def cancel_all(chain: Chain, client: Any, symbol: str, subaccount: int = 0) -> l
     count = int(_read(mkt.functions.open_order_stats(account), "open_order_stats")[0])
     if count == 0:
         return [f"no resting orders in {symbol}", *_position_lines(chain, symbol, account)]
-    ids = resting_order_ids(mkt, account, count, limit=10**6)
+    ids = resting_order_ids(chain.lens, mkt, account, count, limit=10**6)
     ch, owner = chain.clearinghouse, client.address
     lines = []
     for oid in ids[MAX_CANCELS:]:

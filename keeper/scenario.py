@@ -46,7 +46,7 @@ Beyond SCENARIOS.md this runner accepts:
   keeper (``keeper.bots.liquidation.LiquidationBot``,
   ``keeper.bots.adl.AdlBot``) from keys of the runner's own;
   ``liquidate: {account, market, by, max_size?}``: `by` calls
-  ``Clearinghouse.liquidate`` on the account's subaccount 0, listing all its
+  ``LiquidationEngine.liquidate`` on the account's subaccount 0, listing all its
   resting orders in the market (the fee share goes to `by`);
 * account fields ``open_orders`` (per market), ``initial_margin``,
   ``maintenance_margin``; ``liquidated_size`` (base units of the account's
@@ -77,8 +77,8 @@ Those stops use a fast transaction lane (JSON-RPC batches, node-signed dev
 accounts, fixed gas, receipts checked): a day at 60 s samples is 1,440 stops.
 ``funding_paid`` is the funding settled into cash (``PositionChanged``
 events) plus the funding owed now (``position().funding_owed``), + = paid;
-event counts cover every protocol contract (clearinghouse, markets, oracles,
-funding rates, insurance fund; each matched against its own ABI) from the
+event counts cover every protocol contract (clearinghouse, liquidation engine,
+markets, oracles, funding rates, insurance fund; each matched against its own ABI) from the
 block after the deployment, so they include the setup's deposits;
 ``insurance_fund: balance`` is the fund's ERC-4626 ``totalAssets()`` (its
 assets plus the whole token units of its pending cash at the clearinghouse),
@@ -412,7 +412,7 @@ class MarketSpec(_Model):
         return self
 
     def _liquidation_bounds(self) -> None:
-        """Clearinghouse._set_liquidation_params' hard bounds."""
+        """LiquidationEngine._set_liquidation_params' hard bounds."""
         if self.liquidation_fee is not None and self.liquidation_fee > Decimal("0.05"):
             raise ValueError(f"liquidation_fee {fmt(self.liquidation_fee)} is above the 5% bound")
         band = self.bankrupt_band
@@ -888,7 +888,9 @@ def _parse_expectation(doc: _Doc, item: Any, path: tuple) -> Expectation:
 
 
 # the protocol's contracts, whose events `{event: NAME, count: N}` counts
-PROTOCOL_CONTRACTS = ("Clearinghouse", "PerpMarket", "IndexOracle", "FundingRate", "InsuranceFund")
+PROTOCOL_CONTRACTS = (
+    "Clearinghouse", "LiquidationEngine", "PerpMarket", "IndexOracle", "FundingRate", "InsuranceFund",
+)  # fmt: skip
 
 
 def _contract_events(contract: str) -> dict[str, list[dict]]:
@@ -1185,7 +1187,7 @@ def _lane_send_checked(runner: ScenarioRunner, kind: str, sender: str, fn: Any, 
     from keeper.chain import TxReverted, decode_revert_data
 
     data = bytes.fromhex(fn._encode_transaction_data()[2:])
-    to = runner.net.ch.address
+    to = fn.address  # the LiquidationEngine (liquidate, adl)
     answer = runner.lane.batch(
         [("eth_call", [{"from": sender, "to": to, "data": "0x" + data.hex()}, "latest"])], check=False
     )[0]
@@ -1250,8 +1252,8 @@ def _risk_state(runner: ScenarioRunner, ranked: list[Any]) -> tuple[Any, dict, d
     markets = sorted({p.market for ps in positions.values() for p in ps})
     reads = _lane_read(
         runner,
-        net.ch.functions.insurance_capacity(),
-        *(net.ch.functions.liquidation_params(m) for m in markets),
+        net.engine.functions.insurance_capacity(),
+        *(net.engine.functions.liquidation_params(m) for m in markets),
     )
     params = {m: LiquidationParams(*p) for m, p in zip(markets, reads[1:], strict=True)}
     return directory, positions, params, int(reads[0])
@@ -1269,8 +1271,8 @@ def _advance_liquidation(runner: ScenarioRunner, _seconds: int) -> str | None:
     plan = plan_liquidations(ranked, positions, params, capacity)
     sender = _keeper_actor(runner, LIQUIDATION_KEEPER).address
     for a in plan.liquidate:
-        order_ids = resting_order_ids(directory.contracts[a.market], a.account, a.open_orders)
-        fn = runner.net.ch.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
+        order_ids = resting_order_ids(runner.net.lens, a.market, a.account, a.open_orders)
+        fn = runner.net.engine.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
         why = f"account {a.account} in {directory.name(a.market)}: {a.reason}"
         _lane_send_checked(runner, "liquidation", sender, fn, why)
     return None
@@ -1291,7 +1293,7 @@ def _advance_adl(runner: ScenarioRunner, _seconds: int) -> str | None:
     cases, _to_liquidate = find_adl_cases(bankrupt, positions, params, capacity)
     sender = _keeper_actor(runner, ADL_KEEPER).address
     for case in cases:
-        plan = plan_adl(case, read_market_scores(directory, case.market))
+        plan = plan_adl(case, read_market_scores(directory, runner.net.engine, case.market))
         why = (
             f"account {case.account} in {directory.name(case.market)}: equity {fmt(from_wad(case.equity))}, "
             f"worst case {fmt(from_wad(case.worst_case_deficit))} > insurance capacity "
@@ -1299,8 +1301,8 @@ def _advance_adl(runner: ScenarioRunner, _seconds: int) -> str | None:
         )
         if not plan.takes:
             raise TxError(f"adl keeper: {why}: no opposite-side profitable position to deleverage")
-        order_ids = resting_order_ids(directory.contracts[case.market], case.account, case.open_orders)
-        fn = runner.net.ch.functions.adl(case.account, case.market, plan.candidates, order_ids)
+        order_ids = resting_order_ids(runner.net.lens, case.market, case.account, case.open_orders)
+        fn = runner.net.engine.functions.adl(case.account, case.market, plan.candidates, order_ids)
         why += "; candidates " + ", ".join(f"{a} (score {fmt(from_wad(sc))})" for a, _t, sc in plan.takes)
         _lane_send_checked(runner, "adl", sender, fn, why)
     return None
@@ -1325,7 +1327,10 @@ def _keeper_adl(runner: ScenarioRunner, _seconds: int = 0) -> str | None:
     net = runner.net
     actor = _keeper_actor(runner, ADL_KEEPER)
     markets = {s: md.market for s, md in net.deployment.markets.items()}
-    bot = AdlBot(net.client(actor.address), net.ch, markets, logger=_bot_logger(runner, "adl"))
+    bot = AdlBot(
+        net.client(actor.address), net.ch, markets, engine=net.engine, lens=net.lens,
+        logger=_bot_logger(runner, "adl"),
+    )  # fmt: skip
     block = net.w3.eth.block_number
     counts = bot.run_once()
     assert counts is not None  # a fresh bot is never mid-step
@@ -1345,8 +1350,9 @@ def _keeper_liquidation(runner: ScenarioRunner, _seconds: int = 0) -> str | None
     actor = _keeper_actor(runner, LIQUIDATION_KEEPER)
     markets = {s: md.market for s, md in net.deployment.markets.items()}
     bot = LiquidationBot(
-        net.client(actor.address), net.ch, markets, logger=_bot_logger(runner, "liquidation")
-    )
+        net.client(actor.address), net.ch, markets, engine=net.engine, lens=net.lens,
+        logger=_bot_logger(runner, "liquidation"),
+    )  # fmt: skip
     block = net.w3.eth.block_number
     counts = bot.run_once()
     assert counts is not None  # a fresh bot is never mid-step
@@ -1947,7 +1953,7 @@ class ScenarioRunner:
         is_buy = s.side == "buy"
         price = to_units(s.price, 18) if s.price is not None else self._market_limit(mkt, is_buy)
         size = to_units(s.size, 18)
-        hint = self._call(mkt.functions.find_hint(is_buy, price))
+        hint = self._call(net.lens.functions.find_hint(mkt.address, is_buy, price))
         receipt = self._tx(
             net.ch,
             "place_order",
@@ -2073,7 +2079,7 @@ class ScenarioRunner:
         return "; ".join(said)
 
     def _step_liquidate(self, s: LiquidateStep) -> str:
-        """`by` calls Clearinghouse.liquidate on the account's subaccount 0 in `market`, listing every
+        """`by` calls LiquidationEngine.liquidate on the account's subaccount 0 in `market`, listing every
         resting order of the account there (max_size: the whole position when not given)."""
         net = self.net
         account = self._call(net.ch.functions.account_of(net.actor(s.account).address, 0))
@@ -2081,7 +2087,7 @@ class ScenarioRunner:
         max_size = to_units(s.max_size, 18) if s.max_size is not None else 2**256 - 1
         order_ids = self._resting_orders(mkt, account)
         by = net.actor(s.by).address
-        receipt = self._tx(net.ch, "liquidate", account, mkt.address, max_size, order_ids, sender=by)
+        receipt = self._tx(net.engine, "liquidate", account, mkt.address, max_size, order_ids, sender=by)
         return "; ".join(self._describe_liquidation(receipt)) or "nothing closed"
 
     def _resting_orders(self, mkt: Any, account: int) -> list[int]:
@@ -2091,12 +2097,12 @@ class ScenarioRunner:
         if account == 0:
             return []
         count = self._call(mkt.functions.open_order_stats(account))[0]
-        return resting_order_ids(mkt, account, count)
+        return resting_order_ids(self.net.lens, mkt, account, count)
 
     def _describe_liquidation(self, receipt: Any) -> list[str]:
         """What a liquidation, takeover or ADL transaction did, from the events in its receipt."""
         bits = []
-        for ev in self._logs(self.net.ch, "Liquidation", receipt):
+        for ev in self._logs(self.net.engine, "Liquidation", receipt):
             bits.append(
                 f"liquidated account {ev['account']}: closed {fmt(from_wad(ev['closed_size']))} at mark "
                 f"{fmt(from_wad(ev['mark']))} (limit {fmt(from_wad(ev['limit_price']))}), fee "
@@ -2104,7 +2110,7 @@ class ScenarioRunner:
                 f"{fmt(from_wad(ev['equity_before']))} -> {fmt(from_wad(ev['equity_after']))}, size left "
                 f"{fmt(from_wad(ev['size_after']))}" + (" (bankrupt)" if ev["bankrupt"] else "")
             )
-        for ev in self._logs(self.net.ch, "Deleveraged", receipt):
+        for ev in self._logs(self.net.engine, "Deleveraged", receipt):
             bits.append(
                 f"ADL account {ev['account']} against {ev['counterparty']}: {fmt(from_wad(ev['size']))} "
                 f"@ {fmt(from_wad(ev['price']))} (score {fmt(from_wad(ev['score']))}, its size left "
@@ -2224,7 +2230,7 @@ class ScenarioRunner:
             "open_interest": fns.open_interest,
             "best_bid": fns.best_bid,
             "best_ask": fns.best_ask,
-            "last_trade": fns.last_trade_price,
+            "last_trade": lambda: self.net.lens.functions.last_trade_price(self.net.market(symbol).address),
             "cumulative_funding": fns.cumulative_funding,
         }[f]
         return from_wad(self._call(view()))
@@ -2232,15 +2238,15 @@ class ScenarioRunner:
     def _risk_sizes(self, account: int, symbol: str) -> dict[str, int]:
         """Base WAD of the account's position in `symbol` closed by liquidations (Liquidation.closed_size +
         Takeover.size, the account being the one liquidated) and by ADL (Deleveraged.size, the account
-        being the bankrupt one or the counterparty), from the clearinghouse's events."""
+        being the bankrupt one or the counterparty), from the liquidation engine's events."""
         if account == 0:
             return {"liquidated_size": 0, "adl_size": 0}
         acc = _topic_word(account)
         mkt = _topic_word(int(self.net.market(symbol).address, 16))
-        liquidated = sum(ev["closed_size"] for ev in self._clearinghouse_events("Liquidation", acc, mkt))
-        liquidated += sum(ev["size"] for ev in self._clearinghouse_events("Takeover", acc, mkt))
-        adl = sum(ev["size"] for ev in self._clearinghouse_events("Deleveraged", acc, None, mkt))
-        adl += sum(ev["size"] for ev in self._clearinghouse_events("Deleveraged", None, acc, mkt))
+        liquidated = sum(ev["closed_size"] for ev in self._engine_events("Liquidation", acc, mkt))
+        liquidated += sum(ev["size"] for ev in self._engine_events("Takeover", acc, mkt))
+        adl = sum(ev["size"] for ev in self._engine_events("Deleveraged", acc, None, mkt))
+        adl += sum(ev["size"] for ev in self._engine_events("Deleveraged", None, acc, mkt))
         return {"liquidated_size": liquidated, "adl_size": adl}
 
     def _position_changes(self, account: int, symbol: str | None) -> list[dict[str, Any]]:
@@ -2327,6 +2333,7 @@ class ScenarioRunner:
         mds = list(d.markets.values())
         return {
             "Clearinghouse": [d.clearinghouse.address],
+            "LiquidationEngine": [d.liquidation_engine.address],
             "PerpMarket": [md.market.address for md in mds],
             "IndexOracle": [md.oracle.address for md in mds],
             "FundingRate": [md.funding.address for md in mds],
@@ -2334,8 +2341,9 @@ class ScenarioRunner:
         }
 
     def _event_count(self, name: str) -> int:
-        """Logs named `name` emitted by any protocol contract (clearinghouse, markets, oracles, funding
-        rates, insurance fund) since deployment; each contract's logs matched against its own ABI."""
+        """Logs named `name` emitted by any protocol contract (clearinghouse, liquidation engine, markets,
+        oracles, funding rates, insurance fund) since deployment; each contract's logs matched against
+        its own ABI."""
         total = 0
         for contract, addresses in self._protocol_addresses().items():
             topics = self._topic_map(contract).get(name)
@@ -2347,18 +2355,19 @@ class ScenarioRunner:
             total += len(logs)
         return total
 
-    def _clearinghouse_events(self, name: str, *topics: str | None) -> list[Any]:
-        """Decoded args of the clearinghouse's `name` events since deployment, filtered by indexed topics."""
-        ch = self.net.ch
+    def _engine_events(self, name: str, *topics: str | None) -> list[Any]:
+        """Decoded args of the liquidation engine's `name` events since deployment, filtered by
+        indexed topics."""
+        engine = self.net.engine
         logs = self.net.w3.eth.get_logs(
             {
                 "fromBlock": self.start_block,
                 "toBlock": "latest",
-                "address": ch.address,
-                "topics": [self._topic_map("Clearinghouse")[name], *topics],
+                "address": engine.address,
+                "topics": [self._topic_map("LiquidationEngine")[name], *topics],
             }
         )
-        event = getattr(ch.events, name)()
+        event = getattr(engine.events, name)()
         return [event.process_log(log)["args"] for log in logs]
 
     # ------------------------------------------------------------ chain helpers

@@ -114,7 +114,7 @@ class LiquidationSettings(BotSettings):
     takeover_subaccount: int | None = Field(
         None,
         ge=0,
-        description="backstop takeover (Clearinghouse.takeover) from this subaccount of the keeper's key "
+        description="backstop takeover (LiquidationEngine.takeover) from this subaccount of the keeper's key "
         "when the book cannot close a liquidatable position (None: off); fund it with collateral",
     )
     takeover_max_notional: float | None = Field(

@@ -48,6 +48,7 @@ def main():
     path = os.environ.get("VYPERP_MANIFEST") or f"deployments/{network.ecosystem.name}-{network.name}.json"
     d = deploy(project, sender, manifest_path=path)
     print(f"deployed on chain {d.manifest['chain_id']} at block {d.manifest['block']}; manifest: {path}")
-    print(f"  clearinghouse  {d.manifest['clearinghouse']}")
+    for key in ("clearinghouse", "liquidation_engine", "lens", "insurance_fund"):
+        print(f"  {key:<19} {d.manifest[key]}")
     for symbol, m in d.manifest["markets"].items():
         print(f"  {symbol:<10} market {m['market']}  oracle {m['oracle']}")

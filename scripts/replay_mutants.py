@@ -178,7 +178,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "tests/e2e/test_malformed_calls.py",
         'cancel\'s "not your order" check removed',
         "PerpMarket.vy",
-        (('    assert ((order >> O_ACCT) & M48) == account, "not your order"\n', ""),),
+        (('    assert ((order >> layout.O_ACCT) & layout.M48) == account, "not your order"\n', ""),),
     ),
 )
 

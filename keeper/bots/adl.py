@@ -18,6 +18,11 @@ One step (`run_once`):
 5. `adl(account, market, candidates, order_ids)` is sent (pre-flight eth_call first) and its
    `Deleveraged` events logged, with every candidate's score and the reason.
 
+`adl`, `adl_score`, `insurance_capacity` and `liquidation_params` are the LiquidationEngine's
+(its `AutoDeleverage` and `Deleveraged` events come from the engine's address); the
+Clearinghouse gives `health` and `active_markets`, the Lens the resting orders (`orders_of`)
+an ADL cancels. Every address comes from the deployment manifest.
+
 A revert meaning the state moved ("adl: account not bankrupt", "adl: no position", "adl:
 insurance fund can cover, liquidate") is counted as skipped. Decisions come from on-chain
 state only: a restarted keeper picks up where the chain is.
@@ -34,7 +39,6 @@ from typing import Any
 
 from hexbytes import HexBytes
 from web3.contract import Contract
-from web3.logs import DISCARD
 
 from keeper.bots.liquidation import (
     HEALTH_PAGE,
@@ -48,6 +52,7 @@ from keeper.bots.liquidation import (
     is_benign_revert,
     priority,
     read_positions,
+    receipt_events,
     resting_order_ids,
     scan_health,
 )
@@ -55,7 +60,7 @@ from keeper.bots.loop import LoopingBot
 from keeper.chain import ChainClient, SentTx, TxError, TxReverted, TxTimeout, call_with_retry
 from keeper.liquidation_model import Candidate, LiquidationParams, adl_queue, worst_case_deficit
 
-MAX_ADL = 32  # Clearinghouse.MAX_ADL: candidates per call
+MAX_ADL = 32  # LiquidationEngine.MAX_ADL: candidates per call
 
 BENIGN_REVERTS = (
     "adl: account not bankrupt",
@@ -147,13 +152,14 @@ def is_benign_adl_revert(reason: str) -> bool:
 
 def read_market_scores(
     directory: MarketDirectory,
+    engine: Contract,
     market: str,
     block: int | str = "latest",
     *,
     logger: logging.Logger | None = None,
 ) -> list[RankedCandidate]:
-    """Size and live `adl_score` of every account (1..account_count) with the market's bit in
-    `active_markets`, at `block`."""
+    """Size and live `adl_score` (the LiquidationEngine's view) of every account (1..account_count)
+    with the market's bit in `active_markets`, at `block`."""
     ch = directory.ch
     n = int(call_with_retry(lambda: ch.functions.account_count().call(block_identifier=block), logger=logger))
     accounts = list(range(1, n + 1))
@@ -163,7 +169,7 @@ def read_market_scores(
         a for a, m in zip(accounts, masks, strict=True) if not isinstance(m, CallFailed) and int(m) & bit
     ]
     mkt = directory.contracts[market]
-    fns = [f for a in active for f in (mkt.functions.position(a), ch.functions.adl_score(a, market))]
+    fns = [f for a in active for f in (mkt.functions.position(a), engine.functions.adl_score(a, market))]
     results = batch_call(directory.w3, fns, block, logger=logger)
     out: list[RankedCandidate] = []
     for k, a in enumerate(active):
@@ -196,6 +202,8 @@ class AdlBot(LoopingBot):
         clearinghouse: Contract,
         markets: Mapping[str, Contract] | None = None,
         *,
+        engine: Contract,
+        lens: Contract,
         max_per_round: int = 10,
         health_page: int = HEALTH_PAGE,
         dry_run: bool = False,
@@ -203,6 +211,8 @@ class AdlBot(LoopingBot):
     ) -> None:
         self.client = client
         self.ch = clearinghouse
+        self.engine = engine  # LiquidationEngine: adl, adl_score, insurance_capacity, liquidation_params
+        self.lens = lens  # Lens: the resting orders an ADL cancels
         self.w3 = client.w3
         self.directory = MarketDirectory(clearinghouse, markets)
         self.max_per_round = max_per_round
@@ -247,12 +257,14 @@ class AdlBot(LoopingBot):
             markets = {p.market for ps in positions.values() for p in ps}
             params = {
                 m: LiquidationParams(
-                    *call_with_retry(self.ch.functions.liquidation_params(m), logger=self.log)
+                    *call_with_retry(self.engine.functions.liquidation_params(m), logger=self.log)
                 )
                 for m in markets
             }
             capacity = int(
-                call_with_retry(lambda: self.ch.functions.insurance_capacity().call(block_identifier=block))
+                call_with_retry(
+                    lambda: self.engine.functions.insurance_capacity().call(block_identifier=block)
+                )
             )
             cases, to_liquidate = find_adl_cases(bankrupt, positions, params, capacity)
             for account, market in to_liquidate:
@@ -280,10 +292,10 @@ class AdlBot(LoopingBot):
         """Rank, plan and send one ADL (state read at the latest block, after any earlier ADL of this round)."""
         try:
             block = int(call_with_retry(lambda: self.w3.eth.block_number, logger=self.log))
-            ranked = read_market_scores(self.directory, case.market, block, logger=self.log)
+            ranked = read_market_scores(self.directory, self.engine, case.market, block, logger=self.log)
             plan = plan_adl(case, ranked)
             order_ids = resting_order_ids(
-                self.directory.contracts[case.market], case.account, case.open_orders, block, logger=self.log
+                self.lens, case.market, case.account, case.open_orders, block, logger=self.log
             )
         except TxError as exc:
             counts["failed"] += 1
@@ -299,7 +311,7 @@ class AdlBot(LoopingBot):
         if self.dry_run:
             self.log.info("dry-run: would auto-deleverage", extra=fields)
             return
-        call = self.ch.functions.adl(case.account, case.market, plan.candidates, order_ids)
+        call = self.engine.functions.adl(case.account, case.market, plan.candidates, order_ids)
         try:
             tx_hash = self.client.send_nowait(call)
         except TxError as exc:
@@ -323,8 +335,8 @@ class AdlBot(LoopingBot):
     def _mined(
         self, plan: AdlPlan, tx_hash: HexBytes, receipt: Any, fields: dict[str, Any], counts: dict[str, int]
     ) -> None:
-        adl = self.ch.events.AutoDeleverage().process_receipt(receipt, errors=DISCARD)
-        delev = self.ch.events.Deleveraged().process_receipt(receipt, errors=DISCARD)
+        adl = receipt_events(self.engine, "AutoDeleverage", receipt)
+        delev = receipt_events(self.engine, "Deleveraged", receipt)
         size = int(adl[0]["args"]["size"]) if adl else 0
         counts["adl"] += 1
         self.deleveraged_size += size
@@ -376,7 +388,7 @@ class AdlBot(LoopingBot):
         }
 
     def _on_adopted(self, adopted: list[SentTx]) -> None:
-        self.in_flight.adopt(self.ch, adopted, "adl", self.log)
+        self.in_flight.adopt(self.engine, adopted, "adl", self.log)
 
     def _record_error(self, what: str, detail: str) -> None:
         self.last_error = f"{what}: {detail}"
@@ -385,6 +397,7 @@ class AdlBot(LoopingBot):
     def _start_info(self) -> dict[str, Any]:
         return {
             "clearinghouse": self.ch.address,
+            "liquidation_engine": self.engine.address,
             "sender": self.client.address,
             "max_per_round": self.max_per_round,
         }

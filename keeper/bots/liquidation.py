@@ -34,7 +34,7 @@ One step (`run_once`):
    large one barely under its margin. Within an account, the largest
    notional first;
 4. the resting orders of each chosen account in that market are listed
-   (`PerpMarket.orders_of`, pages of 1,000 ids; at most 200 per call, the rest
+   (`Lens.orders_of`, pages of 1,000 ids; at most 200 per call, the rest
    next round) so that the call cancels all of them and closes;
 5. every liquidation is sent at once (`send_batch`: one JSON-RPC batch of
    pre-flight `eth_call`s re-checks each on-chain just before sending, then
@@ -74,9 +74,15 @@ when it shows up. The latency of each liquidation (the
 account liquidatable (in blocks: from that scan's block) to the liquidation's
 receipt; after a restart, from the first scan of the new process.
 
+The contracts (every address from the deployment manifest): the Clearinghouse's `health`,
+`margin` and `active_markets`; the LiquidationEngine's `liquidate`, `takeover`,
+`insurance_capacity` and `liquidation_params` (its `Liquidation` and `Takeover` events come
+from the engine's address, `BadDebt` from the Clearinghouse's); the Lens's `orders_of` and
+`next_order_id`; the markets' `position` and `params`.
+
 Shared chain helpers used by the ADL keeper and the auditor live here too:
 `batch_call` (eth_call batches), `scan_health`, `MarketDirectory`,
-`read_positions`, `resting_order_ids`, `InFlight`.
+`read_positions`, `resting_order_ids`, `receipt_events`, `InFlight`.
 
 Measured with bench/liquidations.py (1,000 accounts made liquidatable by one
 index move, 1 s blocks): all liquidated in 3 blocks at a 100M block gas limit,
@@ -123,8 +129,8 @@ WAD = 10**18
 MAX_UINT = 2**256 - 1
 HEALTH_PAGE = 500  # Clearinghouse.MAX_HEALTH_PAGE
 HEALTH_SPLIT_BUDGET = 512  # extra health calls per scan to isolate the accounts a stale market makes fail
-ORDER_PAGE = 1000  # PerpMarket.orders_of: ids per call
-MAX_CANCELS = 200  # Clearinghouse.MAX_CANCELS: order ids per liquidate/adl call
+ORDER_PAGE = 1000  # Lens.orders_of: ids per call
+MAX_CANCELS = 200  # LiquidationEngine.MAX_CANCELS: order ids per liquidate/adl call
 RPC_BATCH = 200  # eth_calls per JSON-RPC batch
 LATENCY_SECONDS_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
 LATENCY_BLOCKS_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
@@ -601,7 +607,8 @@ def read_positions(
 
 
 def resting_order_ids(
-    market: Contract,
+    lens: Contract,
+    market: Contract | str,
     account: int,
     expected: int,
     block: BlockId = "latest",
@@ -609,17 +616,23 @@ def resting_order_ids(
     limit: int = MAX_CANCELS,
     logger: logging.Logger | None = None,
 ) -> list[int]:
-    """Ids of the account's resting orders (`orders_of` over ids 1..next_order_id-1, pages of
-    1,000, several pages per batch), stopping once `expected` (or `limit`) are found."""
+    """Ids of the account's resting orders in `market` (a PerpMarket contract or its address):
+    `Lens.orders_of` over ids 1..next_order_id-1, pages of 1,000, several pages per batch,
+    stopping once `expected` (or `limit`) are found."""
     if expected <= 0:
         return []
-    next_id = int(call_with_retry(lambda: market.functions.next_order_id().call(block_identifier=block)))
+    address = Web3.to_checksum_address(market if isinstance(market, str) else market.address)
+    next_id = int(
+        call_with_retry(
+            lambda: lens.functions.next_order_id(address).call(block_identifier=block), logger=logger
+        )
+    )
     starts = list(range(1, next_id, ORDER_PAGE))
     found: list[int] = []
     for k in range(0, len(starts), 8):
         pages = batch_call(
-            market.w3, [market.functions.orders_of(account, s, ORDER_PAGE) for s in starts[k : k + 8]], block,
-            logger=logger,
+            lens.w3, [lens.functions.orders_of(address, account, s, ORDER_PAGE) for s in starts[k : k + 8]],
+            block, logger=logger,
         )  # fmt: skip
         for r in pages:
             if isinstance(r, CallFailed):
@@ -628,6 +641,13 @@ def resting_order_ids(
         if len(found) >= min(expected, limit):
             break
     return found[:limit]
+
+
+def receipt_events(contract: Contract, name: str, receipt: Any) -> list[Any]:
+    """The `name` events of `receipt` emitted by `contract` itself (web3's `process_receipt`
+    decodes every log whose topic matches, whoever emitted it)."""
+    events = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    return [e for e in events if e["address"] == contract.address]
 
 
 def liquidation_gas(max_fills: int, order_ids: int) -> int:
@@ -925,6 +945,8 @@ class LiquidationBot(LoopingBot):
         clearinghouse: Contract,
         markets: Mapping[str, Contract] | None = None,
         *,
+        engine: Contract,
+        lens: Contract,
         max_per_round: int = 1_000,
         health_page: int = HEALTH_PAGE,
         gas: int | None = None,
@@ -940,6 +962,8 @@ class LiquidationBot(LoopingBot):
             raise ValueError("takeover_subaccount must be >= 0")
         self.client = client
         self.ch = clearinghouse
+        self.engine = engine  # LiquidationEngine: liquidate, takeover, insurance_capacity, liquidation_params
+        self.lens = lens  # Lens: the resting orders a liquidation cancels
         self.w3 = client.w3
         self.directory = MarketDirectory(clearinghouse, markets)
         self.max_per_round = max_per_round
@@ -1072,8 +1096,8 @@ class LiquidationBot(LoopingBot):
             self._first_seen[a] = (block, now)
 
     def _on_adopted(self, adopted: list[SentTx]) -> None:
-        self.in_flight.adopt(self.ch, adopted, "liquidate", self.log)
-        self.in_flight.adopt(self.ch, adopted, "takeover", self.log)
+        self.in_flight.adopt(self.engine, adopted, "liquidate", self.log)
+        self.in_flight.adopt(self.engine, adopted, "takeover", self.log)
 
     def histograms(self) -> dict[str, tuple[Histogram, str]]:
         return {
@@ -1104,7 +1128,9 @@ class LiquidationBot(LoopingBot):
         backoff = set(self._no_fill)
         markets = {p.market for ps in positions.values() for p in ps}
         params = {
-            m: LiquidationParams(*call_with_retry(self.ch.functions.liquidation_params(m), logger=self.log))
+            m: LiquidationParams(
+                *call_with_retry(self.engine.functions.liquidation_params(m), logger=self.log)
+            )
             for m in markets
         }
         for m in markets - set(self._max_fills):
@@ -1112,7 +1138,7 @@ class LiquidationBot(LoopingBot):
             self._max_fills[m] = int(
                 call_with_retry(self.directory.contracts[m].functions.params(), logger=self.log)[7]
             )
-        capacity = int(call_with_retry(self.ch.functions.insurance_capacity(), logger=self.log))
+        capacity = int(call_with_retry(self.engine.functions.insurance_capacity(), logger=self.log))
         plan = plan_liquidations(
             ranked,
             positions,
@@ -1137,13 +1163,13 @@ class LiquidationBot(LoopingBot):
         for a in actions:
             try:
                 order_ids = resting_order_ids(
-                    self.directory.contracts[a.market], a.account, a.open_orders, block, logger=self.log
+                    self.lens, a.market, a.account, a.open_orders, block, logger=self.log
                 )
             except TxError as exc:
                 counts["failed"] += 1
                 self._record_error("orders", f"account {a.account}: {exc}")
                 continue
-            call = self.ch.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
+            call = self.engine.functions.liquidate(a.account, a.market, MAX_UINT, order_ids)
             gas = self.gas or liquidation_gas(self._max_fills.get(a.market, 64), len(order_ids))
             outgoing.append(Outgoing(a, call, gas))
         return outgoing
@@ -1205,14 +1231,14 @@ class LiquidationBot(LoopingBot):
         self._settle(sent, self.client.wait_many([h for _, h in mined], timeout_s=0), counts)
 
     def _mined(self, a: LiquidationAction, tx_hash: HexBytes, receipt: Any, counts: dict[str, int]) -> None:
-        takeovers = self.ch.events.Takeover().process_receipt(receipt, errors=DISCARD)
+        takeovers = receipt_events(self.engine, "Takeover", receipt)
         if takeovers or a.kind == "takeover":
             self._mined_takeover(a, tx_hash, receipt, takeovers, counts)
             return
-        events = self.ch.events.Liquidation().process_receipt(receipt, errors=DISCARD)
+        events = receipt_events(self.engine, "Liquidation", receipt)
         ev = events[0]["args"] if events else {}
         closed = int(ev.get("closed_size", 0))
-        bad_debt = self.ch.events.BadDebt().process_receipt(receipt, errors=DISCARD)
+        bad_debt = receipt_events(self.ch, "BadDebt", receipt)
         fields = {
             **self._fields(a),
             "tx_hash": tx_hash.to_0x_hex(),
@@ -1304,7 +1330,7 @@ class LiquidationBot(LoopingBot):
         no longer covers its worst case: it was refused for that ("insurance fund cannot cover")."""
         if a.equity >= 0 or not isinstance(exc, TxReverted) or exc.receipt is None:
             return False
-        capacity = int(call_with_retry(self.ch.functions.insurance_capacity(), logger=self.log))
+        capacity = int(call_with_retry(self.engine.functions.insurance_capacity(), logger=self.log))
         return capacity < a.worst_case_deficit
 
     # ------------------------------------------------------------ backstop takeover
@@ -1335,7 +1361,7 @@ class LiquidationBot(LoopingBot):
                 c.account, c.market, "takeover", "the book could not close it: backstop takeover",
                 c.equity, c.mm, c.size, c.mark, take_size=q,
             )  # fmt: skip
-            call = self.ch.functions.takeover(c.account, c.market, q, self.takeover_subaccount)
+            call = self.engine.functions.takeover(c.account, c.market, q, self.takeover_subaccount)
             outgoing.append(Outgoing(a, call, TAKEOVER_GAS))
         if len(planned) < len(candidates):
             self.log.info(
@@ -1369,12 +1395,12 @@ class LiquidationBot(LoopingBot):
             imr = int(call_with_retry(market.functions.params(), logger=self.log)[0])
             self._market_info[m] = (lot, imr)
         accounts = sorted({a for a, _ in keys})
-        ch = self.ch
-        fns = [ch.functions.margin(self._taker), ch.functions.insurance_capacity()]
+        ch, engine = self.ch, self.engine
+        fns = [ch.functions.margin(self._taker), engine.functions.insurance_capacity()]
         fns += [ch.functions.margin(a) for a in accounts]
         fns += [ch.functions.account_key(a) for a in accounts]
         fns += [self.directory.contracts[m].functions.position(a) for a, m in keys]
-        fns += [ch.functions.liquidation_params(m) for _, m in keys]
+        fns += [engine.functions.liquidation_params(m) for _, m in keys]
         r = batch_call(self.w3, fns, block, logger=self.log)
         n = len(accounts)
         taker, capacity, margins, owners = r[0], r[1], r[2 : 2 + n], r[2 + n : 2 + 2 * n]
@@ -1427,6 +1453,7 @@ class LiquidationBot(LoopingBot):
     def _start_info(self) -> dict[str, Any]:
         return {
             "clearinghouse": self.ch.address,
+            "liquidation_engine": self.engine.address,
             "sender": self.client.address,
             "max_per_round": self.max_per_round,
             "takeover_subaccount": self.takeover_subaccount,
@@ -1471,6 +1498,7 @@ __all__ = [
     "priority",
     "rank_liquidatable",
     "read_positions",
+    "receipt_events",
     "resting_order_ids",
     "scan_health",
     "liquidation_gas",

@@ -71,7 +71,7 @@ BLOCK_BOTS = ("funding", "liquidation", "adl")  # let go after every block the s
 HEALTH_PAGE = 500  # Clearinghouse.health page
 PARK_GRACE_S = 2.0  # how long a settled keeper with nothing pending gets to park before a block is mined
 MAX_UINT = 2**256 - 1
-BOOK_DEPTH = 10  # levels per side read with market_summary
+BOOK_DEPTH = 10  # levels per side read with Lens.market_summary
 DEPTH_BAND = 0.02  # depth counted within +-2% of the index
 
 
@@ -522,7 +522,10 @@ class Simulation:
     def _views(self, step: Step) -> dict[str, MarketView]:
         net = self.net
         assert net is not None
-        fns = [net.deployment.markets[s].market.functions.market_summary(0) for s in self.config.symbols]
+        fns = [
+            net.lens.functions.market_summary(net.deployment.markets[s].market.address, 0)
+            for s in self.config.symbols
+        ]
         out = {}
         for symbol, summary in zip(
             self.config.symbols, _checked(batch_call(net.w3, fns), "market_summary"), strict=True
@@ -554,7 +557,9 @@ class Simulation:
             equity, im, _mm = rows.get(self.accounts[t.owner], (0, 0, 0))
             states[t.owner] = TraderState(equity, im, int(pos[0]))
         resting = {
-            s: resting_order_ids(markets[s], maker_id, int(maker_pos[s][6])) if int(maker_pos[s][6]) else []
+            s: resting_order_ids(net.lens, markets[s], maker_id, int(maker_pos[s][6]))
+            if int(maker_pos[s][6])
+            else []
             for s in symbols
         }
         crash = self.data.phases.get("crash", (0, 1))
@@ -639,7 +644,7 @@ class Simulation:
         for s in symbols:
             md = d.markets[s]
             fns += [
-                md.market.functions.market_summary(BOOK_DEPTH),
+                net.lens.functions.market_summary(md.market.address, BOOK_DEPTH),
                 md.funding.functions.predicted_rate(),
                 md.funding.functions.last_rate(),
                 md.market.functions.position(maker_id),
@@ -701,9 +706,10 @@ class Simulation:
         assert maker is not None
         d, data = net.deployment, self.data
         lo, hi = self.first_block, final_block
-        ch = net.ch
+        ch, engine = net.ch, net.engine
+        # BadDebt is the clearinghouse's event, the rest the liquidation engine's
         events = {
-            name: _logs(getattr(ch.events, name)(), lo, hi)
+            name: _logs(getattr((ch if name == "BadDebt" else engine).events, name)(), lo, hi)
             for name in ("Liquidation", "BadDebt", "AutoDeleverage", "Deleveraged", "Takeover")
         }
         events["Covered"] = _logs(d.insurance_fund.events.Covered(), lo, hi)

@@ -16,6 +16,12 @@ def test_deploy_script__deploys_and_writes_manifest(project, accounts, chain, tm
     assert set(manifest["markets"]) == {"BTC-PERP", "ETH-PERP", "SOL-PERP"}
     ch = project.Clearinghouse.at(manifest["clearinghouse"])
     assert ch.market_count() == 3
+    # the liquidation engine, connected to the clearinghouse, and the lens
+    engine = project.LiquidationEngine.at(manifest["liquidation_engine"])
+    assert manifest["liquidation_engine"] == str(d.liquidation_engine.address)
+    assert ch.liquidation_engine() == engine.address and engine.CLEARINGHOUSE() == ch.address
+    lens = project.Lens.at(manifest["lens"])
+    assert lens.CLEARINGHOUSE() == ch.address
     for symbol, m in manifest["markets"].items():
         oracle = project.IndexOracle.at(m["oracle"])
         market = project.PerpMarket.at(m["market"])
@@ -23,6 +29,8 @@ def test_deploy_script__deploys_and_writes_manifest(project, accounts, chain, tm
         assert ch.market_index(m["market"]) > 0
         assert oracle.index() == int(float(m["initial_price"])) * 10**18
         assert market.mark_price() == oracle.index()
+        lp = engine.liquidation_params(m["market"])
+        assert lp.liquidation_fee == 5 * 10**15 and lp.bankrupt_band == 5 * 10**16  # the deployer's 0.5%, 5%
 
 
 def test_deploy_script__a_trade_through_ape(project, accounts):

@@ -36,6 +36,7 @@ def test_vyperp__deployed_as_the_deploy_script_does(vyperp, chain):
         assert m.market.funding_rate() == m.funding.address
         assert m.oracle.index() == int(m.config.initial_price) * WAD
     assert vyperp.insurance_fund.clearinghouse() == vyperp.clearinghouse.address
+    assert vyperp.lens.CLEARINGHOUSE() == vyperp.clearinghouse.address
 
 
 def test_vyperp__state_of_the_previous_test_is_reverted(vyperp):
@@ -80,6 +81,29 @@ def test_place_order__over_leverage__reverts_with_reason(vyperp, vyperp_trader):
     vyperp.place_order(maker, "BTC-PERP", "sell", "1", price=100_000)
     with ape.reverts("below initial margin"):
         vyperp.place_order(trader, "BTC-PERP", "buy", "1")
+
+
+def test_liquidation_engine__exposed__a_liquidation_through_it(vyperp, vyperp_trader):
+    """`vyperp.liquidation_engine` beside `vyperp.clearinghouse`: liquidate, its params, its events."""
+    engine, ch = vyperp.liquidation_engine, vyperp.clearinghouse
+    assert vyperp.manifest["liquidation_engine"] == engine.address
+    assert ch.liquidation_engine() == engine.address and engine.CLEARINGHOUSE() == ch.address
+    btc = vyperp.markets["BTC-PERP"]
+    lp = engine.liquidation_params(btc.market)
+    assert (lp.liquidation_fee, lp.bankrupt_band) == (5 * 10**15, 5 * 10**16)  # 0.5%, 5%
+    maker = vyperp_trader(deposit=1_000_000)
+    trader = vyperp_trader(deposit=112)
+    vyperp.place_order(maker, "BTC-PERP", "sell", "0.01", price=100_000)
+    vyperp.place_order(trader, "BTC-PERP", "buy", "0.01")  # ~9x
+    vyperp.place_order(maker, "BTC-PERP", "buy", "1", price=91_000)  # the bid the liquidation sells into
+    vyperp.set_index("BTC-PERP", 92_000)  # -8%: below maintenance, above bankruptcy
+    account = vyperp.account_of(trader)
+    liquidator = vyperp_trader(deposit=1)
+    receipt = engine.liquidate(account, btc.market, 2**256 - 1, [], sender=liquidator)
+    (ev,) = [log for log in receipt.events if log.event_name == "Liquidation"]
+    assert ev.contract_address == engine.address  # the engine's event, not the clearinghouse's
+    assert ev.account == account and ev.closed_size == WAD // 100 and ev.size_after == 0
+    assert vyperp.position(trader, "BTC-PERP").size == 0
 
 
 def test_set_index__after_time_travel__index_fresh_at_the_new_time(vyperp, chain):

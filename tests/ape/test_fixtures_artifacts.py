@@ -15,6 +15,8 @@ def vyperp_contracts():
 
 def test_artifact_contracts__deploy_and_trade(vyperp, vyperp_trader):
     assert vyperp.clearinghouse.contract_type.source_id is None  # not from the ape project
+    assert vyperp.liquidation_engine.contract_type.source_id is None
+    assert vyperp.clearinghouse.liquidation_engine() == vyperp.liquidation_engine.address
     maker = vyperp_trader(deposit=100_000)
     trader = vyperp_trader(deposit=1_000)
     vyperp.place_order(maker, "SOL-PERP", "buy", "10", price=200)

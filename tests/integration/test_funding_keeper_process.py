@@ -76,7 +76,7 @@ def test_funding_keeper_process__longs_pay_shorts_by_the_formula(tmp_path: Any) 
 
         def order(who: str, is_buy: bool, size: str, price: str, order_type: int) -> None:
             price_wad = to_wad(price)
-            hint = mkt.functions.find_hint(is_buy, price_wad).call()
+            hint = net.lens.functions.find_hint(mkt.address, is_buy, price_wad).call()
             a = net.actor(who).address
             args = (a, 0, mkt.address, is_buy, to_wad(size), price_wad, order_type, False, hint)
             net.backend.transact(net.ch, "place_order", *args, sender=a)

@@ -43,6 +43,7 @@ from tests.utils.crowd import (
 
 pytestmark = pytest.mark.integration
 
+
 N = 30
 GWEI = 10**9
 
@@ -195,7 +196,7 @@ class Chaos:
         counts = liquidations_per_account(self.net, self.start_block)
         assert sorted(counts) == sorted(self.accounts)
         assert set(counts.values()) == {1}, {a: c for a, c in counts.items() if c != 1}
-        events = self.net.ch.events.Liquidation().get_logs(from_block=self.start_block)
+        events = self.net.engine.events.Liquidation().get_logs(from_block=self.start_block)
         assert all(e["args"]["size_after"] == 0 and e["args"]["closed_size"] > 0 for e in events)
         assert liquidatable(self.net, self.accounts) == []
         # nothing sent twice or wasted: one transaction of the keeper per liquidation, all mined
@@ -284,7 +285,7 @@ def test_chaos__base_fee_x10__stuck_txs_replaced_with_bumped_fees(chaos: Chaos) 
     chaos.resume_mining()  # a block at 100 gwei: none of the keeper's transactions fits
     assert liquidations_per_account(chaos.net, chaos.start_block) == {}
     chaos.assert_each_liquidated_once()
-    for e in chaos.net.ch.events.Liquidation().get_logs(from_block=chaos.start_block):
+    for e in chaos.net.engine.events.Liquidation().get_logs(from_block=chaos.start_block):
         tx = chaos.net.w3.eth.get_transaction(e["transactionHash"])
         block = chaos.net.w3.eth.get_block(tx["blockNumber"])
         # a replacement: same nonce, higher fees that follow the base fee

@@ -102,7 +102,7 @@ def open_position(
 
 
 def liquidations(net: LocalNet, from_block: int = 0) -> list[Any]:
-    return list(net.ch.events.Liquidation().get_logs(from_block=from_block))
+    return list(net.engine.events.Liquidation().get_logs(from_block=from_block))
 
 
 def keeper_client(net: LocalNet, name: str, **kwargs: Any) -> ChainClient:
@@ -112,12 +112,18 @@ def keeper_client(net: LocalNet, name: str, **kwargs: Any) -> ChainClient:
 def liquidation_bot(net: LocalNet, name: str = "liquidator", **kwargs: Any) -> LiquidationBot:
     client = keeper_client(net, name, receipt_timeout_s=kwargs.pop("receipt_timeout_s", 20))
     markets = {s: net.market(s) for s in (BTC, ETH)}
-    return LiquidationBot(client, net.ch, markets, logger=logging.getLogger("test.liquidation"), **kwargs)
+    return LiquidationBot(
+        client, net.ch, markets, engine=net.engine, lens=net.lens, logger=logging.getLogger("test.liquidation"),
+        **kwargs,
+    )  # fmt: skip
 
 
 def adl_bot(net: LocalNet, name: str = "adl-keeper") -> AdlBot:
     markets = {s: net.market(s) for s in (BTC, ETH)}
-    return AdlBot(keeper_client(net, name), net.ch, markets, logger=logging.getLogger("test.adl"))
+    return AdlBot(
+        keeper_client(net, name), net.ch, markets, engine=net.engine, lens=net.lens,
+        logger=logging.getLogger("test.adl"),
+    )  # fmt: skip
 
 
 def write_config(path: Path, net: LocalNet, manifest: Path, section: str, key: str) -> Path:
@@ -261,7 +267,7 @@ def test_liquidation_keeper_process__empty_book__takeover_subaccount_takes_over_
     assert code == 0, stderr[-3000:]
     assert net.market(BTC).functions.position(account).call()[0] == to_wad("0.01")
     assert [e["args"]["closed_size"] for e in liquidations(net, start)] == [0]
-    assert list(net.ch.events.Takeover().get_logs(from_block=start)) == []
+    assert list(net.engine.events.Takeover().get_logs(from_block=start)) == []
 
     # with a funded takeover subaccount: taken over whole, once
     net.fund("liquidator", 500, subaccount=1)
@@ -272,7 +278,7 @@ def test_liquidation_keeper_process__empty_book__takeover_subaccount_takes_over_
     code, logs, stderr = run_keeper(tmp_path / "on.yaml", "liquidation", "--steps", "3")
     assert code == 0, stderr[-3000:]
     assert not [e for e in logs if e["level"] == "ERROR"], stderr[-3000:]
-    (ev,) = net.ch.events.Takeover().get_logs(from_block=start)
+    (ev,) = net.engine.events.Takeover().get_logs(from_block=start)
     assert ev["args"]["account"] == account and ev["args"]["liquidator"] == taker
     assert ev["args"]["size"] == to_wad("0.01") and ev["args"]["price"] < ev["args"]["mark"]
     assert net.market(BTC).functions.position(account).call()[0] == 0
@@ -296,7 +302,7 @@ def test_liquidation_bot__takeover_beyond_the_takers_margin__partial__then_nothi
     assert tried is not None and tried["skipped"] == 1 and tried["taken_over"] == 0, bot.last_error
     first = bot.run_once()
     assert first is not None and first["taken_over"] == 1 and first["failed"] == 0, bot.last_error
-    (ev,) = net.ch.events.Takeover().get_logs()
+    (ev,) = net.engine.events.Takeover().get_logs()
     taken = ev["args"]["size"]
     assert 0 < taken < to_wad("0.1") and taken % to_wad("0.0001") == 0
     assert net.market(BTC).functions.position(account).call()[0] == to_wad("0.1") - taken
@@ -329,13 +335,15 @@ def test_liquidation_bot__bankrupt__adl_when_fund_empty__liquidated_when_it_cove
     net.backend.transact(net.token, "mint", depositor, net.units(10_000))
     net.backend.transact(net.token, "approve", fund.address, MAX, sender=depositor)
     net.backend.transact(fund, "deposit", net.units(10_000), depositor, sender=depositor)
-    assert net.ch.functions.insurance_capacity().call() > -equity
+    assert net.engine.functions.insurance_capacity().call() > -equity
     result = bot.run_once()
     assert result is not None and result["liquidated"] == 1 and result["failed"] == 0
     (ev,) = liquidations(net)
     assert ev["args"]["bankrupt"] and ev["args"]["size_after"] == 0
     receipt = net.w3.eth.get_transaction_receipt(ev["transactionHash"])
     (bad_debt,) = net.ch.events.BadDebt().process_receipt(receipt, errors=DISCARD)
+    # the liquidation is the engine's event, the bad debt the clearinghouse's
+    assert ev["address"] == net.engine.address and bad_debt["address"] == net.ch.address
     assert (
         bad_debt["args"]["covered"] == bad_debt["args"]["deficit"] > 0 and bad_debt["args"]["uncovered"] == 0
     )
@@ -348,7 +356,7 @@ def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_
     accounts = [open_position(net, f"long{i}", "1110", "buy", "0.1", 100_000) for i in range(3)]
     order(net, "maker", True, "1", 84_000)  # within the bankrupt band around the new mark
     net.set_index(BTC, 85_000)  # the price gaps through their bankruptcy price (~88,900)
-    lp = net.ch.functions.liquidation_params(net.market(BTC).address).call()
+    lp = net.engine.functions.liquidation_params(net.market(BTC).address).call()
     equity = net.ch.functions.margin(accounts[0]).call()[0]
     mark = net.market(BTC).functions.position(accounts[0]).call()[3]
     worst = -equity + to_wad("0.1") * mark // 10**18 * lp[2] // 10**18
@@ -359,7 +367,7 @@ def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_
     net.backend.transact(net.token, "mint", depositor, assets)
     net.backend.transact(net.token, "approve", fund.address, MAX, sender=depositor)
     net.backend.transact(fund, "deposit", assets, depositor, sender=depositor)
-    capacity = net.ch.functions.insurance_capacity().call()
+    capacity = net.engine.functions.insurance_capacity().call()
     assert worst <= capacity < 2 * worst
     bot = liquidation_bot(net)
     # all sent in one batch and mined in one block, worst first (automine off)
@@ -386,7 +394,7 @@ def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_
         e = net.ch.functions.margin(a).call()[0]
         assert (
             -e + to_wad("0.1") * mark // 10**18 * lp[2] // 10**18
-            > net.ch.functions.insurance_capacity().call()
+            > net.engine.functions.insurance_capacity().call()
         )
 
 
@@ -424,8 +432,8 @@ def _bankrupt_long_vs_two_shorts(net: LocalNet) -> tuple[int, int, int]:
     long_, short_b = net.account("long"), net.account("short_b")
     net.set_index(BTC, 85_000)
     assert net.ch.functions.margin(long_).call()[0] < 0
-    score_a = net.ch.functions.adl_score(short_a, net.market(BTC).address).call()
-    score_b = net.ch.functions.adl_score(short_b, net.market(BTC).address).call()
+    score_a = net.engine.functions.adl_score(short_a, net.market(BTC).address).call()
+    score_b = net.engine.functions.adl_score(short_b, net.market(BTC).address).call()
     assert score_a > score_b > 0
     return long_, short_a, short_b
 
@@ -437,10 +445,10 @@ def test_adl_keeper_and_auditor__highest_score_first__proved(
     mkt = net.market(BTC)
     config = write_config(tmp_path / "adl.yaml", net, manifest, "adl", net.actor("adl-keeper").key)
     assert main(["run", "adl", "--config", str(config), "--once", "--dry-run"]) == 0
-    assert net.ch.events.AutoDeleverage().get_logs(from_block=0) == []
+    assert net.engine.events.AutoDeleverage().get_logs(from_block=0) == []
     assert main(["run", "adl", "--config", str(config), "--once"]) == 0
-    (adl,) = net.ch.events.AutoDeleverage().get_logs(from_block=0)
-    delev = net.ch.events.Deleveraged().get_logs(from_block=0)
+    (adl,) = net.engine.events.AutoDeleverage().get_logs(from_block=0)
+    delev = net.engine.events.Deleveraged().get_logs(from_block=0)
     assert [(e["args"]["counterparty"], e["args"]["size"]) for e in delev] == [
         (short_a, to_wad("0.05")),
         (short_b, to_wad("0.05")),
@@ -472,15 +480,17 @@ def test_auditor__hand_made_adl_skips_the_higher_score__named__exit_1(
 ) -> None:
     long_, short_a, short_b = _bankrupt_long_vs_two_shorts(net)
     mkt = net.market(BTC)
-    score_a = net.ch.functions.adl_score(short_a, mkt.address).call()
-    score_b = net.ch.functions.adl_score(short_b, mkt.address).call()
+    score_a = net.engine.functions.adl_score(short_a, mkt.address).call()
+    score_b = net.engine.functions.adl_score(short_b, mkt.address).call()
     # short_b alone absorbs the whole 0.1: the contract accepts the list, it cannot see short_a
     caller = net.actor("someone").address
     net.fund("someone", 1)
-    receipt = net.backend.transact(net.ch, "adl", long_, mkt.address, [short_b], [], sender=caller)
+    receipt = net.backend.transact(net.engine, "adl", long_, mkt.address, [short_b], [], sender=caller)
     assert mkt.functions.position(short_a).call()[0] == -to_wad("0.05")  # untouched
 
-    (audit,) = audit_adl(net.ch, tx_hash=receipt["transactionHash"].to_0x_hex(), markets={BTC: mkt})
+    (audit,) = audit_adl(
+        net.ch, net.engine, tx_hash=receipt["transactionHash"].to_0x_hex(), markets={BTC: mkt}
+    )
     assert audit.check.verdict == "violation" and audit.exit_code == 1
     assert audit.check.violations == [
         f"account {short_a} (score {score_a}) was skipped while account {short_b} (score {score_b}) was deleveraged"

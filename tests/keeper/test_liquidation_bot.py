@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -271,7 +272,13 @@ def test_describe_failed_ranges__grouped_by_reason() -> None:
 
 def test_bot__health_page_bounds() -> None:
     with pytest.raises(ValueError, match="health_page"):
-        LiquidationBot(object(), _FakeContract(), health_page=501)  # type: ignore[arg-type]
+        LiquidationBot(
+            object(),  # type: ignore[arg-type]
+            _FakeContract(),  # type: ignore[arg-type]
+            engine=_FakeContract(),  # type: ignore[arg-type]
+            lens=_FakeContract(),  # type: ignore[arg-type]
+            health_page=501,
+        )
 
 
 class _FakeContract:
@@ -326,3 +333,22 @@ def test_cli__run_liquidation_without_key__exit_2(tmp_path: Any, capsys: pytest.
     config.write_text(f"manifest: {manifest}\n")
     assert main(["run", "liquidation", "--config", str(config)]) == 2
     assert "no liquidation keeper key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["run", "liquidation"], ["run", "adl"], ["audit", "adl", "--tx", "0xab"]])
+def test_cli__manifest_without_liquidation_engine__exit_2_naming_it(
+    argv: list[str], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest of a deployer from before the LiquidationEngine: a clear error, before the node is asked."""
+    from keeper.cli import main
+
+    manifest = tmp_path / "m.json"
+    old = {"chain_id": 31337, "clearinghouse": "0x" + "11" * 20, "lens": "0x" + "22" * 20, "markets": {}}
+    manifest.write_text(json.dumps(old))
+    config = tmp_path / "k.yaml"
+    # no node listens there: the manifest is checked first
+    config.write_text(f"manifest: {manifest}\nrpc_url: http://127.0.0.1:9\n")
+    assert main([*argv, "--config", str(config), *(["--dry-run", "--once"] if argv[0] == "run" else [])]) == 2
+    err = capsys.readouterr().err
+    assert f"the manifest {manifest} has no liquidation_engine (LiquidationEngine)" in err
+    assert "redeploy" in err

@@ -352,6 +352,19 @@ def test_status__bad_manifest__error(
     (tmp_path / "other.json").write_text(json.dumps(other))
     assert main(["status", *rpc, "--manifest", str(tmp_path / "other.json")]) == 2
     assert "is for chain 1" in capsys.readouterr().err
+    # a manifest of a deployer from before the LiquidationEngine, and one naming another engine
+    manifest = json.loads(localnet[1].read_text())
+    older = {k: v for k, v in manifest.items() if k != "liquidation_engine"}
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert main(["status", *rpc, "--manifest", str(tmp_path / "older.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"the manifest {tmp_path / 'older.json'} has no liquidation_engine (LiquidationEngine)" in err
+    moved = manifest | {"liquidation_engine": net.lens.address}
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    assert main(["status", *rpc, "--manifest", str(tmp_path / "moved.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"names the liquidation engine {net.lens.address}, but its clearinghouse" in err
+    assert f"uses {net.engine.address}" in err
 
 
 # ---------------------------------------------------------------- keeper trade
@@ -378,7 +391,7 @@ def test_trade__place_cancel_cancel_all__round_trip(keeper: Any, trader_key: str
     code, out, err = keeper("trade", "cancel", "--market", BTC, "--order", "1")
     assert code == 0, err
     assert out.startswith("cancel BTC-PERP order #1 (buy 0.001 @ 99,000): tx 0x")
-    assert btc.functions.order(1).call()[0] == 0
+    assert net.lens.functions.order(btc.address, 1).call()[0] == 0
 
     for price in ("98000", "98500"):
         assert (

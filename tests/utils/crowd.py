@@ -97,9 +97,9 @@ def push_index(net: LocalNet, price: int) -> int:
 
 
 def liquidations_per_account(net: LocalNet, from_block: int) -> Counter[int]:
-    """How many `Liquidation` events each account has since `from_block`."""
+    """How many `Liquidation` events (the LiquidationEngine's) each account has since `from_block`."""
     return Counter(
-        int(e["args"]["account"]) for e in net.ch.events.Liquidation().get_logs(from_block=from_block)
+        int(e["args"]["account"]) for e in net.engine.events.Liquidation().get_logs(from_block=from_block)
     )
 
 
