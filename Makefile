@@ -35,6 +35,7 @@ test: install lint
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check keeper scripts tests bench
+	$(BIN)/ruff format --check keeper scripts tests bench
 	$(PY) -m keeper.artifacts --check-warnings
 
 fuzz: install  # FUZZ_EXAMPLES=N for fewer than 2,000 examples per machine; one shard per core

@@ -468,7 +468,9 @@ def measure_liquidation(health_accounts: int = 100) -> list[Row]:
         victims = [open_long(f"victim{i}", 1_100, "0.1", 100_000) for i in range(3)]
         b.order("maker", "buy", "1", 93_500)
         net.set_index("BTC-PERP", 93_600)
-        first = be.transact(net.engine, "liquidate", victims[0], m.address, 2**256 - 1, [], sender=keeper.address)
+        first = be.transact(
+            net.engine, "liquidate", victims[0], m.address, 2**256 - 1, [], sender=keeper.address
+        )
         rows.append(Row("liquidation, keeper's first (creates its account)", b.gas(first)))
         r = be.transact(net.engine, "liquidate", victims[1], m.address, 2**256 - 1, [], sender=keeper.address)
         rows.append(Row("liquidation of one position (one fill)", b.gas(r), "dYdX v1: about 152,000"))
@@ -476,7 +478,9 @@ def measure_liquidation(health_accounts: int = 100) -> list[Row]:
         net.set_index("BTC-PERP", 93_600)
         backstop = net.actor("backstop")
         net.fund("backstop", 100_000)
-        r = be.transact(net.engine, "takeover", victims[2], m.address, to_wad("0.1"), 0, sender=backstop.address)
+        r = be.transact(
+            net.engine, "takeover", victims[2], m.address, to_wad("0.1"), 0, sender=backstop.address
+        )
         rows.append(Row("backstop takeover (whole position)", b.gas(r)))
         # ---- health view of N accounts with positions
         for i in range(max(0, health_accounts - net.ch.functions.account_count().call())):
@@ -516,7 +520,11 @@ def measure_liquidation(health_accounts: int = 100) -> list[Row]:
 
 def sizes() -> list[Row]:
     return [
-        Row(n, artifacts.runtime_size(n), f"runtime bytes (target {artifacts.SIZE_TARGET:,}, EIP-170 {artifacts.EIP170_LIMIT:,})")
+        Row(
+            n,
+            artifacts.runtime_size(n),
+            f"runtime bytes (target {artifacts.SIZE_TARGET:,}, EIP-170 {artifacts.EIP170_LIMIT:,})",
+        )
         for n in artifacts.deployables()
     ]
 

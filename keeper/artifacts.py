@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     warns = build_all(force="--check-warnings" in argv)
     for name in deployables():
         size = runtime_size(name)
-        flag = "ok" if size <= SIZE_TARGET else "OVER the 2 KB room" if size <= EIP170_LIMIT else "OVER EIP-170"
+        flag = (
+            "ok" if size <= SIZE_TARGET else "OVER the 2 KB room" if size <= EIP170_LIMIT else "OVER EIP-170"
+        )
         print(f"{name:<24} {size:>6} bytes  {flag}")
     for w in warns:
         print("warning:", w)

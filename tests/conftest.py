@@ -31,6 +31,7 @@ def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
 # titanoboa's pytest plugin anchors every fixture setup: deployments live in
 # session-scoped fixtures (reverted at session end), tests in their own anchor.
 

@@ -594,7 +594,12 @@ def test_load_scenario__market_rate_off_the_1e9_grid__error_names_the_field(key:
     """PerpMarket keeps its rates in units of 1e-9: a finer rate is refused
     when the file is read, with the field, before any chain is started."""
     sc = copy.deepcopy(BASE)
-    rates = {"initial_margin": "0.1", "maintenance_margin": "0.05", "taker_fee": "0.0005", "maker_fee": "0.0002"}
+    rates = {
+        "initial_margin": "0.1",
+        "maintenance_margin": "0.05",
+        "taker_fee": "0.0005",
+        "maker_fee": "0.0002",
+    }
     sc["markets"]["BTC-PERP"].update({**rates, "mark_band": "0.02"})
     rate = Decimal(sc["markets"]["BTC-PERP"][key])
     sc["markets"]["BTC-PERP"][key] = str(rate + Decimal("1e-10"))

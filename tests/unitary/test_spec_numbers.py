@@ -245,7 +245,11 @@ def test_oracle_parameter__documented_default_deployed_and_bounds(deployed, name
 
 def test_insurance_fund_and_clearinghouse_defaults_match_the_document(deployed):
     text = DOC.read_text()
-    m = re.search(r"`payout_cap` (\d+)% of\s+assets per event.*?`cooldown` (\d+) days.*?`withdraw_window` (\d+) days", text, re.S)
+    m = re.search(
+        r"`payout_cap` (\d+)% of\s+assets per event.*?`cooldown` (\d+) days.*?`withdraw_window` (\d+) days",
+        text,
+        re.S,
+    )
     assert m, "the insurance fund paragraph of §12 changed shape"
     fund = deployed.insurance_fund
     assert fund.payout_cap() == int(m.group(1)) * WAD // 100

@@ -192,7 +192,14 @@ def position_changes(logs) -> list[SimpleNamespace]:
     return out
 
 
-FILL_FIELDS = ("maker", "maker_size", "maker_open_notional", "maker_realized_pnl", "maker_funding_paid", "maker_fee")
+FILL_FIELDS = (
+    "maker",
+    "maker_size",
+    "maker_open_notional",
+    "maker_realized_pnl",
+    "maker_funding_paid",
+    "maker_fee",
+)
 
 
 def deploy_for_tests(decimals: int = 6, markets: tuple[MarketConfig, ...] | None = None) -> Protocol:

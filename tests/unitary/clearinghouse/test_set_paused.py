@@ -158,7 +158,9 @@ def test_withdraw__everything_paused__free_collateral_still_withdrawable(protoco
 def _order_on(p, who: str, market, side: str, size: str, price: int) -> int:
     """A limit order on any listed market, by address (a market added in the test)."""
     with boa.env.prank(who):
-        return p.ch.place_order(who, 0, market.address, side == "buy", to_wad(size), price * WAD, GTC, False, 0)
+        return p.ch.place_order(
+            who, 0, market.address, side == "buy", to_wad(size), price * WAD, GTC, False, 0
+        )
 
 
 def test_place_order__trading_paused__every_listed_market__unpause_reopens_every_one(protocol):

@@ -60,7 +60,9 @@ def make_oracle(oracle_factory, owner):
         reference_rate=FASTEST_RATE,
     ):
         with boa.env.prank(owner):
-            return oracle_factory.deploy(description, reporters, max_age, quorum, max_divergence, reference_rate)
+            return oracle_factory.deploy(
+                description, reporters, max_age, quorum, max_divergence, reference_rate
+            )
 
     return make
 

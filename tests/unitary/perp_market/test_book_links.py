@@ -91,7 +91,11 @@ def _check(p, resting) -> None:
 
 
 @settings(max_examples=_examples(40))
-@given(steps=st.lists(st.one_of(place, place, place, cancel, cancel, take, sweep, ladder), min_size=20, max_size=60))
+@given(
+    steps=st.lists(
+        st.one_of(place, place, place, cancel, cancel, take, sweep, ladder), min_size=20, max_size=60
+    )
+)
 def test_book_links__random_places_cancels_and_takers__match_the_model(protocol, steps):
     with boa.env.anchor():
         p = protocol
@@ -153,7 +157,13 @@ def test_book_links__random_places_cancels_and_takers__match_the_model(protocol,
                     crossing = any(r[1] != taker_buys for r in resting.values())
                     event(
                         "sweep: "
-                        + ("filled" if left == 0 else "rest cancelled, still crossing" if crossing else "rest rests")
+                        + (
+                            "filled"
+                            if left == 0
+                            else "rest cancelled, still crossing"
+                            if crossing
+                            else "rest rests"
+                        )
                     )
                     if left == 0 or crossing:
                         assert oid == 0
@@ -179,7 +189,9 @@ def test_hint__an_emptied_level__is_a_bad_hint(protocol):
         protocol.order(maker, "sell", "0.1", "100300", hint=100_200)
     protocol.order(maker, "sell", "0.1", "100300", hint=100_100)
     protocol.order(maker, "sell", "0.1", "100200", hint=100_100)  # the dead price reopens
-    assert [lv.price // 10**18 for lv in protocol.lens.market_summary(protocol.market().address, 10).asks] == [
+    assert [
+        lv.price // 10**18 for lv in protocol.lens.market_summary(protocol.market().address, 10).asks
+    ] == [
         100_100,
         100_200,
         100_300,
@@ -216,5 +228,8 @@ def test_links__middle_then_tail_cancels__queue_stays_linked(protocol):
     MarketState.read(protocol.market()).check_aggregates()
     taker = protocol.actor("taker", deposit="1000000")
     protocol.order(taker, "buy", "0.2", "100100", IOC)
-    assert protocol.lens.order(protocol.market().address, a)[0] == 0 and protocol.lens.order(protocol.market().address, e)[0] == 0
+    assert (
+        protocol.lens.order(protocol.market().address, a)[0] == 0
+        and protocol.lens.order(protocol.market().address, e)[0] == 0
+    )
     assert _asks(protocol) == []

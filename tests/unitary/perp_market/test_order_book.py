@@ -228,7 +228,10 @@ def test_cancel__middle_of_level_keeps_the_rest_linked(protocol, maker, taker):
     lv = book(protocol).asks[0]
     assert (lv.size, lv.orders) == (to_wad("0.2"), 2)
     protocol.order(taker, "buy", "0.2", "100100", IOC)
-    assert protocol.lens.order(protocol.market().address, a)[0] == 0 and protocol.lens.order(protocol.market().address, c)[0] == 0
+    assert (
+        protocol.lens.order(protocol.market().address, a)[0] == 0
+        and protocol.lens.order(protocol.market().address, c)[0] == 0
+    )
     assert book(protocol).best_ask == 0
 
 
@@ -269,7 +272,9 @@ def test_cancel_direct__owner_cancels_at_the_market__same_as_through_the_router(
     _direct_cancel(protocol, maker, oid)
     (ev,) = [e for e in m.get_logs() if type(e).__name__ == "OrderRemoved"]
     assert (ev.account, ev.order_id, ev.remaining, ev.reason) == (protocol.account(maker), oid, to_wad(1), 1)
-    assert protocol.lens.order(m.address, oid)[0] == 0 and protocol.lens.order(m.address, kept)[0] == protocol.account(maker)
+    assert protocol.lens.order(m.address, oid)[0] == 0 and protocol.lens.order(m.address, kept)[
+        0
+    ] == protocol.account(maker)
     assert 0 < protocol.margin(maker)[1] < im_both
     assert m.open_order_stats(protocol.account(maker))[0] == 1
     assert [lv.price for lv in book(protocol).bids] == [to_wad(99_000)]
@@ -597,7 +602,9 @@ def test_fill__tells_the_makers_new_position__a_maker_logs_no_position_changed(p
 # ---------------------------------------------------------------- what a trade returns to the clearinghouse
 
 
-def test_trade_result__margin_is_account_margin_after__maker_deltas_unpack_to_the_fills(protocol, maker, taker):
+def test_trade_result__margin_is_account_margin_after__maker_deltas_unpack_to_the_fills(
+    protocol, maker, taker
+):
     """PerpMarket.place_order returns the taker's margin in the market after
     the trade (the clearinghouse gates on it instead of calling
     account_margin) and each maker's cash delta packed in one word,
