@@ -53,19 +53,7 @@ struct AccountHealth:
     liquidatable: bool
 
 
-struct PositionView:
-    size: int256
-    open_notional: int256
-    entry_price: uint256
-    mark: uint256
-    unrealized_pnl: int256
-    funding_owed: int256
-    open_orders: uint256
-
-
 interface IPositionView:
-    def position(account: uint256) -> PositionView: view
-    def position_size(account: uint256) -> int256: view
     def CLEARINGHOUSE() -> address: view
     def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
 
@@ -357,7 +345,7 @@ def engine_transfer(account: uint256, counterparty: uint256, market: address, si
     # dev: a takeover may open the counterparty's first position here
     self.active_markets[counterparty] |= bit
     # dev: the account never has orders here then (takeover and adl check)
-    if last and staticcall IPositionView(market).position_size(account) == 0:
+    if last and staticcall IPerpMarket(market).position_size(account) == 0:
         self.active_markets[account] &= ~bit
 
 

@@ -15,6 +15,7 @@
 """
 
 from .interfaces import IIndexOracle
+from .interfaces import IPerpMarket
 from .modules import book_layout as layout
 
 MAX_MARKETS: constant(uint256) = 16
@@ -61,16 +62,6 @@ struct AccountSummary:
     positions: DynArray[MarketPosition, MAX_MARKETS]
 
 
-struct PositionView:
-    size: int256
-    open_notional: int256
-    entry_price: uint256
-    mark: uint256
-    unrealized_pnl: int256
-    funding_owed: int256
-    open_orders: uint256
-
-
 interface IClearinghouseView:
     def account_of(owner: address, subaccount: uint256) -> uint256: view
     def cash(account: uint256) -> int256: view
@@ -80,7 +71,6 @@ interface IClearinghouseView:
 
 
 interface IMarketView:
-    def position(account: uint256) -> PositionView: view
     def ORACLE() -> address: view
     def TICK_SIZE() -> uint256: view
     def LOT_SIZE() -> uint256: view
@@ -123,7 +113,7 @@ def account_summary(owner: address, subaccount: uint256) -> AccountSummary:
             break
         if mask & 1 == 1:
             market: address = staticcall ch.markets(i)
-            v: PositionView = staticcall IMarketView(market).position(account)
+            v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
             if v.size != 0 or v.open_orders != 0:
                 s.positions.append(MarketPosition(
                     market=market, size=v.size, entry_price=v.entry_price, mark=v.mark,

@@ -22,6 +22,7 @@ from snekmate.auth import ownable_2step
 from .interfaces import IClearinghouse
 from .interfaces import IInsuranceFund
 from .interfaces import ILiquidationEngine
+from .interfaces import IPerpMarket
 
 implements: ILiquidationEngine
 
@@ -45,16 +46,6 @@ struct LiquidationParams:
     small_position_notional: uint256  # positions and remainders at or below close whole
 
 
-struct PositionView:
-    size: int256
-    open_notional: int256
-    entry_price: uint256
-    mark: uint256
-    unrealized_pnl: int256
-    funding_owed: int256
-    open_orders: uint256
-
-
 struct MarketParamsView:
     imr: uint256
     mmr: uint256
@@ -68,8 +59,6 @@ struct MarketParamsView:
 
 
 interface IMarketView:
-    def position(account: uint256) -> PositionView: view
-    def position_size(account: uint256) -> int256: view
     def TICK_SIZE() -> uint256: view
     def LOT_SIZE() -> uint256: view
     def params() -> MarketParamsView: view
@@ -141,7 +130,7 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     im: uint256 = 0
     mm: uint256 = 0
     equity, im, mm = self._check_and_cancel(account, market, order_ids, False)
-    v: PositionView = staticcall IMarketView(market).position(account)
+    v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
     assert v.size != 0, "liquidate: no position"
     if v.open_orders > 0 or equity >= convert(mm, int256):
         # dev: more orders than one call cancels: progress, no close yet
@@ -176,7 +165,7 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     # the equity after the close: the clearinghouse books the trade and
     # returns the margin with this market's part from the trade itself
     equity_after: int256 = extcall IClearinghouse(CLEARINGHOUSE).engine_close(account, market, not is_long, q, limit)
-    after: int256 = staticcall IMarketView(market).position_size(account)
+    after: int256 = staticcall IPerpMarket(market).position_size(account)
     closed: uint256 = abs_size - convert(abs(after), uint256)
     fee: uint256 = self._fee(equity_after, closed * v.mark // WAD, lp)
     equity_after -= convert(fee, int256)
@@ -219,7 +208,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
     mm: uint256 = 0
     equity, im, mm = self._margin(account)
     assert equity < convert(mm, int256), "not liquidatable"
-    v: PositionView = staticcall IMarketView(market).position(account)
+    v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
     assert v.size != 0, "takeover: no position"
     assert v.open_orders == 0, "takeover: account has open orders, liquidate first"
     lp: LiquidationParams = self._liquidation_params(market)
@@ -280,7 +269,7 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
     mm: uint256 = 0
     equity, im, mm = self._check_and_cancel(account, market, order_ids, True)
     assert equity < 0, "adl: account not bankrupt"
-    v: PositionView = staticcall IMarketView(market).position(account)
+    v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
     assert v.size != 0, "adl: no position"
     assert v.open_orders == 0, "adl: account has open orders"
     lp: LiquidationParams = self._liquidation_params(market)
@@ -294,7 +283,7 @@ def adl(account: uint256, market: address, candidates: DynArray[uint256, MAX_ADL
     for c: uint256 in candidates:
         assert remaining > 0, "adl: deficit already absorbed"
         assert c != account, "adl: candidate is the account"
-        cv: PositionView = staticcall IMarketView(market).position(c)
+        cv: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(c)
         assert cv.size != 0, "adl: candidate has no position"
         assert (cv.size > 0) != (v.size > 0), "adl: candidate on the same side"
         score: uint256 = 0
@@ -359,7 +348,7 @@ def adl_score(account: uint256, market: address) -> uint256:
             equity. 0 when flat, not profitable or not solvent.
     """
     self._grid_of(market)
-    v: PositionView = staticcall IMarketView(market).position(account)
+    v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
     if v.size == 0:
         return 0
     return self._adl_score(account, v)[0]
@@ -524,7 +513,7 @@ def _insurance_capacity() -> uint256:
 
 @internal
 @view
-def _adl_score(account: uint256, v: PositionView) -> (uint256, int256):
+def _adl_score(account: uint256, v: IPerpMarket.PositionView) -> (uint256, int256):
     """
     @dev (score, equity): pnl_pct x effective leverage; 0 when not profitable or not solvent.
     """

@@ -48,16 +48,6 @@ struct MarketParams:
     max_open_interest: uint256      # base WAD, per side
 
 
-struct PositionView:
-    size: int256
-    open_notional: int256
-    entry_price: uint256
-    mark: uint256
-    unrealized_pnl: int256
-    funding_owed: int256
-    open_orders: uint256
-
-
 WAD: constant(uint256) = 10**18
 SWAD: constant(int256) = 10**18
 MAX_FILLS: constant(uint256) = 64
@@ -494,7 +484,7 @@ def _account_margin(account: uint256) -> IPerpMarket.AccountMargin:
 
 @external
 @view
-def position(account: uint256) -> PositionView:
+def position(account: uint256) -> IPerpMarket.PositionView:
     """
     @notice The account's position: size (base WAD, long > 0), open notional,
             average entry price, mark, unrealized PnL, funding owed, and the
@@ -504,10 +494,10 @@ def position(account: uint256) -> PositionView:
     size: int256 = self._size(word)
     count: uint256 = (self._account_orders[account] & layout.M15)
     if size == 0:
-        return PositionView(size=0, open_notional=0, entry_price=0, mark=0, unrealized_pnl=0, funding_owed=0, open_orders=count)
+        return IPerpMarket.PositionView(size=0, open_notional=0, entry_price=0, mark=0, unrealized_pnl=0, funding_owed=0, open_orders=count)
     mark: uint256 = self._mark(self._index())
     on: int256 = self._notional(word)
-    return PositionView(
+    return IPerpMarket.PositionView(
         size=size,
         open_notional=on,
         entry_price=convert(abs(on) * SWAD // abs(size), uint256),
