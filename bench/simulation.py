@@ -6,7 +6,7 @@
    blocks of 1,000; sustained transactions per second from the first send until every order is
    seen mined and filled (blocks' transaction counts, the market's `Fill` events; the calldata is
    encoded before the clock starts).
-2. **Keeper transactions** (keeper/bots/liquidation.py `send_batch` and `wait_receipts`, the
+2. **Keeper transactions** (keeper/bots/inflight.py `send_batch` and `wait_receipts`, the
    liquidation keeper's path): `--orders` permissionless `settle_funding` calls from one keeper
    key, each signed locally (coincurve), pre-flighted with one `eth_call` batch, sent in JSON-RPC
    batches, one block per batch of distinct accounts, receipts polled as the keeper polls them.
@@ -36,11 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from web3 import Web3  # noqa: E402
 
 from keeper.anvil import Anvil  # noqa: E402
-from keeper.bots.liquidation import Outgoing, scan_health, send_batch, wait_receipts  # noqa: E402
+from keeper.bots.inflight import Outgoing, send_batch, wait_receipts  # noqa: E402
+from keeper.bots.scan import scan_health  # noqa: E402
 from keeper.chain import ChainClient  # noqa: E402
 from keeper.deploy import DeployConfig  # noqa: E402
 from keeper.localnet import LocalNet, start_localnet  # noqa: E402
-from keeper.sim.engine import GAS_LIMIT, default_config  # noqa: E402
+from keeper.sim.config import default_config  # noqa: E402
+from keeper.sim.engine import GAS_LIMIT  # noqa: E402
 from keeper.sim.lane import SimLane, Tx  # noqa: E402
 from keeper.sim.market import GTC, IOC  # noqa: E402
 

@@ -35,7 +35,7 @@ Fixtures:
   the Vyper sources are not in the package).
 
 Amounts in the helpers are human decimals (``"0.1"``, ``100_000``) checked
-against the market's lot and tick like ``keeper trade`` (``keeper.people``);
+against the market's lot and tick like ``keeper trade`` (``keeper.people.trade``);
 what the contracts return stays in their fixed point (WAD).
 """
 
@@ -177,7 +177,7 @@ class Vyperp:
         """Place an order like ``keeper trade place``: `side` "buy" | "sell", human `size` and
         `price`; `type` "gtc" (default with a price), "post-only", "ioc" or "market" (default
         without: an IOC with its limit at the mark +- 50%). Returns the ape receipt."""
-        from keeper.people import market_limit, order_args
+        from keeper.people.trade import market_limit, order_args
 
         mkt = self.market(symbol)
         order = order_args(

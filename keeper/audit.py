@@ -208,7 +208,7 @@ def _events(contract: Contract, name: str, receipt: Any) -> list[Any]:
 def live_scores(ch: Contract, engine: Contract, market: Contract, block: int) -> dict[int, LiveScore]:
     """Position and score (the engine's view, and the model) of every account with the market's
     bit, at `block`."""
-    from keeper.bots.liquidation import CallFailed, batch_call
+    from keeper.bots.scan import CallFailed, batch_call
 
     w3 = ch.w3
     idx = next(

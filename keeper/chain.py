@@ -19,7 +19,8 @@ no longer knows (a node restart lost its pool) goes out again the same way.
 Waits return whichever version is mined. As every
 version has the same nonce, at most one of them is ever mined. A restarted
 keeper picks up its transactions still in the node's pool (`adopt_pool`,
-`txpool_content`) and tracks them as if it had sent them.
+`txpool_content`) and tracks them as if it had sent them (:mod:`keeper.txpool`). Reads are
+retried by :func:`keeper.retry.call_with_retry`.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import requests
 from eth_abi import decode as abi_decode
@@ -44,10 +44,10 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
-from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 from web3.types import TxParams, TxReceipt
 
-T = TypeVar("T")
+from keeper.retry import call_with_retry
+from keeper.txpool import PendingTxs, SentTx
 
 GWEI = 10**9
 GAS_MARGIN = 1.2
@@ -60,15 +60,6 @@ RPC_BATCH = 200  # requests per JSON-RPC batch
 # transaction, which makes the node rebuild the block's receipts for each one
 BLOCK_RECEIPTS_MIN = 32
 BLOCK_RECEIPTS_MAX_SPAN = 256  # more new blocks than this in one poll: per transaction instead
-TRACKED_HASHES = 100_000  # hashes remembered (with their versions) for waits and in-flight lookups
-
-# Transport errors worth retrying for reads; never for sends.
-RETRYABLE_READ_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    requests.ConnectionError,
-    requests.Timeout,
-)
 
 Sendable = ContractFunction | ContractConstructor | TxParams
 
@@ -100,20 +91,6 @@ class FeeCapExceeded(TxError):
 
 
 # ---------------------------------------------------------------- pure helpers
-
-
-def connect(rpc_url: str, *, timeout_s: float = 10.0) -> Web3:
-    """Web3 over HTTP with a request timeout; transport retries for reads only (never eth_sendRawTransaction)."""
-    retry = ExceptionRetryConfiguration(
-        errors=RETRYABLE_READ_ERRORS,
-        retries=3,
-        backoff_factor=0.125,
-        method_allowlist=[m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction"],
-    )
-    provider = Web3.HTTPProvider(
-        rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=retry
-    )
-    return Web3(provider)
 
 
 def decode_revert_data(data: bytes) -> str | None:
@@ -207,60 +184,6 @@ def format_receipt(raw: dict[str, Any]) -> TxReceipt:
     return AttributeDict.recursive(receipt_formatter(raw))  # type: ignore[no-any-return]
 
 
-@dataclass
-class SentTx:
-    """One of our transactions whose nonce is not mined yet: every version sent for that nonce
-    (a replacement keeps the nonce, the call and the gas, with higher fees), oldest first, and
-    the latest one signed, for sending again to a node that lost it."""
-
-    nonce: int
-    tx: dict[str, Any]  # the fields signed in the latest version
-    raw: HexBytes | None  # the latest version signed (None: adopted and not reproducible)
-    hashes: list[HexBytes]
-    sent_at: float  # time.monotonic() of the latest (re)send
-    first_sent_at: float = 0.0  # time.monotonic() of the first version (0: sent_at)
-    # the latest block when its fees were read: it is mined in a later block (0: unknown)
-    sent_after_block: int = 0
-
-    def __post_init__(self) -> None:
-        self.first_sent_at = self.first_sent_at or self.sent_at
-
-    @property
-    def hash(self) -> HexBytes:
-        return self.hashes[-1]
-
-
-TxState = Literal["mined", "pending", "dropped", "unknown"]
-
-
-def call_with_retry(
-    fn: Callable[[], T] | ContractFunction,
-    retries: int = 3,
-    backoff: float = 0.5,
-    *,
-    logger: logging.Logger | None = None,
-) -> T | Any:
-    """Run a read (a zero-argument callable, or a ContractFunction to `.call()`), retrying connection errors.
-
-    Only for read-only calls: a reverting call raises immediately.
-    """
-    read: Callable[[], Any] = fn.call if isinstance(fn, ContractFunction) else fn
-    attempt = 0
-    while True:
-        try:
-            return read()
-        except RETRYABLE_READ_ERRORS as exc:
-            attempt += 1
-            if attempt > retries:
-                raise
-            delay = backoff * 2 ** (attempt - 1)
-            if logger is not None:
-                logger.warning(
-                    "read failed, retrying", extra={"error": repr(exc), "attempt": attempt, "delay_s": delay}
-                )
-            time.sleep(delay)
-
-
 def _is_nonce_too_low(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text.replace(" ", "")
@@ -274,7 +197,7 @@ def _is_already_known(exc: BaseException) -> bool:
 # ---------------------------------------------------------------- client
 
 
-class ChainClient:
+class ChainClient(PendingTxs):
     """Sends transactions for one private key: pre-flight eth_call, EIP-1559 fees, local nonces,
     stuck transactions replaced with bumped fees (`replace_after_s`)."""
 
@@ -329,17 +252,6 @@ class ChainClient:
     def known_nonce(self) -> int | None:
         """The next nonce if already read (no RPC), for metrics."""
         return self._nonce
-
-    @property
-    def pending_count(self) -> int:
-        """Our transactions sent whose nonce is not known to be mined."""
-        return len(self._sent)
-
-    @property
-    def oldest_pending_s(self) -> float | None:
-        """Seconds since the oldest of them was first sent (None: none)."""
-        sent = list(self._sent.values())
-        return time.monotonic() - min(s.first_sent_at for s in sent) if sent else None
 
     def resync_nonce(self) -> int:
         """Re-read the nonce from the node ("pending" count)."""
@@ -459,16 +371,6 @@ class ChainClient:
         self.last_max_fee, self.last_priority_fee = tx["maxFeePerGas"], tx["maxPriorityFeePerGas"]
         return tx_hash
 
-    def _track(self, sent: SentTx) -> None:
-        self._sent[sent.nonce] = sent  # a nonce re-used after a re-sync: the older one can no longer be mined
-        for h in sent.hashes:
-            self._remember(h, sent)
-
-    def _remember(self, tx_hash: HexBytes, sent: SentTx) -> None:
-        self._by_hash[tx_hash] = sent
-        while len(self._by_hash) > TRACKED_HASHES:
-            self._by_hash.popitem(last=False)
-
     def node_has(self, tx_hashes: Sequence[HexBytes]) -> list[bool]:
         """Whether the node knows each transaction (pending or mined); False when it cannot be asked."""
         try:
@@ -583,10 +485,6 @@ class ChainClient:
             if r
         }
         return self._match(tx_hashes, mined)
-
-    def _versions(self, tx_hash: HexBytes) -> list[HexBytes]:
-        sent = self._by_hash.get(tx_hash)
-        return list(sent.hashes) if sent is not None else [tx_hash]
 
     def _match(self, tx_hashes: Sequence[HexBytes], mined: dict[HexBytes, Any]) -> dict[HexBytes, TxReceipt]:
         """The receipt of each of `tx_hashes` found in `mined` (raw receipts by hash), whichever
@@ -705,78 +603,6 @@ class ChainClient:
             self.stats["resent"] += 1
         return True
 
-    def tx_states(self, tx_hashes: Sequence[HexBytes]) -> list[tuple[TxState, TxReceipt | None]]:
-        """What became of transactions we sent: "mined" (with the receipt of whichever version
-        was), "dropped" (another transaction took its nonce), "pending", or "unknown" (not ours)."""
-        hashes = [HexBytes(h) for h in tx_hashes]
-        ours = [h for h in hashes if h in self._by_hash]
-        if not ours:
-            return [("unknown", None)] * len(hashes)
-        mined_nonce = self._mined_nonce()  # first: a receipt that comes after cannot be missed
-        receipts = self._receipts(ours)
-        out: list[tuple[TxState, TxReceipt | None]] = []
-        for h in hashes:
-            sent = self._by_hash.get(h)
-            if sent is None:
-                out.append(("unknown", None))
-            elif h in receipts:
-                out.append(("mined", receipts[h]))
-            else:
-                out.append(("dropped" if sent.nonce < mined_nonce else "pending", None))
-        return out
-
-    def adopt_pool(self) -> list[SentTx] | None:
-        """Our transactions already in the node's pool (sent by an earlier run of this key, e.g.
-        one killed mid-send), tracked from now on as if sent here; None when the node does not
-        serve `txpool_content`."""
-        try:
-            response = self.w3.provider.make_request("txpool_content", [])  # type: ignore[arg-type]
-        except (Web3Exception, OSError, requests.RequestException, ValueError):
-            return None
-        result = response.get("result") if isinstance(response, dict) else None
-        if not isinstance(result, dict):
-            return None
-        adopted: list[SentTx] = []
-        for section in ("pending", "queued"):
-            for sender, by_nonce in (result.get(section) or {}).items():
-                if sender.lower() != self.address.lower():
-                    continue
-                for raw_tx in by_nonce.values():
-                    sent = self._adopt(raw_tx)
-                    if sent is not None:
-                        adopted.append(sent)
-        adopted.sort(key=lambda s: s.nonce)
-        if adopted:
-            self.log.info(
-                "own transactions found in the pool, tracked",
-                extra={"sender": self.address, "count": len(adopted), "nonces": [s.nonce for s in adopted]},
-            )
-        return adopted
-
-    def _adopt(self, pooled: dict[str, Any]) -> SentTx | None:
-        nonce = int(pooled["nonce"], 16)
-        if nonce in self._sent or pooled.get("maxFeePerGas") is None:
-            return None  # already tracked, or not an EIP-1559 transaction (not one of ours)
-        tx: dict[str, Any] = {
-            "from": self.address,
-            "data": HexBytes(pooled["input"]),
-            "value": int(pooled["value"], 16),
-            "gas": int(pooled["gas"], 16),
-            "maxFeePerGas": int(pooled["maxFeePerGas"], 16),
-            "maxPriorityFeePerGas": int(pooled["maxPriorityFeePerGas"], 16),
-            "chainId": self.chain_id,
-            "type": 2,
-            "nonce": nonce,
-        }
-        if pooled.get("to"):
-            tx["to"] = Web3.to_checksum_address(pooled["to"])
-        tx_hash = HexBytes(pooled["hash"])
-        signed = self.account.sign_transaction(tx)  # deterministic: the same bytes if nothing was lost
-        raw = HexBytes(signed.raw_transaction) if HexBytes(signed.hash) == tx_hash else None
-        sent = SentTx(nonce, tx, raw, [tx_hash], time.monotonic())
-        self._track(sent)
-        return sent
-
     def drain(self, timeout_s: float) -> int:
         """At shutdown: wait (at most `timeout_s`, replacing stuck ones) for our transactions
         whose nonce is not mined. Returns how many are still pending."""
@@ -872,14 +698,10 @@ class ChainClient:
 __all__ = [
     "ChainClient",
     "FeeCapExceeded",
-    "SentTx",
-    "TxState",
     "TxError",
     "TxReverted",
     "TxTimeout",
     "bump_fees",
-    "call_with_retry",
-    "connect",
     "decode_revert_data",
     "trace_revert_reason",
     "eip1559_fees",

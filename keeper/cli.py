@@ -2,11 +2,11 @@
 
     keeper run BOT [BOT ...] [--config FILE] [--rpc URL] [--manifest PATH] [--dry-run] [--once]
         [--steps N] [--metrics-port PORT]      BOT: oracle, funding, liquidation, adl (keeper/service.py)
-    keeper scenario run FILE.yaml [--rpc URL] [--verbose]     (keeper/scenario.py)
+    keeper scenario run FILE.yaml [--rpc URL] [--verbose]     (keeper/scenario/)
     keeper audit adl --tx HASH | --block N [--rpc URL] [--manifest PATH] [--json]   (keeper/audit.py)
-    keeper status [--rpc URL] [--manifest PATH] [--account ADDRESS [--subaccount N]] [--json]   (keeper/people.py)
+    keeper status [--rpc URL] [--manifest PATH] [--account ADDRESS [--subaccount N]] [--json]   (keeper/people/)
     keeper trade place --market SYMBOL --side buy|sell --size SIZE [--price PRICE]
-        [--type gtc|post-only|ioc|market] [--reduce-only] [--subaccount N] [--key KEY]   (keeper/people.py)
+        [--type gtc|post-only|ioc|market] [--reduce-only] [--subaccount N] [--key KEY]   (keeper/people/)
     keeper trade cancel --market SYMBOL --order ID | cancel-all --market SYMBOL [--subaccount N] [--key KEY]
 
 Extension points:
@@ -121,7 +121,7 @@ class RunContext:
     def w3(self) -> Any:
         """Web3 connected to settings.rpc_url, checked against the manifest's chain id."""
         if self._w3 is None:
-            from keeper.chain import call_with_retry, connect
+            from keeper.retry import call_with_retry, connect
 
             w3 = connect(self.settings.rpc_url)
             try:
@@ -178,7 +178,7 @@ class RunContext:
         """The manifest's LiquidationEngine, checked to be the one its clearinghouse uses."""
         from web3.exceptions import Web3Exception
 
-        from keeper.chain import call_with_retry
+        from keeper.retry import call_with_retry
 
         self.manifest_address("liquidation_engine")
         ch = self.clearinghouse()
@@ -207,8 +207,8 @@ class RunContext:
 
 def build_feed(ctx: RunContext, oracles: dict[str, Any]) -> Any:
     """The configured feed; a random walk starts from the on-chain index when valid (restart), else the manifest."""
-    from keeper.chain import call_with_retry
     from keeper.feeds import CsvReplayFeed, RandomWalkFeed
+    from keeper.retry import call_with_retry
 
     o = ctx.settings.oracle
     if o.feed == "csv":
@@ -434,7 +434,7 @@ def _run_once(runs: list[BotRun]) -> int:
 
 
 def _add_scenario_command(sub: Any) -> None:
-    from keeper.scenario import add_scenario_command  # lazily: `keeper run` need not load it
+    from keeper.scenario.cli import add_scenario_command  # lazily: `keeper run` need not load it
 
     add_scenario_command(sub)
 
@@ -446,7 +446,8 @@ def _add_audit_command(sub: Any) -> None:
 
 
 def _add_people_commands(sub: Any) -> None:
-    from keeper.people import add_people_commands  # `keeper status`, `keeper trade`; lazily, as scenario
+    # `keeper status`, `keeper trade`; lazily, as scenario
+    from keeper.people.commands import add_people_commands
 
     add_people_commands(sub)
 

@@ -18,7 +18,6 @@ from typing import Any
 from eth_account import Account
 
 from keeper.anvil import Anvil, dev_private_keys
-from keeper.chain import connect
 from keeper.deploy import (
     DeployConfig,
     Deployment,
@@ -27,6 +26,7 @@ from keeper.deploy import (
     to_wad,
     write_manifest,
 )
+from keeper.retry import connect
 
 MAX_UINT = 2**256 - 1
 

@@ -6,7 +6,7 @@ from a generated YAML config), and plays a seeded price path on simulated time w
 maker doing the basis trade and a crowd of traders at 1x-100x: a calm period with funding, a
 crash modelled on 10 October 2025 (BTC about -14% in 40 minutes, the worst minute in the middle,
 the book's depth collapsing), a partial recovery. Writes `out/report.md` with its plots
-(keeper/report.py), and stops everything it started, also on Ctrl-C.
+(keeper/report/), and stops everything it started, also on Ctrl-C.
 
     python scripts/simulate.py [--seed N] [--quick] [--out DIR] [--rpc URL] [--no-progress]
     ape run simulate            # ape's local foundry node when connected to one, else an anvil of its own
@@ -38,7 +38,8 @@ if str(REPO) not in sys.path:
 from keeper.anvil import DEFAULT_MNEMONIC  # noqa: E402
 from keeper.chain import TxError  # noqa: E402
 from keeper.report import write_report  # noqa: E402
-from keeper.sim.engine import SimError, Simulation, default_config  # noqa: E402
+from keeper.sim.config import SimError, default_config  # noqa: E402
+from keeper.sim.engine import Simulation  # noqa: E402
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -40,25 +40,26 @@ from typing import Any
 from hexbytes import HexBytes
 from web3.contract import Contract
 
-from keeper.bots.liquidation import (
+from keeper.bots.inflight import InFlight
+from keeper.bots.liquidation import is_benign_revert, priority
+from keeper.bots.loop import LoopingBot
+from keeper.bots.scan import (
     HEALTH_PAGE,
     CallFailed,
     Health,
-    InFlight,
     MarketDirectory,
     Position,
     batch_call,
     describe_failed_ranges,
-    is_benign_revert,
-    priority,
     read_positions,
     receipt_events,
     resting_order_ids,
     scan_health,
 )
-from keeper.bots.loop import LoopingBot
-from keeper.chain import ChainClient, SentTx, TxError, TxReverted, TxTimeout, call_with_retry
+from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout
 from keeper.liquidation_model import Candidate, LiquidationParams, adl_queue, worst_case_deficit
+from keeper.retry import call_with_retry
+from keeper.txpool import SentTx
 
 MAX_ADL = 32  # LiquidationEngine.MAX_ADL: candidates per call
 

@@ -37,7 +37,8 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
 from keeper.bots.loop import LoopingBot
-from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout, call_with_retry
+from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout
+from keeper.retry import call_with_retry
 
 MAX_CATCHUP = 48  # FundingRate.MAX_CATCHUP: intervals settled per call at most
 

@@ -80,9 +80,11 @@ The contracts (every address from the deployment manifest): the Clearinghouse's 
 from the engine's address, `BadDebt` from the Clearinghouse's); the Lens's `orders_of` and
 `next_order_id`; the markets' `position` and `params`.
 
-Shared chain helpers used by the ADL keeper and the auditor live here too:
-`batch_call` (eth_call batches), `scan_health`, `MarketDirectory`,
-`read_positions`, `resting_order_ids`, `receipt_events`, `InFlight`.
+The chain reads it shares with the ADL keeper, the auditor and the scenario runner are in
+keeper/bots/scan.py (`batch_call`, `scan_health`, `MarketDirectory`, `read_positions`,
+`resting_order_ids`, `receipt_events`); the batched sending and the in-flight tracking in
+keeper/bots/inflight.py (`send_batch`, `wait_receipts`, `InFlight`); the takeover planning and
+reads in keeper/bots/takeover.py.
 
 Measured with bench/liquidations.py (1,000 accounts made liquidatable by one
 index move, 1 s blocks): all liquidated in 3 blocks at a 100M block gas limit,
@@ -101,37 +103,37 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from eth_abi import decode as abi_decode
-from eth_account.datastructures import SignedTransaction
-from eth_utils.abi import get_abi_output_types
 from hexbytes import HexBytes
-from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.logs import DISCARD
 
+from keeper.bots.inflight import InFlight, Outgoing, send_batch, wait_receipts
 from keeper.bots.loop import LoopingBot
-from keeper.chain import (
-    ChainClient,
-    SentTx,
-    TxError,
-    TxReverted,
-    TxState,
-    TxTimeout,
-    call_with_retry,
-    decode_revert_data,
+from keeper.bots.scan import (
+    HEALTH_PAGE,
+    MAX_CANCELS,
+    BlockId,
+    Health,
+    MarketDirectory,
+    Position,
+    describe_failed_ranges,
+    read_positions,
+    receipt_events,
+    resting_order_ids,
+    scan_health,
 )
+from keeper.bots.takeover import (
+    TAKEOVER_BENIGN_REVERTS,
+    TAKEOVER_GAS,
+    TakeoverBackstop,
+    plan_takeovers,
+)
+from keeper.chain import ChainClient, TxError, TxReverted, TxTimeout
 from keeper.liquidation_model import LiquidationParams, worst_case_deficit
 from keeper.metrics import Histogram
+from keeper.retry import call_with_retry
+from keeper.txpool import SentTx
 
-WAD = 10**18
 MAX_UINT = 2**256 - 1
-HEALTH_PAGE = 500  # Clearinghouse.MAX_HEALTH_PAGE
-HEALTH_SPLIT_BUDGET = 512  # extra health calls per scan to isolate the accounts a stale market makes fail
-ORDER_PAGE = 1000  # Lens.orders_of: ids per call
-MAX_CANCELS = 200  # LiquidationEngine.MAX_CANCELS: order ids per liquidate/adl call
-RPC_BATCH = 200  # eth_calls per JSON-RPC batch
 LATENCY_SECONDS_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
 LATENCY_BLOCKS_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 
@@ -141,54 +143,13 @@ BENIGN_REVERTS = (
     "liquidate: no position",
     "liquidate: insurance fund cannot cover, adl",
 )
-# the same for `takeover` (an account of our own key is never taken over: the contract refuses)
-TAKEOVER_BENIGN_REVERTS = (
-    "not liquidatable",
-    "takeover: no position",
-    "takeover: account has open orders, liquidate first",
-    "takeover: insurance fund cannot cover, adl",
-    "takeover: own account",
-)
 FUND_CANNOT_COVER = "insurance fund cannot cover, adl"  # the revert that hands an account to ADL
 BELOW_ZERO = "liquidate: would leave the account below zero, takeover"
-# gas limit of a `takeover` (measured on anvil: ~250k with the taker in one market; the two
-# margin reads grow with the markets of each account: ~25k per further market, up to 8)
-TAKEOVER_GAS = 600_000
-TAKEOVER_MARGIN_HAIRCUT = Fraction(99, 100)  # of the taker's free margin used, for the mark moving meanwhile
 
 ActionKind = Literal["liquidate", "adl", "takeover"]
-BlockId = int | str
 
 
 # ---------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Health:
-    """One row of `Clearinghouse.health`."""
-
-    account: int
-    equity: int
-    im: int
-    mm: int
-    liquidatable: bool
-
-
-@dataclass(frozen=True)
-class Position:
-    """`PerpMarket.position(account)` of one account in one market."""
-
-    account: int
-    market: str  # market contract address
-    size: int
-    open_notional: int
-    mark: int
-    unrealized_pnl: int
-    open_orders: int
-
-    @property
-    def notional(self) -> int:
-        return abs(self.size) * self.mark // WAD
 
 
 @dataclass(frozen=True)
@@ -314,340 +275,9 @@ def plan_liquidations(
     return plan
 
 
-@dataclass(frozen=True)
-class TakeoverCandidate:
-    """A liquidatable position the book could not close, as read just before a takeover."""
-
-    account: int
-    market: str
-    equity: int
-    mm: int
-    size: int
-    mark: int
-    open_orders: int
-    lot: int  # PerpMarket.LOT_SIZE
-    imr: int  # the market's initial margin ratio, WAD
-    params: LiquidationParams
-    own: bool = False  # owned by the keeper's address: the contract refuses
-
-
-def takeover_size(
-    abs_size: int,
-    mark: int,
-    lot: int,
-    *,
-    afford: int,
-    small_position_notional: int,
-    bankrupt: bool,
-) -> int:
-    """Whole lots of a position of `abs_size` a taker can take over when it can carry `afford`
-    (base WAD) more; 0 when nothing. A bankrupt account only whole. The contract's small
-    position rule takes the whole position when what is left is worth at most
-    `small_position_notional`: when the taker cannot carry it whole, it takes less, leaving
-    more than that. A partial takeover worth less than `small_position_notional` is not worth
-    a transaction (0): the discount a takeover earns frees a little margin each time."""
-    if abs_size <= 0 or mark <= 0 or lot <= 0:
-        return 0
-    if afford >= abs_size:
-        return abs_size
-    if bankrupt:
-        return 0
-    q = afford // lot * lot
-    left = -(-(small_position_notional + 1) * WAD // mark)  # the least left: worth more than small
-    left = -(-left // lot) * lot
-    q = min(q, abs_size - left)
-    return q if q > 0 and q * mark // WAD >= small_position_notional else 0
-
-
-def plan_takeovers(
-    candidates: Sequence[TakeoverCandidate],
-    free_margin: int,
-    capacity: int,
-    *,
-    max_notional: int | None = None,
-) -> list[tuple[TakeoverCandidate, int]]:
-    """(candidate, size) of each takeover the taker can afford, in the order given (worst first).
-
-    `free_margin` is the taker's `equity - IM` (WAD): a takeover adds at most `size x mark x imr`
-    to its IM (its equity does not fall: the price is at or better than mark for the taker), so
-    each one uses that much of it (`TAKEOVER_MARGIN_HAIRCUT` kept back for the mark moving).
-    `max_notional` caps the notional of each takeover. A bankrupt account is taken over whole
-    only when the fund covers `-equity + |size| x mark x takeover_discount`, reserved within
-    the plan like the liquidations'. Positions with resting orders (`liquidate` cancels them
-    first) and the keeper's own accounts are skipped."""
-    out: list[tuple[TakeoverCandidate, int]] = []
-    free = int(free_margin * TAKEOVER_MARGIN_HAIRCUT)
-    remaining = capacity
-    for c in candidates:
-        if c.size == 0 or c.open_orders or c.own or free <= 0:
-            continue
-        abs_size = abs(c.size)
-        afford = free * WAD * WAD // (c.mark * c.imr) if c.imr > 0 else abs_size
-        if max_notional is not None:
-            afford = min(afford, max_notional * WAD // c.mark)
-        bankrupt = c.equity < 0
-        worst = worst_case_deficit(c.equity, abs_size, c.mark, c.params.takeover_discount) if bankrupt else 0
-        if bankrupt and worst > remaining:
-            continue
-        q = takeover_size(
-            abs_size, c.mark, c.lot, afford=afford,
-            small_position_notional=c.params.small_position_notional, bankrupt=bankrupt,
-        )  # fmt: skip
-        if q == 0:
-            continue
-        free -= -(-q * c.mark * c.imr // (WAD * WAD))
-        remaining -= worst
-        out.append((c, q))
-    return out
-
-
 def is_benign_revert(reason: str, benign: Sequence[str] = BENIGN_REVERTS) -> bool:
     """A revert meaning someone else acted first (or the state moved since our read)."""
     return any(r in reason for r in benign)
-
-
-# ---------------------------------------------------------------- chain helpers (shared)
-
-
-@dataclass(frozen=True)
-class CallFailed:
-    """A reverted (or failed) read in a batch."""
-
-    reason: str
-
-
-def _block_param(block: BlockId) -> str:
-    return hex(block) if isinstance(block, int) else block
-
-
-def _decode_output(fn: ContractFunction, data: str) -> Any:
-    types = get_abi_output_types(fn.abi)  # type: ignore[arg-type]
-    values = abi_decode(types, HexBytes(data))
-    return values[0] if len(values) == 1 else tuple(values)
-
-
-def _revert_text(error: Any) -> str:
-    if not isinstance(error, dict):
-        return str(error)
-    data = error.get("data")
-    if isinstance(data, str) and data.startswith("0x"):
-        decoded = decode_revert_data(bytes.fromhex(data[2:]))
-        if decoded is not None:
-            return decoded
-    message = str(error.get("message", error))
-    return message.removeprefix("execution reverted: ").removeprefix("execution reverted")
-
-
-def batch_call(
-    w3: Web3,
-    fns: Sequence[ContractFunction],
-    block: BlockId = "latest",
-    *,
-    chunk: int = RPC_BATCH,
-    sender: str | None = None,
-    logger: logging.Logger | None = None,
-) -> list[Any]:
-    """`eth_call` of every function in JSON-RPC batches of `chunk`; each entry is the decoded
-    result (one output: the value; several: a tuple) or a `CallFailed` (a reverted read).
-    With `sender`, the calls are made from that address (a pre-flight of calls that check
-    `msg.sender`). Transport errors are retried (reads only). Without batch support: one call
-    at a time."""
-    out: list[Any] = []
-    provider = w3.provider
-    origin: dict[str, str] = {"from": sender} if sender is not None else {}
-    if not hasattr(provider, "make_batch_request"):
-        for fn in fns:
-            try:
-                out.append(
-                    call_with_retry(
-                        lambda fn=fn: fn.call(dict(origin), block_identifier=block),  # type: ignore[arg-type]
-                        logger=logger,
-                    )
-                )
-            except (ContractLogicError, Web3RPCError) as exc:
-                out.append(CallFailed(str(exc)))
-        return out
-    block_param = _block_param(block)
-    for start in range(0, len(fns), chunk):
-        part = fns[start : start + chunk]
-        requests = [
-            ("eth_call", [{**origin, "to": fn.address, "data": fn._encode_transaction_data()}, block_param])
-            for fn in part
-        ]
-        responses = call_with_retry(
-            lambda requests=requests: provider.make_batch_request(requests), logger=logger
-        )
-        if not isinstance(responses, list):  # the whole batch was refused
-            raise TxError(f"batch eth_call failed: {responses.get('error', responses)}")
-        for fn, resp in zip(part, responses, strict=True):
-            if "error" in resp and resp["error"] is not None:
-                out.append(CallFailed(_revert_text(resp["error"])))
-            else:
-                out.append(_decode_output(fn, resp["result"]))
-    return out
-
-
-def scan_health(
-    ch: Contract,
-    *,
-    page: int = HEALTH_PAGE,
-    block: BlockId = "latest",
-    split_budget: int = HEALTH_SPLIT_BUDGET,
-    logger: logging.Logger | None = None,
-) -> tuple[list[Health], list[tuple[int, int, str]]]:
-    """Every account's health, read in pages of `page` ids (JSON-RPC batches of pages).
-
-    A page reverts whole when the index of a market one of its accounts trades is stale (or
-    when it runs out of gas): it is split in halves, down to single accounts, so that the
-    accounts not exposed to that market are still read, within `split_budget` extra calls per
-    scan (a stale market most accounts trade would otherwise cost two calls per account).
-    Returns (rows, failed ranges as (first id, count, reason)); they are read again next round."""
-    w3 = ch.w3
-    count = int(
-        call_with_retry(lambda: ch.functions.account_count().call(block_identifier=block), logger=logger)
-    )
-    todo = [(s, min(page, count + 1 - s)) for s in range(1, count + 1, page)]
-    rows: list[Health] = []
-    failed: list[tuple[int, int, str]] = []
-    budget = split_budget
-    while todo:
-        chunk = 8 if max(n for _, n in todo) > 64 else RPC_BATCH
-        results = batch_call(
-            w3, [ch.functions.health(s, n) for s, n in todo], block, chunk=chunk, logger=logger
-        )
-        retry: list[tuple[int, int]] = []
-        for (start, n), result in zip(todo, results, strict=True):
-            if not isinstance(result, CallFailed):
-                rows.extend(Health(int(r[0]), int(r[1]), int(r[2]), int(r[3]), bool(r[4])) for r in result)
-            elif n > 1 and budget >= 2:
-                budget -= 2
-                half = (n + 1) // 2
-                retry += [(start, half), (start + half, n - half)]
-            else:
-                failed.append((start, n, result.reason))
-        todo = retry
-    rows.sort(key=lambda h: h.account)
-    failed.sort()
-    return rows, failed
-
-
-def describe_failed_ranges(failed: Sequence[tuple[int, int, str]]) -> str:
-    """'accounts 3, 7..9: stale index' from scan_health's failed ranges (grouped by reason)."""
-    by_reason: dict[str, list[str]] = {}
-    for start, n, reason in failed:
-        by_reason.setdefault(reason, []).append(str(start) if n == 1 else f"{start}..{start + n - 1}")
-    return "; ".join(f"accounts {', '.join(r)}: {reason}" for reason, r in by_reason.items())
-
-
-class MarketDirectory:
-    """The Clearinghouse's markets: index (bit of `active_markets`) -> address -> contract, with symbols
-    from the manifest where known. Re-read when `market_count` changes."""
-
-    def __init__(self, ch: Contract, contracts: Mapping[str, Contract] | None = None) -> None:
-        self.ch = ch
-        self.w3 = ch.w3
-        self._given = {Web3.to_checksum_address(c.address): (s, c) for s, c in (contracts or {}).items()}
-        self.addresses: list[str] = []
-        self.contracts: dict[str, Contract] = {}
-        self.symbols: dict[str, str] = {}
-
-    def refresh(self, logger: logging.Logger | None = None) -> None:
-        n = int(call_with_retry(self.ch.functions.market_count(), logger=logger))
-        if n == len(self.addresses):
-            return
-        from keeper.artifacts import abi  # lazily: the compiler wrapper
-
-        addresses = [
-            Web3.to_checksum_address(call_with_retry(self.ch.functions.markets(i), logger=logger))
-            for i in range(n)
-        ]
-        for a in addresses:
-            symbol, contract = self._given.get(a, (a, None))
-            self.contracts[a] = contract or self.w3.eth.contract(address=a, abi=abi("PerpMarket"))
-            self.symbols[a] = symbol
-        self.addresses = addresses
-
-    def of_mask(self, mask: int) -> list[str]:
-        return [a for i, a in enumerate(self.addresses) if mask >> i & 1]
-
-    def name(self, address: str) -> str:
-        return self.symbols.get(address, address)
-
-
-def read_positions(
-    directory: MarketDirectory,
-    accounts: Sequence[int],
-    block: BlockId = "latest",
-    *,
-    logger: logging.Logger | None = None,
-) -> tuple[dict[int, list[Position]], list[tuple[int, str]]]:
-    """Positions of `accounts` in their active markets (two batches: masks, then positions).
-    Returns (account -> positions with size != 0 or orders, failures as (account, reason))."""
-    ch = directory.ch
-    masks = batch_call(directory.w3, [ch.functions.active_markets(a) for a in accounts], block, logger=logger)
-    pairs: list[tuple[int, str]] = []
-    failures: list[tuple[int, str]] = []
-    for a, mask in zip(accounts, masks, strict=True):
-        if isinstance(mask, CallFailed):
-            failures.append((a, mask.reason))
-            continue
-        pairs.extend((a, m) for m in directory.of_mask(int(mask)))
-    fns = [directory.contracts[m].functions.position(a) for a, m in pairs]
-    out: dict[int, list[Position]] = {a: [] for a in accounts}
-    for (a, m), r in zip(pairs, batch_call(directory.w3, fns, block, logger=logger), strict=True):
-        if isinstance(r, CallFailed):
-            failures.append((a, f"{directory.name(m)}: {r.reason}"))
-            continue
-        size, open_notional, _entry, mark, upnl, _funding, open_orders = r
-        if size != 0 or open_orders != 0:
-            out[a].append(
-                Position(a, m, int(size), int(open_notional), int(mark), int(upnl), int(open_orders))
-            )
-    return out, failures
-
-
-def resting_order_ids(
-    lens: Contract,
-    market: Contract | str,
-    account: int,
-    expected: int,
-    block: BlockId = "latest",
-    *,
-    limit: int = MAX_CANCELS,
-    logger: logging.Logger | None = None,
-) -> list[int]:
-    """Ids of the account's resting orders in `market` (a PerpMarket contract or its address):
-    `Lens.orders_of` over ids 1..next_order_id-1, pages of 1,000, several pages per batch,
-    stopping once `expected` (or `limit`) are found."""
-    if expected <= 0:
-        return []
-    address = Web3.to_checksum_address(market if isinstance(market, str) else market.address)
-    next_id = int(
-        call_with_retry(
-            lambda: lens.functions.next_order_id(address).call(block_identifier=block), logger=logger
-        )
-    )
-    starts = list(range(1, next_id, ORDER_PAGE))
-    found: list[int] = []
-    for k in range(0, len(starts), 8):
-        pages = batch_call(
-            lens.w3, [lens.functions.orders_of(address, account, s, ORDER_PAGE) for s in starts[k : k + 8]],
-            block, logger=logger,
-        )  # fmt: skip
-        for r in pages:
-            if isinstance(r, CallFailed):
-                raise TxError(f"orders_of failed: {r.reason}")
-            found.extend(int(i) for i in r)
-        if len(found) >= min(expected, limit):
-            break
-    return found[:limit]
-
-
-def receipt_events(contract: Contract, name: str, receipt: Any) -> list[Any]:
-    """The `name` events of `receipt` emitted by `contract` itself (web3's `process_receipt`
-    decodes every log whose topic matches, whoever emitted it)."""
-    events = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
-    return [e for e in events if e["address"] == contract.address]
 
 
 def liquidation_gas(max_fills: int, order_ids: int) -> int:
@@ -657,271 +287,10 @@ def liquidation_gas(max_fills: int, order_ids: int) -> int:
     return 300_000 + 60_000 * max_fills + 15_000 * order_ids
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One transaction for `send_batch`: what it acts on (`key`), the call, its gas limit."""
-
-    key: Any
-    call: ContractFunction
-    gas: int
-
-
-def send_batch(
-    client: ChainClient,
-    txs: Sequence[Outgoing],
-    *,
-    block: BlockId = "latest",
-    chunk: int = 100,
-    logger: logging.Logger | None = None,
-) -> list[tuple[Any, HexBytes | TxError]]:
-    """Send many calls at once, for a keeper that must act on hundreds of accounts per block.
-
-    The transaction path of `ChainClient.send_nowait`, batched: every call is first re-checked
-    on-chain by `eth_call` at `block` (one JSON-RPC batch; a revert raises nothing and returns
-    TxReverted for that call, nothing is sent for it), fees are read once, each transaction is
-    signed locally with the client's key and its next nonce, and the raw transactions go out in
-    JSON-RPC batches. The pre-flight is against `block` (the latest block), not "pending": a node
-    re-executes its whole pool for every "pending" call (anvil: +0.15 ms per pooled tx per call),
-    which makes one block of 1,000 liquidations quadratic. The calls of one batch must not
-    depend on each other (distinct accounts).
-
-    Nonces: read from the client before signing and re-synced from the node ("pending" count)
-    after, so the client must not send from another thread meanwhile. The first rejected
-    transaction stops the batch: the ones after it are returned unsent (TxError), those already
-    accepted keep their hashes (they are in the pool; a gap before them is filled by the next
-    transaction of this key). Returns (key, tx hash or TxError) in the order given."""
-    log = logger or client.log
-    out: dict[int, HexBytes | TxError] = {}
-    if not txs:
-        return []
-    max_fee, priority_fee = client.fees()
-    first_nonce = nonce = client.nonce
-    provider = client.w3.provider
-    stopped: str | None = None
-    in_doubt: list[tuple[int, dict[str, Any], SignedTransaction]] = []  # sent, answer not read
-    # one re-check of every call on the latest state, then signed and sent chunk by chunk, so that
-    # the first transactions (the worst accounts) reach the pool while the rest are being signed
-    # from the sender: calls that check msg.sender (takeover, place_order) would fail without it
-    checks = batch_call(client.w3, [t.call for t in txs], block, sender=client.address, logger=log)
-    try:
-        for start in range(0, len(txs), chunk):
-            part = list(range(start, min(start + chunk, len(txs))))
-            if stopped is not None:
-                for i in part:
-                    out[i] = TxError(
-                        f"not sent: an earlier transaction of the batch was rejected ({stopped})"
-                    )
-                continue
-            signed: list[tuple[int, dict[str, Any], SignedTransaction]] = []
-            for i in part:
-                check = checks[i]
-                if isinstance(check, CallFailed):
-                    out[i] = TxReverted(check.reason)
-                    continue
-                t = txs[i]
-                tx = {
-                    "from": client.address,
-                    "to": t.call.address,
-                    "data": t.call._encode_transaction_data(),
-                    "value": 0,
-                    "gas": t.gas,
-                    "maxFeePerGas": max_fee,
-                    "maxPriorityFeePerGas": priority_fee,
-                    "chainId": client.chain_id,
-                    "type": 2,
-                    "nonce": nonce,
-                }
-                signed.append((i, tx, client.account.sign_transaction(tx)))
-                nonce += 1
-            if not signed:
-                continue
-            in_doubt = signed
-            requests = [
-                ("eth_sendRawTransaction", [HexBytes(s.raw_transaction).to_0x_hex()]) for _, _, s in signed
-            ]
-            responses = provider.make_batch_request(requests)  # type: ignore[attr-defined]
-            in_doubt = []
-            if not isinstance(responses, list):  # the whole batch refused
-                responses = [responses] * len(signed)
-            for (i, tx, s), resp in zip(signed, responses, strict=True):
-                error = resp.get("error")
-                if error is None or "already known" in str(error).lower():
-                    # (after a gap: in the pool all the same, mined once the gap is filled)
-                    out[i] = client.record_sent(tx, s)
-                elif stopped is None:
-                    stopped = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-                    out[i] = TxError(f"send failed: {stopped}")
-                    client.stats["failed"] += 1
-                else:
-                    out[i] = TxError(
-                        f"not sent: an earlier transaction of the batch was rejected ({stopped})"
-                    )
-    except (
-        OSError,
-        ValueError,
-        TxError,
-    ) as exc:  # transport: what was sent is unknown; the node says which it has (never re-sent blindly)
-        for (i, tx, s), known in zip(
-            in_doubt, client.node_has([HexBytes(s.hash) for _, _, s in in_doubt]), strict=True
-        ):
-            if known:
-                out[i] = client.record_sent(tx, s)
-        for i in range(len(txs)):
-            out.setdefault(i, TxError(f"send failed: {exc}"))
-    finally:
-        client.resync_nonce()
-    log.info(
-        "txs sent",
-        extra={
-            "sender": client.address,
-            "count": sum(1 for v in out.values() if isinstance(v, HexBytes)),
-            "first_nonce": first_nonce,
-            "max_fee_gwei": max_fee / 10**9,
-        },
-    )
-    return [(t.key, out[i]) for i, t in enumerate(txs)]
-
-
-def wait_receipts(
-    client: ChainClient, hashes: Sequence[HexBytes], *, timeout_s: float | None = None, poll_s: float = 0.1
-) -> list[Any]:
-    """Receipts of many transactions (`ChainClient.wait_many`: batched polling, stuck ones
-    replaced with bumped fees): each entry is the receipt, TxReverted (status 0, with the
-    replayed reason), or TxTimeout."""
-    return client.wait_many(hashes, timeout_s=timeout_s, poll_s=poll_s)
-
-
-# ---------------------------------------------------------------- in-flight transactions
-
-
-@dataclass
-class InFlight:
-    """Transactions sent without a receipt yet, keyed by what they act on. A key is cleared when
-    its receipt shows up, or when its nonce was taken by another transaction (it can never be
-    mined then). Otherwise it stays: it may still be mined, so it is never re-sent blindly.
-    With the sending `client`, a transaction it replaced with bumped fees counts as mined when
-    any of its versions is."""
-
-    w3: Web3
-    sender: str
-    txs: dict[Any, HexBytes] = field(default_factory=dict)
-    nonces: dict[HexBytes, int] = field(default_factory=dict)
-    client: ChainClient | None = None
-
-    def add(self, key: Any, tx_hash: HexBytes) -> None:
-        self.txs[key] = tx_hash
-
-    def adopt(self, contract: Contract, adopted: Iterable[SentTx], fn_name: str, log: logging.Logger) -> int:
-        """Key the `fn_name(account, market, ...)` calls to `contract` among transactions found in
-        the pool (an earlier run of this key): in flight, so not sent again. Returns how many."""
-        n = 0
-        for sent in adopted:
-            if sent.tx.get("to") != contract.address:
-                continue
-            try:
-                fn, args = contract.decode_function_input(sent.tx["data"])
-            except ValueError:
-                continue
-            if fn.fn_name == fn_name:
-                self.add((int(args["account"]), Web3.to_checksum_address(args["market"])), sent.hash)
-                n += 1
-        if n:
-            log.info(
-                f"{fn_name} calls of an earlier run still pending: in flight, not sent again",
-                extra={"count": n},
-            )
-        return n
-
-    def discard(self, key: Any) -> None:
-        h = self.txs.pop(key, None)
-        if h is not None:
-            self.nonces.pop(h, None)
-
-    def refresh(self, log: logging.Logger) -> list[tuple[Any, HexBytes]]:
-        """Look up every in-flight tx; drop the ones settled. Returns the (key, hash) of those
-        mined (their receipts came after the wait that sent them)."""
-        mined: list[tuple[Any, HexBytes]] = []
-        if not self.txs:
-            return mined
-        mined_nonce = None
-        states = self.client.tx_states(list(self.txs.values())) if self.client is not None else None
-        for i, (key, h) in enumerate(list(self.txs.items())):
-            state = self._settled_by_client(key, h, states[i], log) if states is not None else "unknown"
-            if state == "mined":
-                mined.append((key, h))
-            if state != "unknown":
-                continue
-            try:
-                receipt = call_with_retry(lambda h=h: self.w3.eth.get_transaction_receipt(h), logger=log)
-            except TransactionNotFound:
-                receipt = None
-            if receipt is not None:
-                mined.append((key, h))
-                self.discard(key)
-                log.info(
-                    "earlier transaction mined",
-                    extra={"key": str(key), "tx_hash": h.to_0x_hex(), "status": receipt["status"]},
-                )
-                continue
-            if h not in self.nonces:
-                try:
-                    self.nonces[h] = int(
-                        call_with_retry(lambda h=h: self.w3.eth.get_transaction(h), logger=log)["nonce"]
-                    )
-                except TransactionNotFound:
-                    pass
-            if h in self.nonces:
-                if mined_nonce is None:
-                    mined_nonce = int(
-                        call_with_retry(
-                            lambda: self.w3.eth.get_transaction_count(self.sender, "latest"), logger=log
-                        )
-                    )
-                if self.nonces[h] < mined_nonce and not self._mined(h, log):
-                    # its nonce went to another transaction: this one can never be mined
-                    self.discard(key)
-                    log.warning(
-                        "earlier transaction replaced or dropped",
-                        extra={"key": str(key), "tx_hash": h.to_0x_hex()},
-                    )
-                    continue
-            log.warning(
-                "earlier transaction still pending, skipped",
-                extra={"key": str(key), "tx_hash": h.to_0x_hex()},
-            )
-        return mined
-
-    def _settled_by_client(
-        self, key: Any, h: HexBytes, known: tuple[TxState, Any], log: logging.Logger
-    ) -> TxState:
-        """Act on what the client knows of `h` (and its replacements)."""
-        state, receipt = known
-        fields = {"key": str(key), "tx_hash": h.to_0x_hex()}
-        if state == "mined" and receipt is not None:
-            self.discard(key)
-            log.info("earlier transaction mined", extra={**fields, "status": receipt["status"]})
-        elif state == "dropped":
-            self.discard(key)
-            log.warning("earlier transaction replaced or dropped", extra=fields)
-        elif state == "pending":
-            log.warning("earlier transaction still pending, skipped", extra=fields)
-        return state
-
-    def _mined(self, h: HexBytes, log: logging.Logger) -> bool:
-        try:
-            call_with_retry(lambda: self.w3.eth.get_transaction_receipt(h), logger=log)
-        except TransactionNotFound:
-            return False
-        return True
-
-    def as_dict(self) -> dict[str, str]:
-        return {str(k): h.to_0x_hex() for k, h in self.txs.items()}
-
-
 # ---------------------------------------------------------------- bot
 
 
-class LiquidationBot(LoopingBot):
+class LiquidationBot(TakeoverBackstop, LoopingBot):
     """Liquidates every account below maintenance margin, worst first (see the module docstring)."""
 
     name = "liquidation"
@@ -1278,25 +647,6 @@ class LiquidationBot(LoopingBot):
             self.latency_blocks.observe(fields["latency_blocks"])
             self.latency_seconds.observe(fields["latency_s"])
 
-    def _mined_takeover(
-        self, a: LiquidationAction, tx_hash: HexBytes, receipt: Any, events: Any, counts: dict[str, int]
-    ) -> None:
-        ev = events[0]["args"] if events else {}
-        fields = {
-            **self._fields(a),
-            "tx_hash": tx_hash.to_0x_hex(),
-            "block": receipt["blockNumber"],
-            "gas_used": receipt["gasUsed"],
-            "taken_size": ev.get("size"),
-            "price": ev.get("price"),
-            "fee": ev.get("fee"),
-        }
-        # (the pair stays in the no-fill back-off: what is left waits for liquidity or more margin)
-        counts["taken_over"] += 1
-        self.takeovers += 1
-        self._observe_latency(a, receipt, fields)
-        self.log.info("taken over (backstop)", extra=fields)
-
     def _outcome(self, a: LiquidationAction, exc: TxError, counts: dict[str, int]) -> None:
         reason = exc.reason if isinstance(exc, TxReverted) else ""
         takeover = a.kind == "takeover"
@@ -1370,59 +720,6 @@ class LiquidationBot(LoopingBot):
             )
         return outgoing
 
-    def _taker_account(self) -> int:
-        if not self._taker:
-            self._taker = int(
-                call_with_retry(
-                    self.ch.functions.account_of(self.client.address, self.takeover_subaccount),
-                    logger=self.log,
-                )
-            )
-            if not self._taker:
-                self.log.warning(
-                    "takeover subaccount has no account (deposit collateral into it): no takeover",
-                    extra={"sender": self.client.address, "subaccount": self.takeover_subaccount},
-                )
-        return self._taker
-
-    def _takeover_reads(
-        self, keys: list[tuple[int, str]], block: BlockId = "latest"
-    ) -> tuple[list[TakeoverCandidate], int, int]:
-        """(candidates in `keys` order, the taker's free margin, insurance capacity) at `block`."""
-        for m in {m for _, m in keys} - set(self._market_info):
-            market = self.directory.contracts[m]
-            lot = int(call_with_retry(market.functions.LOT_SIZE(), logger=self.log))
-            imr = int(call_with_retry(market.functions.params(), logger=self.log)[0])
-            self._market_info[m] = (lot, imr)
-        accounts = sorted({a for a, _ in keys})
-        ch, engine = self.ch, self.engine
-        fns = [ch.functions.margin(self._taker), engine.functions.insurance_capacity()]
-        fns += [ch.functions.margin(a) for a in accounts]
-        fns += [ch.functions.account_key(a) for a in accounts]
-        fns += [self.directory.contracts[m].functions.position(a) for a, m in keys]
-        fns += [engine.functions.liquidation_params(m) for _, m in keys]
-        r = batch_call(self.w3, fns, block, logger=self.log)
-        n = len(accounts)
-        taker, capacity, margins, owners = r[0], r[1], r[2 : 2 + n], r[2 + n : 2 + 2 * n]
-        positions, params = r[2 + 2 * n : 2 + 2 * n + len(keys)], r[2 + 2 * n + len(keys) :]
-        if isinstance(taker, CallFailed) or isinstance(capacity, CallFailed):
-            self._record_error("takeover", f"taker margin: {getattr(taker, 'reason', capacity)}")
-            return [], 0, 0
-        by_account = dict(zip(accounts, zip(margins, owners, strict=True), strict=True))
-        out = []
-        for (a, m), pos, lp in zip(keys, positions, params, strict=True):
-            margin, owner = by_account[a]
-            if any(isinstance(x, CallFailed) for x in (margin, owner, pos, lp)):
-                continue  # a stale market: next round
-            lot, imr = self._market_info[m]
-            out.append(
-                TakeoverCandidate(
-                    a, m, int(margin[0]), int(margin[2]), int(pos[0]), int(pos[3]), int(pos[6]), lot, imr,
-                    LiquidationParams(*lp), own=Web3.to_checksum_address(owner[0]) == self.client.address,
-                )
-            )  # fmt: skip
-        return out, int(taker[0]) - int(taker[1]), int(capacity)
-
     def _fields(self, a: LiquidationAction) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "account": a.account,
@@ -1479,30 +776,12 @@ class LiquidationBot(LoopingBot):
 
 __all__ = [
     "BENIGN_REVERTS",
-    "CallFailed",
-    "Health",
-    "InFlight",
     "LiquidationAction",
     "LiquidationBot",
     "LiquidationPlan",
-    "MarketDirectory",
-    "Outgoing",
-    "Position",
-    "TAKEOVER_BENIGN_REVERTS",
-    "TakeoverCandidate",
-    "batch_call",
-    "describe_failed_ranges",
     "is_benign_revert",
+    "liquidation_gas",
     "plan_liquidations",
-    "plan_takeovers",
     "priority",
     "rank_liquidatable",
-    "read_positions",
-    "receipt_events",
-    "resting_order_ids",
-    "scan_health",
-    "liquidation_gas",
-    "send_batch",
-    "takeover_size",
-    "wait_receipts",
 ]

@@ -12,8 +12,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from keeper.chain import ChainClient, SentTx
+    from keeper.chain import ChainClient
     from keeper.metrics import Histogram
+    from keeper.txpool import SentTx
 
 
 class LoopingBot:

@@ -41,8 +41,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from keeper.bots.loop import LoopingBot
-from keeper.chain import ChainClient, TxError, call_with_retry
+from keeper.chain import ChainClient, TxError
 from keeper.feeds import FeedExhausted, PriceFeed
+from keeper.retry import call_with_retry
 
 WAD = 10**18
 REPORT_GAS = 140_000  # 2x the measured bound of report() with MAX_SOURCES (8) reporters

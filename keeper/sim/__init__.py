@@ -12,5 +12,7 @@ them, on a local chain only:
 * :mod:`keeper.sim.gate`: the JSON-RPC gate that makes the keeper processes react block by block;
 * :mod:`keeper.sim.keepers`: the keeper processes and their config;
 * :mod:`keeper.sim.ledger`: the solvency check, to the wei;
-* :mod:`keeper.sim.engine`: the simulation that runs them all (``scripts/simulate.py``).
+* :mod:`keeper.sim.engine`: the simulation that runs them all (``scripts/simulate.py``), with
+  :mod:`keeper.sim.config` (what a run is), :mod:`keeper.sim.step` (one step of it) and
+  :mod:`keeper.sim.results` (the data it collects).
 """

@@ -1,7 +1,7 @@
 """The participants' transaction lane: many transactions per JSON-RPC batch, mined when the
 simulation says so.
 
-Built on the scenario runner's :class:`keeper.scenario.FastLane` (one keep-alive HTTP
+Built on :class:`keeper.rpc.FastLane` (one keep-alive HTTP
 connection, JSON-RPC batches). The participants (the market maker, the crowd, the setup) have
 no private keys: the node signs for them (anvil's impersonation), so a batch of 1,000 orders
 costs no local signing. Every transaction carries an explicit nonce, gas limit and a
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keeper.scenario import FastLane
+from keeper.rpc import FastLane
 
 GWEI = 10**9
 TX_GAS = 2_000_000  # per transaction: a place_order walking 16 fills, a cancel_all of 30 orders

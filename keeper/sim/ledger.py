@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
-from keeper.bots.liquidation import CallFailed, batch_call
+from keeper.bots.scan import CallFailed, batch_call
 from keeper.chain import TxError
 
 WAD = 10**18

@@ -68,7 +68,7 @@ def test_place_order__resting_order_then_cancel(vyperp, vyperp_trader):
 
 
 def test_place_order__off_lot__refused_before_sending(vyperp, vyperp_trader):
-    from keeper.people import PeopleError
+    from keeper.people.common import PeopleError
 
     trader = vyperp_trader()
     with pytest.raises(PeopleError, match="lot size 0.0001"):

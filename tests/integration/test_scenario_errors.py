@@ -10,12 +10,10 @@ from typing import Any
 import pytest
 
 from keeper.cli import main
-from keeper.scenario import (
-    ScenarioError,
-    load_scenario,
-    parse_duration,
-    run_scenario,
-)
+from keeper.scenario.errors import ScenarioError
+from keeper.scenario.loader import load_scenario
+from keeper.scenario.runner import run_scenario
+from keeper.units import parse_duration
 
 HEADER = """\
 name: errors

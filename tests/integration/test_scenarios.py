@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from keeper.scenario import AccountExpect, EventExpect, InsuranceExpect, load_scenario, run_scenario
+from keeper.scenario.loader import load_scenario
+from keeper.scenario.runner import run_scenario
+from keeper.scenario.schema import AccountExpect, EventExpect, InsuranceExpect
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))

@@ -14,7 +14,8 @@ import vyper
 from web3 import Web3
 
 from keeper.anvil import Anvil
-from keeper.chain import ChainClient, connect
+from keeper.chain import ChainClient
+from keeper.retry import connect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from keeper.bots.adl import (
     is_benign_adl_revert,
     plan_adl,
 )
-from keeper.bots.liquidation import Health, Position
+from keeper.bots.scan import Health, Position
 from keeper.liquidation_model import LiquidationParams
 
 WAD = 10**18

@@ -17,12 +17,12 @@ from keeper.chain import (
     TxReverted,
     TxTimeout,
     bump_fees,
-    call_with_retry,
     decode_revert_data,
     eip1559_fees,
     revert_reason,
     trace_revert_reason,
 )
+from keeper.retry import call_with_retry
 
 # ---------------------------------------------------------------- pure helpers
 

@@ -18,8 +18,9 @@ from keeper.bots.funding import (
     is_benign_revert,
     plan_funding_actions,
 )
-from keeper.chain import ChainClient, connect
+from keeper.chain import ChainClient
 from keeper.deploy import DeployConfig, MarketConfig, Web3Backend, deploy_protocol, to_wad
+from keeper.retry import connect
 
 HOUR = 3600
 

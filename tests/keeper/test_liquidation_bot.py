@@ -8,22 +8,16 @@ from typing import Any
 
 import pytest
 
+from keeper.bots.inflight import Outgoing, send_batch
 from keeper.bots.liquidation import (
-    TAKEOVER_BENIGN_REVERTS,
-    Health,
     LiquidationBot,
-    Outgoing,
-    Position,
-    TakeoverCandidate,
-    describe_failed_ranges,
     is_benign_revert,
     liquidation_gas,
     plan_liquidations,
-    plan_takeovers,
     rank_liquidatable,
-    send_batch,
-    takeover_size,
 )
+from keeper.bots.scan import Health, Position, describe_failed_ranges
+from keeper.bots.takeover import TAKEOVER_BENIGN_REVERTS, TakeoverCandidate, plan_takeovers, takeover_size
 from keeper.liquidation_model import LiquidationParams, worst_case_deficit
 from keeper.settings import SettingsError, load_settings
 

@@ -1,4 +1,4 @@
-"""`keeper status` and `keeper trade` (keeper/people.py) against a live anvil: one localnet for the
+"""`keeper status` and `keeper trade` (keeper/people/) against a live anvil: one localnet for the
 module (the deployer's three markets), every test in an anvil snapshot reverted afterwards.
 
 Set-up of the chain tests: a `maker` with 100,000 USDC rests liquidity, a `trader` with 1,000 USDC
@@ -21,15 +21,10 @@ from keeper.anvil import free_port
 from keeper.cli import main
 from keeper.deploy import to_wad
 from keeper.localnet import LocalNet, start_localnet
-from keeper.people import (
-    TRADER_KEY_ENV,
-    PeopleError,
-    eta,
-    health_state,
-    market_limit,
-    num,
-    order_args,
-)
+from keeper.people.commands import TRADER_KEY_ENV
+from keeper.people.common import PeopleError, health_state, num
+from keeper.people.status import eta
+from keeper.people.trade import market_limit, order_args
 
 WAD = 10**18
 BTC = "BTC-PERP"
@@ -411,7 +406,7 @@ def test_trade__cancel_all__an_order_gone_since_it_was_listed__skipped(
 ) -> None:
     """Beyond MAX_CANCELS (here 1) the orders go one by one; one of them filled
     after the list was read: it is skipped, on both paths."""
-    from keeper.bots import liquidation
+    from keeper.bots import scan
 
     ids = []
     for price in ("98000", "98500", "99000"):
@@ -423,8 +418,8 @@ def test_trade__cancel_all__an_order_gone_since_it_was_listed__skipped(
     listed = list(ids)
     net.fund("maker", 100_000)
     order(net, "maker", False, "0.001", 99_000, IOC)  # fills ids[2] after the list below was read
-    monkeypatch.setattr(liquidation, "MAX_CANCELS", 1)
-    monkeypatch.setattr(liquidation, "resting_order_ids", lambda *_a, **_k: listed)
+    monkeypatch.setattr(scan, "MAX_CANCELS", 1)
+    monkeypatch.setattr(scan, "resting_order_ids", lambda *_a, **_k: listed)
     code, out, err = keeper("trade", "cancel-all", "--market", BTC)
     assert code == 0, err
     lines = out.splitlines()

@@ -20,10 +20,10 @@ import pytest
 
 from keeper.anvil import Anvil, free_port
 from keeper.bots.loop import LoopingBot
-from keeper.chain import connect
 from keeper.cli import main
 from keeper.deploy import DeployConfig, MarketConfig, Web3Backend, deploy_protocol, write_manifest
 from keeper.metrics import Histogram
+from keeper.retry import connect
 from keeper.service import BotRun, Supervisor, bot_problems, collect_metrics
 
 
