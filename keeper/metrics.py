@@ -1,7 +1,12 @@
-"""Prometheus text exposition (format 0.0.4) and a small local HTTP server for `/health` and
-`/metrics`, with the standard library only.
+"""The keepers' metrics, written by `prometheus_client`, and a small local HTTP server for
+`/health` and `/metrics`.
 
-    page = Exposition("vyperp_keeper_")
+`MetricPage` is a custom collector: it gathers the values the bots already count into
+prometheus_client metric families (read at scrape time, nothing registered globally), and
+`prometheus_client.generate_latest` writes the text (format 0.0.4). A counter's name gets
+`_total`; None is written as NaN (not known yet).
+
+    page = MetricPage("vyperp_keeper_")
     page.add("liquidations", "counter", "liquidations mined", 3, {"bot": "liquidation"})
     page.add("liquidation_latency_seconds", "histogram", "...", histogram, {"bot": "liquidation"})
     text = page.render()
@@ -17,13 +22,25 @@ import logging
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
 Kind = Literal["counter", "gauge", "histogram"]
+FAMILIES: dict[str, Callable[..., Metric]] = {
+    "counter": CounterMetricFamily,
+    "gauge": GaugeMetricFamily,
+    "histogram": HistogramMetricFamily,
+}
 
 
 class Histogram:
@@ -51,45 +68,20 @@ class Histogram:
         return out, total, running
 
 
-@dataclass
-class Family:
-    name: str
-    kind: Kind
-    help: str
-    samples: list[tuple[dict[str, str], float | Histogram]] = field(default_factory=list)
+def _le(bound: float) -> str:
+    """A bucket's `le` label as before prometheus_client: `1`, `0.5`, `+Inf`."""
+    if math.isinf(bound):
+        return "+Inf"
+    return str(int(bound)) if bound.is_integer() else repr(bound)
 
 
-def format_value(value: float) -> str:
-    """A sample value: integers without a fraction, NaN, +Inf, -Inf as Prometheus spells them."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _escape(text: str, *, quotes: bool = True) -> str:
-    """Backslash, newline (and in label values the double quote) escaped as the format wants."""
-    text = text.replace("\\", "\\\\").replace("\n", "\\n")
-    return text.replace('"', '\\"') if quotes else text
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
-
-
-class Exposition:
-    """Metric families in the order first added, rendered as Prometheus text."""
+class MetricPage:
+    """Metric families in the order first added (a prometheus_client custom collector)."""
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
-        self.families: dict[str, Family] = {}
+        self.families: dict[str, Metric] = {}
+        self._label_names: dict[str, tuple[str, ...]] = {}
 
     def add(
         self,
@@ -99,28 +91,28 @@ class Exposition:
         value: float | Histogram | None,
         labels: Mapping[str, str] | None = None,
     ) -> None:
-        """One sample; a counter's name gets `_total`; None is written as NaN (not known yet)."""
+        """One sample of the family `prefix + name` (a counter's with `_total`)."""
         full = self.prefix + name + ("_total" if kind == "counter" and not name.endswith("_total") else "")
-        family = self.families.setdefault(full, Family(full, kind, help_text))
-        if family.kind != kind:
-            raise ValueError(f"metric {full} added as {family.kind} and {kind}")
-        family.samples.append((dict(labels or {}), math.nan if value is None else value))
+        names, values = tuple(labels or {}), [str(v) for v in (labels or {}).values()]
+        family: Any = self.families.get(full)  # a Counter-, Gauge- or HistogramMetricFamily
+        if family is None:
+            family = self.families[full] = FAMILIES[kind](full, help_text, labels=names)
+            self._label_names[full] = names
+        if family.type != kind:
+            raise ValueError(f"metric {full} added as {family.type} and {kind}")
+        if self._label_names[full] != names:
+            raise ValueError(f"metric {full} added with labels {self._label_names[full]} and {names}")
+        if isinstance(value, Histogram):
+            buckets, total, _count = value.snapshot()
+            family.add_metric(values, [(_le(le), n) for le, n in buckets], total)
+        else:
+            family.add_metric(values, math.nan if value is None else float(value))
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families.values()
 
     def render(self) -> str:
-        lines: list[str] = []
-        for f in self.families.values():
-            lines.append(f"# HELP {f.name} {_escape(f.help, quotes=False)}")
-            lines.append(f"# TYPE {f.name} {f.kind}")
-            for labels, value in f.samples:
-                if isinstance(value, Histogram):
-                    buckets, total, count = value.snapshot()
-                    for le, n in buckets:
-                        lines.append(f"{f.name}_bucket{_labels({**labels, 'le': format_value(le)})} {n}")
-                    lines.append(f"{f.name}_sum{_labels(labels)} {format_value(total)}")
-                    lines.append(f"{f.name}_count{_labels(labels)} {count}")
-                else:
-                    lines.append(f"{f.name}{_labels(labels)} {format_value(value)}")
-        return "\n".join(lines) + "\n"
+        return generate_latest(self).decode()
 
 
 class StatusServer:
@@ -210,4 +202,4 @@ class StatusServer:
         self.stop()
 
 
-__all__ = ["CONTENT_TYPE", "Exposition", "Family", "Histogram", "StatusServer", "format_value"]
+__all__ = ["CONTENT_TYPE", "Histogram", "MetricPage", "StatusServer"]

@@ -1,6 +1,17 @@
-"""Reads that survive a flaky node: the HTTP connection every keeper uses (transport retries
-for reads only, never ``eth_sendRawTransaction``) and :func:`call_with_retry`, which retries a
-read on connection errors. Sends are never retried (see :mod:`keeper.chain`)."""
+"""Reads that survive a flaky node, with one layer of retries: :func:`call_with_retry`.
+
+A read wrapped in ``call_with_retry(read, retries=R)`` makes at most ``R + 1`` requests
+(``READ_ATTEMPTS``, 4, by default) when the node drops or times out every one; anything not
+wrapped is tried once. The HTTP connection every keeper uses (:func:`connect`) has web3's own
+transport retries switched off (``exception_retry_configuration=None``; web3.py's
+``HTTPProvider`` retries by default). Both layers used to be on, 3 web3 attempts under each of
+``call_with_retry``'s 4: up to 12 requests for one read.
+
+Why this layer and not web3's: the keepers call it explicitly around each read (the call sites
+show what is retried), it logs each retry (given a logger), it covers JSON-RPC batches (web3
+never retries ``make_batch_request``) and it only ever wraps reads. Sends are never retried (see
+:mod:`keeper.chain`): with no transport retries, ``eth_sendRawTransaction`` goes out once.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +23,12 @@ from typing import Any, TypeVar
 import requests
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.providers.rpc.utils import REQUEST_RETRY_ALLOWLIST, ExceptionRetryConfiguration
 
 T = TypeVar("T")
+
+READ_RETRIES = 3
+READ_ATTEMPTS = READ_RETRIES + 1
+READ_BACKOFF_S = 0.5  # before the n-th retry: READ_BACKOFF_S * 2 ** (n - 1)
 
 # Transport errors worth retrying for reads; never for sends.
 RETRYABLE_READ_ERRORS: tuple[type[BaseException], ...] = (
@@ -26,27 +40,23 @@ RETRYABLE_READ_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def connect(rpc_url: str, *, timeout_s: float = 10.0) -> Web3:
-    """Web3 over HTTP with a request timeout; transport retries for reads only (never eth_sendRawTransaction)."""
-    retry = ExceptionRetryConfiguration(
-        errors=RETRYABLE_READ_ERRORS,
-        retries=3,
-        backoff_factor=0.125,
-        method_allowlist=[m for m in REQUEST_RETRY_ALLOWLIST if m != "eth_sendRawTransaction"],
-    )
+    """Web3 over HTTP with a request timeout and no transport retries (each request is made once;
+    reads are retried by :func:`call_with_retry`)."""
     provider = Web3.HTTPProvider(
-        rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=retry
+        rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
     )
     return Web3(provider)
 
 
 def call_with_retry(
     fn: Callable[[], T] | ContractFunction,
-    retries: int = 3,
-    backoff: float = 0.5,
+    retries: int = READ_RETRIES,
+    backoff: float = READ_BACKOFF_S,
     *,
     logger: logging.Logger | None = None,
 ) -> T | Any:
-    """Run a read (a zero-argument callable, or a ContractFunction to `.call()`), retrying connection errors.
+    """Run a read (a zero-argument callable, or a ContractFunction to `.call()`), retrying
+    connection errors: at most `retries + 1` attempts.
 
     Only for read-only calls: a reverting call raises immediately.
     """
@@ -67,4 +77,4 @@ def call_with_retry(
             time.sleep(delay)
 
 
-__all__ = ["RETRYABLE_READ_ERRORS", "call_with_retry", "connect"]
+__all__ = ["READ_ATTEMPTS", "READ_RETRIES", "RETRYABLE_READ_ERRORS", "call_with_retry", "connect"]

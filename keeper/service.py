@@ -10,8 +10,8 @@ exits 0. A second signal stops at once (exit 130).
 503: a bot is unhealthy when it stopped while the service runs, when its last successful step
 is older than `max(health_max_age_s, 3 x its interval)` (or it has had none for that long since
 start), or when a transaction of its has been pending for longer than that. The JSON body has each bot's `health()` with its verdict, the node and the
-process. `/metrics` is the Prometheus text format, names prefixed `vyperp_keeper_`, the bot as
-a label (see `collect_metrics`).
+process. `/metrics` is the Prometheus text format (written by prometheus_client), names prefixed
+`vyperp_keeper_`, the bot as a label (see `collect_metrics`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from keeper.bots.loop import LoopingBot, install_stop_signals
-from keeper.metrics import Exposition, StatusServer
+from keeper.metrics import MetricPage, StatusServer
 
 METRIC_PREFIX = "vyperp_keeper_"
 NODE_TIMEOUT_S = 2.0
@@ -237,9 +237,10 @@ def collect_metrics(
     verdicts: dict[str, tuple[dict[str, Any], list[str]]],
     *,
     started: float,
-) -> Exposition:
-    """Every metric of the bots and their chain clients (no RPC: what the bots already know)."""
-    page = Exposition(METRIC_PREFIX)
+) -> MetricPage:
+    """Every metric of the bots and their chain clients (no RPC: what the bots already know), as a
+    prometheus_client collector."""
+    page = MetricPage(METRIC_PREFIX)
     page.add("process_start_time_seconds", "gauge", "start time of the keeper process, unix seconds", started)
     for r in runs:
         bot = r.bot
@@ -279,7 +280,7 @@ def collect_metrics(
     return page
 
 
-def _client_metrics(page: Exposition, client: Any, labels: dict[str, str]) -> None:
+def _client_metrics(page: MetricPage, client: Any, labels: dict[str, str]) -> None:
     stats = client.stats
     page.add(
         "tx_sent",

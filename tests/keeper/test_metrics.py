@@ -1,4 +1,4 @@
-"""The Prometheus text format written by keeper.metrics, and the status server's routes."""
+"""The Prometheus text keeper.metrics has prometheus_client write, and the status server's routes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from keeper.metrics import Exposition, Histogram, StatusServer, format_value
+from keeper.metrics import Histogram, MetricPage, StatusServer
 
 
-def test_exposition__counter_gauge_histogram__exact_text() -> None:
-    page = Exposition("vyperp_keeper_")
+def test_metric_page__counter_gauge_histogram__exact_text() -> None:
+    page = MetricPage("vyperp_keeper_")
     page.add("liquidations", "counter", "liquidations mined", 3, {"bot": "liquidation"})
     page.add("liquidations", "counter", "liquidations mined", 0, {"bot": "other"})
     page.add(
@@ -27,29 +28,53 @@ def test_exposition__counter_gauge_histogram__exact_text() -> None:
     assert page.render() == (
         "# HELP vyperp_keeper_liquidations_total liquidations mined\n"
         "# TYPE vyperp_keeper_liquidations_total counter\n"
-        'vyperp_keeper_liquidations_total{bot="liquidation"} 3\n'
-        'vyperp_keeper_liquidations_total{bot="other"} 0\n'
+        'vyperp_keeper_liquidations_total{bot="liquidation"} 3.0\n'
+        'vyperp_keeper_liquidations_total{bot="other"} 0.0\n'
         "# HELP vyperp_keeper_last_success_age_seconds seconds since\\nthe last \\\\ success\n"
         "# TYPE vyperp_keeper_last_success_age_seconds gauge\n"
         'vyperp_keeper_last_success_age_seconds{bot="a\\"b\\\\c\\nd"} NaN\n'
         "# HELP vyperp_keeper_latency_seconds latency\n"
         "# TYPE vyperp_keeper_latency_seconds histogram\n"
-        'vyperp_keeper_latency_seconds_bucket{bot="liquidation",le="1"} 2\n'
-        'vyperp_keeper_latency_seconds_bucket{bot="liquidation",le="5"} 2\n'
-        'vyperp_keeper_latency_seconds_bucket{bot="liquidation",le="+Inf"} 3\n'
+        'vyperp_keeper_latency_seconds_bucket{bot="liquidation",le="1"} 2.0\n'
+        'vyperp_keeper_latency_seconds_bucket{bot="liquidation",le="5"} 2.0\n'
+        'vyperp_keeper_latency_seconds_bucket{bot="liquidation",le="+Inf"} 3.0\n'
+        'vyperp_keeper_latency_seconds_count{bot="liquidation"} 3.0\n'
         'vyperp_keeper_latency_seconds_sum{bot="liquidation"} 8.5\n'
-        'vyperp_keeper_latency_seconds_count{bot="liquidation"} 3\n'
         "# HELP vyperp_keeper_start_time_seconds start\n"
         "# TYPE vyperp_keeper_start_time_seconds gauge\n"
         "vyperp_keeper_start_time_seconds 1.5\n"
     )
 
 
-def test_exposition__one_name_one_type() -> None:
-    page = Exposition()
+def test_metric_page__parses_back__names_types_labels_values() -> None:
+    page = MetricPage("vyperp_keeper_")
+    page.add("steps", "counter", "rounds run", 5, {"bot": "oracle"})
+    page.add("nonce", "gauge", "next nonce", 7, {"bot": "oracle", "sender": "0xab"})
+    latency = Histogram([0.5, 1])
+    latency.observe(0.7)
+    page.add("latency_seconds", "histogram", "latency", latency, {"bot": "oracle"})
+    families = {f.name: f for f in text_string_to_metric_families(page.render())}
+    assert {n: f.type for n, f in families.items()} == {
+        "vyperp_keeper_steps": "counter",
+        "vyperp_keeper_nonce": "gauge",
+        "vyperp_keeper_latency_seconds": "histogram",
+    }
+    assert [(s.name, s.labels, s.value) for s in families["vyperp_keeper_steps"].samples] == [
+        ("vyperp_keeper_steps_total", {"bot": "oracle"}, 5)
+    ]
+    assert families["vyperp_keeper_nonce"].samples[0].labels == {"bot": "oracle", "sender": "0xab"}
+    buckets = [(s.labels["le"], s.value) for s in families["vyperp_keeper_latency_seconds"].samples[:3]]
+    assert buckets == [("0.5", 0), ("1", 1), ("+Inf", 1)]
+
+
+def test_metric_page__one_name_one_type__one_label_set() -> None:
+    page = MetricPage()
     page.add("x_total", "gauge", "x", 1)
     with pytest.raises(ValueError, match="added as gauge and counter"):
         page.add("x", "counter", "x", 1)
+    page.add("y", "gauge", "y", 1, {"bot": "a"})
+    with pytest.raises(ValueError, match="added with labels"):
+        page.add("y", "gauge", "y", 1, {"bot": "a", "sender": "b"})
 
 
 def test_histogram__le_is_inclusive__empty_snapshot() -> None:
@@ -63,17 +88,21 @@ def test_histogram__le_is_inclusive__empty_snapshot() -> None:
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (3, "3"),
-        (True, "1"),
-        (2.0, "2"),
+        (3, "3.0"),
+        (True, "1.0"),
+        (2.0, "2.0"),
         (0.25, "0.25"),
+        (1_000_000_007, "1.000000007e+09"),
+        (None, "NaN"),
         (math.nan, "NaN"),
         (math.inf, "+Inf"),
         (-math.inf, "-Inf"),
     ],
 )
-def test_format_value(value: float, text: str) -> None:
-    assert format_value(value) == text
+def test_metric_page__sample_values(value: float | None, text: str) -> None:
+    page = MetricPage()
+    page.add("x", "gauge", "x", value)
+    assert page.render().splitlines()[-1] == f"x {text}"
 
 
 def test_status_server__routes__free_port__errors_are_500() -> None:

@@ -179,16 +179,16 @@ def test_status_server__metrics__prometheus_text(running: tuple[Supervisor, Tick
     lines = text.splitlines()
     assert "# TYPE vyperp_keeper_steps_total counter" in lines
     assert any(x.startswith('vyperp_keeper_steps_total{bot="tocker"} ') for x in lines)
-    assert 'vyperp_keeper_healthy{bot="ticker"} 1' in lines
+    assert 'vyperp_keeper_healthy{bot="ticker"} 1.0' in lines
     assert "# TYPE vyperp_keeper_ticks_total counter" in lines
-    assert 'vyperp_keeper_tick_latency_seconds_bucket{bot="ticker",le="1"} 0' in lines
-    assert 'vyperp_keeper_tick_latency_seconds_bucket{bot="ticker",le="2"} 1' in lines
-    assert 'vyperp_keeper_tick_latency_seconds_count{bot="ticker"} 1' in lines
+    assert 'vyperp_keeper_tick_latency_seconds_bucket{bot="ticker",le="1"} 0.0' in lines
+    assert 'vyperp_keeper_tick_latency_seconds_bucket{bot="ticker",le="2"} 1.0' in lines
+    assert 'vyperp_keeper_tick_latency_seconds_count{bot="ticker"} 1.0' in lines
     who = f'bot="ticker",sender="{client.address}"'
-    assert f"vyperp_keeper_tx_replaced_total{{{who}}} 2" in lines
-    assert f"vyperp_keeper_nonce{{{who}}} 7" in lines
-    assert f"vyperp_keeper_pending_txs{{{who}}} 1" in lines
-    assert f"vyperp_keeper_base_fee_wei{{{who}}} 1000000000" in lines
+    assert f"vyperp_keeper_tx_replaced_total{{{who}}} 2.0" in lines
+    assert f"vyperp_keeper_nonce{{{who}}} 7.0" in lines
+    assert f"vyperp_keeper_pending_txs{{{who}}} 1.0" in lines
+    assert f"vyperp_keeper_base_fee_wei{{{who}}} 1e+09" in lines
     assert f"vyperp_keeper_max_priority_fee_per_gas_wei{{{who}}} NaN" in lines  # not sent yet
     assert not any("tocker" in x and "sender=" in x for x in lines)  # no client, no tx metrics
 
@@ -199,7 +199,7 @@ def test_collect_metrics__every_family_typed_once() -> None:
     text = collect_metrics(runs, verdicts, started=1_700_000_000.0).render()
     types = [x.split()[2] for x in text.splitlines() if x.startswith("# TYPE")]
     assert len(types) == len(set(types))
-    assert "vyperp_keeper_process_start_time_seconds 1700000000" in text.splitlines()
+    assert "vyperp_keeper_process_start_time_seconds 1.7e+09" in text.splitlines()
 
 
 def test_supervisor__sigterm__every_bot_finishes_its_step__exit_0() -> None:
