@@ -1,11 +1,11 @@
 """The simulation's report: ``report.md``, its PNG plots and ``summary.json``, from the
 :class:`keeper.sim.results.SimData` a run collected (or its ``data.json``).
 
-Numbers first (:mod:`keeper.report.numbers`: :func:`key_numbers`, :func:`latencies`, pure
+Numbers first (:mod:`keeper.report.numbers`: :func:`key_numbers`, :func:`report_facts`, pure
 functions of the data, every one from the protocol's events and views, none computed by the
-simulation's participants), then the plots (:mod:`keeper.report.plots`) and the text
-(:mod:`keeper.report.markdown`, one function per section), files last (:func:`write_report`,
-here). ``summary.json`` holds the key numbers only, the ones a run with the same seed
+simulation's participants), then the plots (:mod:`keeper.report.plots`) and the text (the
+Jinja2 template ``report.md.j2``, rendered by :mod:`keeper.report.markdown`), files last
+(:func:`write_report`, here). ``summary.json`` holds the key numbers only, the ones a run with the same seed
 reproduces exactly (no wall-clock times): the integration test compares two runs with it.
 
     python -m keeper.report out/data.json      # rebuild out/report.md and the plots (__main__.py)

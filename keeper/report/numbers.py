@@ -244,10 +244,196 @@ def _events_by_symbol(data: Any, events: Iterable[Mapping[str, Any]]) -> dict[st
     return out
 
 
+# ---------------------------------------------------------------- what report.md tells
+
+
+def report_facts(data: Any) -> dict[str, Any]:
+    """Everything ``report.md`` tells beyond :func:`key_numbers`, as data: the template
+    (``report.md.j2``) only formats it. Not reproducible as a whole (wall times)."""
+    maker = maker_summary(data)
+    return {
+        "run": run_facts(data),
+        "story": story_facts(data),
+        "bad_debt": bad_debt_rows(data),
+        "adl": adl_rows(data),
+        "keepers": keeper_rows(data),
+        "reverted": reverted_reasons(data),
+        "latency_accounts": len(latencies(data)),
+        "maker": {**maker, "net_pnl_usd": maker["perp_pnl_usd"] + maker["hedge_pnl_usd"]},
+        "solvency": solvency_terms(data),
+    }
+
+
+def run_facts(data: Any) -> dict[str, Any]:
+    """How the run was made and where its wall time and transactions went."""
+    run, steps = _get(data, "run"), _get(data, "steps")
+    laps: dict[str, float] = defaultdict(float)
+    for s in steps:
+        for k, v in s.get("laps", {}).items():
+            laps[k] += v
+    sent = run.get("participant_txs", {})
+    keepers = _get(data, "keepers").get("transactions", {})
+    return {
+        "seed": run.get("seed"),
+        "quick": bool(run.get("quick")),
+        "wall_s": run.get("wall_s", "?"),
+        "steps": run.get("steps"),
+        "first_block": run.get("first_block"),
+        "final_block": run.get("final_block"),
+        "blocks": int(run.get("final_block", 0)) - int(run.get("first_block", 0)) + 1,
+        "laps": dict(laps),
+        "participant_txs": sent,
+        "participant_txs_total": sum(sent.values()),
+        "keeper_txs": sum(o.get("mined", 0) for o in keepers.values()),
+        "crowd_reverted": run.get("crowd_reverted", 0),
+    }
+
+
+def story_facts(data: Any) -> dict[str, Any]:
+    """The schedule (calm, crash, recovery), the crowd's side and how far each index fell."""
+    sched = _get(data, "config")["schedule"]
+    traders = _get(data, "traders")
+    return {
+        "calm_h": sched["calm_s"] / 3600,
+        "crash_min": sched["crash_s"] // 60,
+        "recovery_min": sched["recovery_s"] // 60,
+        "longs_pct": 100 * (sum(1 for t in traders if t["side"] > 0) / max(len(traders), 1)),
+        "moves": crash_moves(data),
+    }
+
+
+def bad_debt_rows(data: Any) -> list[dict[str, Any]]:
+    """One row per `BadDebt` event: when, whose, and how the fund covered it (USD)."""
+    labels = _int_keys(_get(data, "labels"))
+    return [
+        {
+            "block": e["block"],
+            "minutes": _event_minutes(data, e),
+            "account": int(e["account"]),
+            "label": labels.get(int(e["account"]), "?"),
+            "deficit_usd": int(e["deficit"]) / WAD,
+            "covered_usd": int(e["covered"]) / WAD,
+            "uncovered_usd": int(e["uncovered"]) / WAD,
+        }
+        for e in _get(data, "events").get("BadDebt", [])
+    ]
+
+
+def adl_rows(data: Any) -> list[dict[str, Any]]:
+    """One row per `AutoDeleverage` event, with the counterparties its `Deleveraged` events name."""
+    labels = _int_keys(_get(data, "labels"))
+    events = _get(data, "events")
+    delev = events.get("Deleveraged", [])
+    rows = []
+    for e in events.get("AutoDeleverage", []):
+        account = int(e["account"])
+        cps = [d for d in delev if d["tx"] == e["tx"] and int(d["account"]) == account]
+        rows.append(
+            {
+                "block": e["block"],
+                "minutes": _event_minutes(data, e),
+                "account": account,
+                "label": labels.get(account, "?"),
+                "size": int(e["size"]) / WAD,
+                "price": int(e["price"]) / WAD,
+                "deficit_usd": -int(e["equity_before"]) / WAD,
+                "counterparties": [
+                    {
+                        "account": int(d["counterparty"]),
+                        "label": labels.get(int(d["counterparty"]), "?"),
+                        "size": int(d["size"]) / WAD,
+                    }
+                    for d in cps
+                ],
+            }
+        )
+    return rows
+
+
+KEEPER_COUNTERS = (
+    "pushes",
+    "samples",
+    "settles",
+    "liquidations",
+    "adls",
+    "adl_handoffs",
+    "failures",
+    "skipped",
+)
+
+
+def keeper_rows(data: Any) -> list[dict[str, Any]]:
+    """Per keeper: rounds, transactions mined and reverted, log lines per level, its own counters."""
+    keepers = _get(data, "keepers")
+    outcomes = keepers.get("transactions", {})
+    rows = []
+    for bot, g in keepers.get("gate", {}).items():
+        proc = keepers.get("processes", {}).get(bot, {})
+        final = proc.get("final", {})
+        o = outcomes.get(bot, {})
+        rows.append(
+            {
+                "bot": bot,
+                "rounds": g["rounds"],
+                "mined": o.get("mined", g["transactions"]),
+                "reverted": len(o.get("reverted", [])),
+                "levels": dict(sorted(proc.get("levels", {}).items())),
+                "counters": {k: final[k] for k in KEEPER_COUNTERS if k in final},
+            }
+        )
+    return rows
+
+
+def reverted_reasons(data: Any) -> list[dict[str, Any]]:
+    """Keeper transactions that reverted on-chain, by keeper and reason, the most frequent first."""
+    outcomes = _get(data, "keepers").get("transactions", {})
+    counts = Counter((bot, r["reason"]) for bot, o in outcomes.items() for r in o.get("reverted", []))
+    return [{"bot": bot, "reason": reason, "count": n} for (bot, reason), n in counts.most_common()]
+
+
+def solvency_terms(data: Any) -> dict[str, Any]:
+    """Both sides of the solvency identity at the final block, term by term, in WAD x WAD (the
+    insurance fund's balances in tokens); empty when the run has no solvency check."""
+    s = _get(data, "solvency")
+    if not s:
+        return {}
+    tokens = 10 ** _decimals(data)
+    backing = s["token_clearinghouse"] * s["precision"] * WAD + s["bad_debt"] * WAD
+    claims = (s["cash"] - s["open_notional"]) * WAD - s["unsettled_funding"] + s["funding_dust"]
+    return {
+        "block": s["block"],
+        "accounts": s["accounts"],
+        "positions": s["positions"],
+        "tokens": s["token_clearinghouse"] * s["precision"] * WAD,
+        "bad_debt": s["bad_debt"] * WAD,
+        "backing": backing,
+        "cash": s["cash"] * WAD,
+        "pnl": -s["open_notional"] * WAD,
+        "unsettled_funding": -s["unsettled_funding"],
+        "funding_dust": s["funding_dust"],
+        "claims": claims,
+        "difference": s["difference"],
+        "difference_usd": s["difference"] / (WAD * WAD),
+        "fund_tokens": s["token_insurance"] / tokens,
+        "fund_booked": s["insurance_assets"] / tokens,
+        "fund_difference": s["fund_difference"],
+        "tokens_held": (s["token_clearinghouse"] + s["token_insurance"]) / tokens,
+        "holds": s["holds"],
+    }
+
+
 __all__ = [
+    "adl_rows",
+    "bad_debt_rows",
     "crash_moves",
+    "keeper_rows",
     "key_numbers",
     "latencies",
     "maker_summary",
     "percentile",
+    "report_facts",
+    "reverted_reasons",
+    "run_facts",
+    "solvency_terms",
+    "story_facts",
 ]
