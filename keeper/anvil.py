@@ -196,8 +196,10 @@ class Anvil:
             cmd += ["--block-time", str(self.block_time)]
         # anvil pages historical states out to $HOME/.foundry/anvil/tmp and never
         # removes them (80 GB seen after a day of runs): bound how many it keeps,
-        # and give it a private HOME inside log_dir, which stop() deletes
-        cmd += ["--max-persisted-states", str(_MAX_PERSISTED_STATES)]
+        # and give it a private HOME inside log_dir, which stop() deletes (with
+        # --prune-history it keeps recent states in memory only, and refuses the bound)
+        if "--prune-history" not in self.extra_args:
+            cmd += ["--max-persisted-states", str(_MAX_PERSISTED_STATES)]
         cmd += [*self.extra_args, *more_args]
         home = self.log_dir / "home"
         home.mkdir(exist_ok=True)

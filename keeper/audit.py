@@ -205,6 +205,24 @@ def _events(contract: Contract, name: str, receipt: Any) -> list[Any]:
     return [e for e in events if e["address"] == contract.address]
 
 
+def _require_state(ch: Contract, block: int) -> None:
+    """Raise AuditError when the node no longer keeps the state at `block`: the audit reads the
+    state before the ADL, which a node that keeps recent states only (anvil --prune-history, a
+    full node's last 128 blocks) drops as the chain moves on; no event carries every score."""
+    from web3.exceptions import Web3RPCError
+
+    from keeper.chain import revert_reason
+
+    try:
+        ch.functions.market_count().call(block_identifier=block)
+    except Web3RPCError as exc:  # a revert is a ContractLogicError; market_count() has none
+        raise AuditError(
+            f"the node cannot read the state at block {block} ({revert_reason(exc)}): the audit replays "
+            "the state before the ADL, which a node keeps for recent blocks only: run it against an "
+            "archive node, or soon after the ADL"
+        ) from None
+
+
 def live_scores(ch: Contract, engine: Contract, market: Contract, block: int) -> dict[int, LiveScore]:
     """Position and score (the engine's view, and the model) of every account with the market's
     bit, at `block`."""
@@ -278,6 +296,7 @@ def audit_receipt(
             and all(not (o["logIndex"] < adl["logIndex"] and e["logIndex"] < o["logIndex"]) for o in adls)
         ]
         before = block - 1
+        _require_state(ch, before)
         scores = live_scores(ch, engine, market, before)
         bankrupt_size = int(market.functions.position(int(a["account"])).call(block_identifier=before)[0])
         check = check_adl(int(a["account"]), bankrupt_size, used, scores)

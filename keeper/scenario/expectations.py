@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -152,7 +153,8 @@ class ExpectationChecks:
     def _position_changes(self, account: int, symbol: str | None) -> list[dict[str, Any]]:
         """Every change of the account's positions, in order: its PositionChanged events, and its
         fills as a maker (a maker's Fill carries its new position and emits no PositionChanged;
-        `position_change_of_fill`). Each a dict with PositionChanged's fields and `blockNumber`."""
+        `position_change_of_fill`). Each a dict with PositionChanged's fields, `blockNumber` and
+        `logIndex`."""
         if account == 0:
             return []
         symbols = [symbol] if symbol else list(self.scenario.spec.markets)
@@ -173,7 +175,7 @@ class ExpectationChecks:
                 args = position_change_of_fill(fill.process_log(log)["args"])
             else:
                 args = dict(changed.process_log(log)["args"])
-            out.append({**args, "blockNumber": log["blockNumber"]})
+            out.append({**args, "blockNumber": log["blockNumber"], "logIndex": log["logIndex"]})
         return out
 
     def _check_funding_observable(self, account: int, symbol: str) -> None:
@@ -183,15 +185,18 @@ class ExpectationChecks:
         PerpMarket.settle_funding reached from Clearinghouse.withdraw and settle_funding) or, for a
         maker's fill, its Fill. This is the safety net that would catch a path that does not,
         since `funding_paid` is summed from events. Detected by replaying the accumulator: after
-        each change the account's snapshot is the market's cumulative funding at that block, and
+        each change the account's snapshot is the market's cumulative funding at that point, and
         the next change must settle exactly ceil(size x (cumulative now - then)); today's snapshot
-        must still be the last one."""
+        must still be the last one. The accumulator's history comes from events too
+        (:meth:`_funding_moves`), never from an `eth_call` at an old block: a node keeps the
+        state of recent blocks only, and a long `advance` leaves the first trades far behind."""
         if account == 0:
             return
         mkt = self.net.market(symbol)
+        moves = self._funding_moves(symbol)
         size, cum = 0, 0
         for ev in self._position_changes(account, symbol):
-            cum_then = self._call_at(mkt.functions.cumulative_funding(), ev["blockNumber"])
+            cum_then = _cumulative_at(moves, (ev["blockNumber"], ev["logIndex"]))
             if size != 0 and ev["funding_paid"] != -((-size * (cum_then - cum)) // WAD):
                 break
             size, cum = ev["size"], cum_then
@@ -203,15 +208,32 @@ class ExpectationChecks:
             "funding_paid cannot be summed from PositionChanged and Fill events"
         )
 
-    def _call_at(self, fn: Any, block: int) -> Any:
-        from web3.exceptions import ContractLogicError, Web3RPCError
-
-        from keeper.chain import TxReverted, revert_reason
-
-        try:
-            return fn.call(block_identifier=block)
-        except (ContractLogicError, Web3RPCError) as exc:
-            raise TxReverted(revert_reason(exc)) from exc
+    def _funding_moves(self, symbol: str) -> list[tuple[tuple[int, int], int]]:
+        """Every move of the market's funding accumulator, in order: ((block, log index), cumulative
+        funding after it), from its FundingRate's FundingSettled events (the only caller of
+        PerpMarket.add_cumulative_funding; the accumulator starts at 0). Checked against the
+        market's `cumulative_funding` now: a move without an event raises UnobservableValue."""
+        funding = self.net.deployment.markets[symbol].funding
+        logs = self.net.w3.eth.get_logs(
+            {
+                "fromBlock": self.start_block,
+                "toBlock": "latest",
+                "address": funding.address,
+                "topics": [self._topic_map("FundingRate")["FundingSettled"]],
+            }
+        )
+        settled = funding.events.FundingSettled()
+        moves = sorted(
+            ((log["blockNumber"], log["logIndex"]), settled.process_log(log)["args"]["cumulative_funding"])
+            for log in logs
+        )
+        now = self._call(self.net.market(symbol).functions.cumulative_funding())
+        if (moves[-1][1] if moves else 0) != now:
+            raise UnobservableValue(
+                f"the funding accumulator of {symbol} moved without a FundingSettled event: "
+                "funding_paid cannot be replayed from events"
+            )
+        return moves
 
     def _topic_map(self, contract: str) -> dict[str, list[str]]:
         """Event name -> topic0s, of one protocol contract."""
@@ -269,6 +291,12 @@ class ExpectationChecks:
         )
         event = getattr(engine.events, name)()
         return [event.process_log(log)["args"] for log in logs]
+
+
+def _cumulative_at(moves: list[tuple[tuple[int, int], int]], at: tuple[int, int]) -> int:
+    """The accumulator just before the log at `at` (block, log index): the last move logged before it."""
+    i = bisect_left(moves, (at,))
+    return moves[i - 1][1] if i else 0
 
 
 def _topic_word(x: int) -> str:

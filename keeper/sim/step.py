@@ -203,6 +203,8 @@ class Stepping:
         answers = lane.batch([c for _b, c in calls], check=False)
         for (b, _c), answer in zip(calls, answers, strict=True):
             if isinstance(answer, dict):  # a step's first block: every index stale until the reports
+                if not _reverted(answer):  # not a revert: the node failed (or no longer keeps the state)
+                    raise SimError(f"reading health at block {b} failed: {answer.get('error')}")
                 continue
             (rows,) = abi_decode(["(uint256,int256,uint256,uint256,bool)[]"], bytes.fromhex(answer[2:]))
             for account, equity, _im, mm, _liq in rows:
@@ -281,6 +283,15 @@ class Stepping:
 
 def _data(contract: Any, fn: str, *args: Any) -> bytes:
     return bytes.fromhex(contract.encode_abi(fn, list(args))[2:])
+
+
+def _reverted(answer: dict[str, Any]) -> bool:
+    """A JSON-RPC error answer to an `eth_call` that is the call's revert, not the node's failure."""
+    error = answer.get("error")
+    if not isinstance(error, dict):
+        return False
+    data, message = error.get("data"), str(error.get("message", ""))
+    return (isinstance(data, str) and data.startswith("0x")) or message.startswith("execution reverted")
 
 
 def _checked(results: list[Any], what: str) -> list[Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from keeper.anvil import Anvil
 from keeper.scenario.loader import load_scenario
 from keeper.scenario.runner import run_scenario
 from keeper.scenario.schema import AccountExpect, EventExpect, InsuranceExpect
@@ -102,6 +103,66 @@ def test_seed001__unrealized_pnl_is_400_with_position_still_01(scenario_rpc: str
     assert any(str(e.actual) == "400" and e.tol == 0 for e in by_subject["trader.unrealized_pnl[BTC-PERP]"])
     assert any(str(e.actual) == "0.1" for e in by_subject["trader.position[BTC-PERP]"])
     assert all(e.actual == 0 for e in by_subject["trader.fees_paid"])
+
+
+# A day of hourly funding on a 1 BTC long at 38,000: a book around the index (premium 0), interest
+# 0.01% per 8h, so every hourly settlement moves the accumulator by 0.0001 / 8 x 38,000 = 0.475 and
+# the day costs the long 24 x 0.475 = 11.40, paid to the short
+DAY_OF_HOURLY_FUNDING = """\
+name: day-of-hourly-funding
+markets:
+  BTC-PERP:
+    index: "38000"
+    tick_size: "1"
+    lot_size: "0.001"
+    min_order_notional: "10"
+    taker_fee: "0"
+    maker_fee: "0"
+    funding_interval: 1h
+    funding_period: 8h
+    interest_rate: "0.0001"
+    premium_mode: impact_band
+    sample_interval: 1h
+accounts:
+  trader: {deposit: "10000"}
+  seller: {deposit: "10000"}
+  maker: {deposit: "100000"}
+steps:
+  - order: {account: seller, market: BTC-PERP, side: sell, size: "1", price: "38000"}
+  - order: {account: trader, market: BTC-PERP, side: buy, size: "1", price: "38000", type: ioc}
+  - order: {account: maker, market: BTC-PERP, side: buy, size: "1", price: "37990", type: post_only}
+  - order: {account: maker, market: BTC-PERP, side: sell, size: "1", price: "38010", type: post_only}
+  - advance: 1d
+  - expect:
+      - {event: FundingSettled, count: 24}
+      - {market: BTC-PERP, field: cumulative_funding, value: "11.4"}
+      - {account: trader, field: funding_paid, value: "11.4"}
+      - {account: seller, field: funding_paid, value: "-11.4"}
+  # the long closes into the bid: the 11.40 moves from owed to cash
+  - order: {account: trader, market: BTC-PERP, side: sell, size: "1", price: "37990", type: ioc, reduce_only: true}
+  - expect:
+      - {account: trader, field: funding_paid, value: "11.4"}
+      - {account: trader, field: realized_pnl, value: "-10"}
+      - {account: trader, field: cash, value: "9978.6"}
+"""
+
+
+def test_run_scenario__day_of_hourly_funding__recent_states_only__funding_paid_from_events(
+    tmp_path: Path,
+) -> None:
+    """`funding_paid` after a long advance, on a node that keeps the state of its last 8 blocks only
+    (as a real node keeps recent states): the position was opened far more blocks ago than that, and
+    funding_paid (settled by events + owed now) must still equal the accumulator's 24 moves and the
+    cash the close settles. It once read the accumulator by eth_call at each position change's
+    block and failed with BlockOutOfRangeError (so did `keeper scenario run` of 1 day in 1,440
+    stops on its own anvil)."""
+    path = tmp_path / "day.yaml"
+    path.write_text(DAY_OF_HOURLY_FUNDING)
+    with Anvil(accounts=60, extra_args=("--prune-history", "8")) as node:
+        result = run_scenario(path, node.url)
+    assert result.ok, "\n".join(result.failures) + "\n\n" + result.text()
+    assert any("funding: 24 settlement(s)" in line for line in result.output), result.text()
+    assert all(e.ok and e.error is None for e in result.expectations)
 
 
 def _keeper_command() -> list[str]:

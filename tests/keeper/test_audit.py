@@ -3,15 +3,23 @@
 
 from __future__ import annotations
 
+import pytest
+
+from keeper.anvil import Anvil
 from keeper.audit import (
     ASSUMPTION,
     AdlAudit,
+    AuditError,
     LiveScore,
     UsedCounterparty,
+    _require_state,
     audit_exit_code,
     check_adl,
     format_audit,
 )
+from keeper.chain import ChainClient
+from keeper.retry import connect
+from tests.keeper.conftest import compile_source, deploy
 
 WAD = 10**18
 BANKRUPT = 1
@@ -110,3 +118,17 @@ def test_report__statuses__assumption__exit_codes() -> None:
     assert audit_exit_code([good]) == 0 and audit_exit_code([good, bad]) == 1
     odd = _audit(used((2, 0.05, 301), (3, 0.05, 200)))
     assert audit_exit_code([good, odd]) == 3 and "INCONCLUSIVE" in format_audit(odd)
+
+
+def test_require_state__node_keeping_recent_states_only__old_block_is_a_clear_audit_error() -> None:
+    """The audit replays the state before the ADL: on a node that has dropped it (anvil
+    --prune-history, a full node past its last 128 blocks) it says so, instead of a raw RPC error."""
+    source = "# pragma version 0.4.3\n@external\n@view\ndef market_count() -> uint256:\n    return 1\n"
+    with Anvil(accounts=1, extra_args=("--prune-history", "4")) as node:
+        w3 = connect(node.url)
+        ch = deploy(ChainClient(w3, node.private_keys[0], receipt_timeout_s=10), *compile_source(source))
+        deployed = w3.eth.block_number
+        node.mine(10)
+        _require_state(ch, w3.eth.block_number - 1)  # recent: kept
+        with pytest.raises(AuditError, match=f"cannot read the state at block {deployed} .*archive node"):
+            _require_state(ch, deployed)
