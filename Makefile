@@ -37,6 +37,7 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check keeper scripts tests bench
 	$(BIN)/ruff format --check keeper scripts tests bench
 	$(PY) -m keeper.artifacts --check-warnings
+	$(PY) scripts/check_imports.py  # no import cycle between keeper/ modules, lazy imports included
 
 fuzz: install  # FUZZ_EXAMPLES=N for fewer than 2,000 examples per machine; one shard per core
 	$(PY) scripts/fuzz.py

@@ -80,8 +80,8 @@ class ArtifactContracts:
 
             if name not in artifacts.deployables():
                 raise AttributeError(
-                    f"no vyperp contract {name!r} in {artifacts.CONTRACTS} (vyperp must be installed from a "
-                    "checkout: pip install -e path/to/vyperp)"
+                    f"no vyperp contract {name!r} in {artifacts.CONTRACTS}: "
+                    f"{', '.join(artifacts.deployables())}"
                 )
             contract_type = ContractType.model_validate(
                 {
@@ -222,7 +222,7 @@ class Vyperp:
 def vyperp_contracts(project: Any) -> Any:
     """The ape project when it is vyperp's checkout (ape's compilation), else ArtifactContracts."""
     try:
-        own = Path(project.path).resolve() == artifacts.REPO.resolve()
+        own = artifacts.REPO is not None and Path(project.path).resolve() == artifacts.REPO.resolve()
     except (AttributeError, OSError):
         own = False
     return project if own else ArtifactContracts()

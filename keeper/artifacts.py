@@ -1,10 +1,19 @@
 """Compiled contract artifacts: the single source of ABIs and bytecode.
 
-Every deployable Vyper contract under ``contracts/`` (CamelCase file names,
-mocks included) is compiled with the pinned vyper 0.4.3 into
-``build/artifacts/<Name>.json`` = ``{"abi", "bytecode", "bytecode_runtime",
-"source", "source_hash"}``. A cache key over every ``.vy``/``.vyi`` file and
-the compiler version makes recompilation happen only when a source changes.
+Every deployable Vyper contract (CamelCase file names, mocks included) is compiled with the
+pinned vyper 0.4.3 into ``<BUILD>/<Name>.json`` = ``{"abi", "bytecode", "bytecode_runtime",
+"immutables_size", "source"}``. A cache key over every ``.vy``/``.vyi`` file and the compiler
+version makes recompilation happen only when a source changes.
+
+Where the sources are and where the artifacts go:
+
+* in a checkout (``pip install -e .`` included): ``contracts/`` beside ``keeper/``, compiled
+  into ``build/artifacts/``;
+* from an installed wheel: the same sources ship as package data, ``keeper/contracts/``
+  (pyproject.toml maps ``contracts/`` to the package ``keeper.contracts``); they are compiled
+  on first use (about 10 s) into the user's cache, ``$XDG_CACHE_HOME/vyperp/artifacts`` or
+  ``~/.cache/vyperp/artifacts``, or ``$VYPERP_ARTIFACTS_DIR`` when set. Nothing is written
+  into the installed package.
 
 ``python -m keeper.artifacts`` compiles everything and prints sizes;
 ``--check-warnings`` fails when the compiler warns (part of ``make lint``).
@@ -14,14 +23,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import warnings
 from functools import cache
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CONTRACTS = REPO / "contracts"
-BUILD = REPO / "build" / "artifacts"
+PACKAGE = Path(__file__).resolve().parent
+PACKAGED_CONTRACTS = PACKAGE / "contracts"  # present in an installed wheel only
+# the checkout keeper/ belongs to; None when keeper is an installed wheel
+REPO: Path | None = None if PACKAGED_CONTRACTS.is_dir() else PACKAGE.parent
+
+
+def _user_cache() -> Path:
+    """Where an installed keeper writes its artifacts (never into the package)."""
+    if os.environ.get("VYPERP_ARTIFACTS_DIR"):
+        return Path(os.environ["VYPERP_ARTIFACTS_DIR"])
+    user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(user_cache) / "vyperp" / "artifacts"
+
+
+CONTRACTS = PACKAGED_CONTRACTS if REPO is None else REPO / "contracts"
+BUILD = _user_cache() if REPO is None else REPO / "build" / "artifacts"
 EIP170_LIMIT = 24_576
 # every deployable keeps 2 KB of room under EIP-170, so a fix can land without
 # deleting a check first (docs/PROTOCOL.md §15)
@@ -67,7 +90,7 @@ def _compile(name: str, path: Path) -> tuple[dict, list[str]]:
         "bytecode_runtime": result["bytecode_runtime"],
         # immutables are appended to the runtime code at deploy time
         "immutables_size": _layout_size(code_layout),
-        "source": str(path.relative_to(REPO)),
+        "source": path.relative_to(CONTRACTS.parent).as_posix(),  # contracts/<...>.vy
     }
     return artifact, [f"{name}: {w.message}" for w in caught]
 
@@ -75,7 +98,12 @@ def _compile(name: str, path: Path) -> tuple[dict, list[str]]:
 def build_all(force: bool = False) -> list[str]:
     """Compile every deployable whose cache is out of date; return warnings."""
     key = _sources_hash()
-    BUILD.mkdir(parents=True, exist_ok=True)
+    try:
+        BUILD.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            f"cannot create the artifacts directory {BUILD} ({exc}): set VYPERP_ARTIFACTS_DIR"
+        ) from None
     stamp = BUILD / "_hash"
     if not force and stamp.exists() and stamp.read_text() == key:
         if all((BUILD / f"{n}.json").exists() for n in deployables()):
@@ -84,10 +112,17 @@ def build_all(force: bool = False) -> list[str]:
     for name, path in deployables().items():
         artifact, warns = _compile(name, path)
         found += warns
-        (BUILD / f"{name}.json").write_text(json.dumps(artifact, indent=1))
-    stamp.write_text(key)
+        _write(BUILD / f"{name}.json", json.dumps(artifact, indent=1))
+    _write(stamp, key)
     _load.cache_clear()
     return found
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: another process compiling at the same time never reads half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @cache

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -136,28 +136,54 @@ def check_adl(
         check.verdict = "inconclusive"
         check.notes.append("no counterparty was used")
         return check
+    mismatches = _score_mismatches(used, scores)
+    if mismatches:
+        check.verdict = "inconclusive"
+        check.notes += mismatches
+
+    def eligible(s: LiveScore) -> bool:
+        return _eligible(s, bankrupt_account, bankrupt_size)
+
+    violations = _used_out_of_rule(used, scores, eligible)
+    check.lowest_used = min(u.score for u in used)
+    skipped, ties = _skipped_by_rank(used, scores, eligible)
+    check.notes += ties
+    violations += skipped
+    if violations:
+        check.verdict = "violation"
+        check.violations = violations
+    return check
+
+
+def _score_mismatches(used: Sequence[UsedCounterparty], scores: Mapping[int, LiveScore]) -> list[str]:
+    """Scores that disagree: an event's with the one recomputed at block - 1, the contract's
+    view with the model's (each makes the audit inconclusive)."""
+    notes = []
     for u in used:
         live = scores.get(u.account)
         recomputed = live.score if live else 0
         if u.score != recomputed:
-            check.notes.append(
+            notes.append(
                 f"account {u.account}: score {u.score} in the event, {recomputed} recomputed at block - 1"
             )
-            check.verdict = "inconclusive"
     for s in scores.values():
         if s.score != s.model_score:
-            check.notes.append(f"account {s.account}: adl_score view {s.score} != model {s.model_score}")
-            check.verdict = "inconclusive"
+            notes.append(f"account {s.account}: adl_score view {s.score} != model {s.model_score}")
+    return notes
 
-    def eligible(s: LiveScore) -> bool:
-        return (
-            s.account != bankrupt_account
-            and s.score > 0
-            and s.size != 0
-            and (s.size > 0) != (bankrupt_size > 0)
-        )
 
-    violations: list[str] = []
+def _eligible(s: LiveScore, bankrupt_account: int, bankrupt_size: int) -> bool:
+    """Another account, on the side opposite the bankrupt one, with a score > 0."""
+    return (
+        s.account != bankrupt_account and s.score > 0 and s.size != 0 and (s.size > 0) != (bankrupt_size > 0)
+    )
+
+
+def _used_out_of_rule(
+    used: Sequence[UsedCounterparty], scores: Mapping[int, LiveScore], eligible: Callable[[LiveScore], bool]
+) -> list[str]:
+    """Counterparties that were not eligible, or were used after a lower score."""
+    violations = []
     for k, u in enumerate(used):
         live = scores.get(u.account)
         if live is None or not eligible(live):
@@ -168,9 +194,18 @@ def check_adl(
             violations.append(
                 f"account {u.account} (score {u.score}) used after a lower score {used[k - 1].score}"
             )
+    return violations
+
+
+def _skipped_by_rank(
+    used: Sequence[UsedCounterparty], scores: Mapping[int, LiveScore], eligible: Callable[[LiveScore], bool]
+) -> tuple[list[str], list[str]]:
+    """(violations, notes) of the eligible accounts, highest score first: one skipped above the
+    lowest score used, or used only in part while a lower score came after it, is a violation;
+    one not used at the lowest score is a tie (a note)."""
+    violations, notes = [], []
     by_account = {u.account: u for u in used}
     lowest = min(u.score for u in used)
-    check.lowest_used = lowest
     lowest_account = next(u.account for u in reversed(used) if u.score == lowest)
     for s in sorted(scores.values(), key=lambda s: (-s.score, s.account)):
         if not eligible(s):
@@ -182,7 +217,7 @@ def check_adl(
                 f"(score {lowest}) was deleveraged"
             )
         elif u is None and s.score == lowest:
-            check.notes.append(f"account {s.account} ties the lowest score used ({lowest}): not used (tie)")
+            notes.append(f"account {s.account} ties the lowest score used ({lowest}): not used (tie)")
         elif u is not None and u.size < abs(s.size):
             later = [v for v in used[used.index(u) + 1 :] if v.score < s.score]
             if later:
@@ -190,10 +225,7 @@ def check_adl(
                     f"account {s.account} (score {s.score}) was used for {u.size} of {abs(s.size)} while "
                     f"account {later[0].account} (score {later[0].score}) was deleveraged after it"
                 )
-    if violations:
-        check.verdict = "violation"
-        check.violations = violations
-    return check
+    return violations, notes
 
 
 # ---------------------------------------------------------------- chain
@@ -449,7 +481,8 @@ def add_audit_command(sub: Any) -> None:
 
 
 def run_audit_adl(args: argparse.Namespace) -> int:
-    from keeper.cli import CliError, RunContext
+    from keeper.context import RunContext
+    from keeper.errors import CliError
     from keeper.settings import load_settings
 
     settings = load_settings(args.config, rpc_url=args.rpc_url, manifest=args.manifest)

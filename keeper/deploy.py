@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -327,29 +327,8 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
     prices. Returns handles and the manifest."""
     config = config or DeployConfig()
     treasury = config.treasury or backend.deployer
-    if config.collateral:
-        collateral = backend.at("MockStablecoin", config.collateral)  # the ERC-20 part of its ABI
-        collateral_address = config.collateral
-    else:
-        collateral = backend.deploy(
-            "MockStablecoin",
-            f"{config.collateral_symbol} (mock)",
-            config.collateral_symbol,
-            config.collateral_decimals,
-        )
-        collateral_address = backend.address(collateral)
-    if config.insurance_fund:
-        fund = backend.at("InsuranceFund", config.insurance_fund)
-    else:
-        fund = backend.deploy(
-            "InsuranceFund",
-            collateral_address,
-            "vyperp insurance fund",
-            "vIF",
-            to_wad(config.insurance_payout_cap),
-            config.insurance_cooldown,
-            config.insurance_withdraw_window,
-        )
+    collateral, collateral_address = _collateral(backend, config)
+    fund = _insurance_fund(backend, config, collateral_address)
     insurance = backend.address(fund)
     ch = backend.deploy(
         "Clearinghouse", collateral_address, insurance, treasury, to_wad(config.insurance_fee_share)
@@ -360,42 +339,87 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
     lens = backend.deploy("Lens", ch_address)
     if not config.insurance_fund:
         backend.transact(fund, "set_clearinghouse", ch_address)
-    markets: dict[str, MarketDeployment] = {}
-    for mc in config.markets:
-        reporters = list(config.reporters.get(mc.symbol, []))
-        if not reporters:
-            reporters = [backend.deployer]
-        oracle = backend.deploy(
-            "IndexOracle",
-            f"{mc.symbol} index"[:32],
-            reporters,
-            mc.oracle_max_age,
-            min(mc.oracle_quorum, len(reporters)),
-            to_wad(mc.oracle_max_divergence),
-            to_wad(mc.oracle_reference_rate),
-        )
-        market = backend.deploy(
-            "PerpMarket",
-            mc.symbol,
-            ch_address,
-            backend.address(oracle),
-            to_wad(mc.tick_size),
-            to_wad(mc.lot_size),
-            mc.params(),
-        )
-        funding = backend.deploy(
-            "FundingRate", backend.address(market), backend.address(oracle), mc.funding_params()
-        )
-        backend.transact(market, "set_funding_rate", backend.address(funding))
-        backend.transact(ch, "add_market", backend.address(market))
-        backend.transact(engine, "set_liquidation_params", backend.address(market), mc.liquidation_params())
-        markets[mc.symbol] = MarketDeployment(mc, oracle, market, reporters, funding)
+    markets = {mc.symbol: _deploy_market(backend, config, mc, ch, engine) for mc in config.markets}
     if config.push_initial_prices:
-        now = backend.timestamp()
-        for md in markets.values():
-            for r in md.reporters:
-                backend.transact(md.oracle, "report", to_wad(md.config.initial_price), now, sender=r)
-    manifest = {
+        _push_initial_prices(backend, markets.values())
+    deployment = Deployment(backend, config, collateral, ch, markets, {}, fund, lens, engine)
+    deployment.manifest = _manifest(deployment, collateral_address, treasury)
+    return deployment
+
+
+def _collateral(backend: Backend, config: DeployConfig) -> tuple[Any, str]:
+    """The collateral token and its address: the configured one, else a fresh MockStablecoin."""
+    if config.collateral:
+        return backend.at("MockStablecoin", config.collateral), config.collateral  # its ERC-20 ABI part
+    token = backend.deploy(
+        "MockStablecoin",
+        f"{config.collateral_symbol} (mock)",
+        config.collateral_symbol,
+        config.collateral_decimals,
+    )
+    return token, backend.address(token)
+
+
+def _insurance_fund(backend: Backend, config: DeployConfig, collateral_address: str) -> Any:
+    """The configured insurance fund, else a fresh one (its clearinghouse set once deployed)."""
+    if config.insurance_fund:
+        return backend.at("InsuranceFund", config.insurance_fund)
+    return backend.deploy(
+        "InsuranceFund",
+        collateral_address,
+        "vyperp insurance fund",
+        "vIF",
+        to_wad(config.insurance_payout_cap),
+        config.insurance_cooldown,
+        config.insurance_withdraw_window,
+    )
+
+
+def _deploy_market(
+    backend: Backend, config: DeployConfig, mc: MarketConfig, ch: Any, engine: Any
+) -> MarketDeployment:
+    """One market's index oracle, perp market and funding rate, listed on the clearinghouse
+    with its liquidation parameters on the engine."""
+    reporters = list(config.reporters.get(mc.symbol, [])) or [backend.deployer]
+    oracle = backend.deploy(
+        "IndexOracle",
+        f"{mc.symbol} index"[:32],
+        reporters,
+        mc.oracle_max_age,
+        min(mc.oracle_quorum, len(reporters)),
+        to_wad(mc.oracle_max_divergence),
+        to_wad(mc.oracle_reference_rate),
+    )
+    market = backend.deploy(
+        "PerpMarket",
+        mc.symbol,
+        backend.address(ch),
+        backend.address(oracle),
+        to_wad(mc.tick_size),
+        to_wad(mc.lot_size),
+        mc.params(),
+    )
+    funding = backend.deploy(
+        "FundingRate", backend.address(market), backend.address(oracle), mc.funding_params()
+    )
+    backend.transact(market, "set_funding_rate", backend.address(funding))
+    backend.transact(ch, "add_market", backend.address(market))
+    backend.transact(engine, "set_liquidation_params", backend.address(market), mc.liquidation_params())
+    return MarketDeployment(mc, oracle, market, reporters, funding)
+
+
+def _push_initial_prices(backend: Backend, markets: Iterable[MarketDeployment]) -> None:
+    """Every reporter of every market reports the market's initial price, now."""
+    now = backend.timestamp()
+    for md in markets:
+        for r in md.reporters:
+            backend.transact(md.oracle, "report", to_wad(md.config.initial_price), now, sender=r)
+
+
+def _manifest(d: Deployment, collateral_address: str, treasury: str) -> dict:
+    """The deployment's JSON manifest (read back by keeper.manifest.Manifest)."""
+    backend, config = d.backend, d.config
+    return {
         "chain_id": backend.chain_id(),
         "block": backend.block_number(),
         "deployed_at": int(time.time()),
@@ -405,10 +429,10 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
             "decimals": config.collateral_decimals,
             "symbol": config.collateral_symbol,
         },
-        "clearinghouse": ch_address,
-        "liquidation_engine": backend.address(engine),
-        "insurance_fund": insurance,
-        "lens": backend.address(lens),
+        "clearinghouse": backend.address(d.clearinghouse),
+        "liquidation_engine": backend.address(d.liquidation_engine),
+        "insurance_fund": backend.address(d.insurance_fund),
+        "lens": backend.address(d.lens),
         "treasury": treasury,
         "markets": {
             s: {
@@ -420,10 +444,9 @@ def deploy_protocol(backend: Backend, config: DeployConfig | None = None) -> Dep
                 "tick_size": str(md.config.tick_size),
                 "lot_size": str(md.config.lot_size),
             }
-            for s, md in markets.items()
+            for s, md in d.markets.items()
         },
     }
-    return Deployment(backend, config, collateral, ch, markets, manifest, fund, lens, engine)
 
 
 def write_manifest(manifest: dict, path: str | Path) -> Path:

@@ -80,7 +80,7 @@ def add_people_commands(sub: Any) -> None:
 
 
 def _context(args: argparse.Namespace) -> Any:
-    from keeper.cli import RunContext
+    from keeper.context import RunContext
     from keeper.settings import load_settings
 
     settings = load_settings(args.config, rpc_url=args.rpc_url, manifest=args.manifest)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any, Literal
 
-from keeper.cli import CliError
+from keeper.errors import CliError
 
 WAD = 10**18
 Health = Literal["healthy", "liquidatable", "bankrupt"]
@@ -76,7 +76,7 @@ def check_reachable(rpc_url: str, timeout_s: float = 3.0) -> None:
 
 
 def connect_chain(ctx: Any) -> Chain:
-    """Contracts of `ctx.manifest` on `ctx.w3` (a keeper.cli.RunContext), checked to exist."""
+    """Contracts of `ctx.manifest` on `ctx.w3` (a keeper.context.RunContext), checked to exist."""
     check_reachable(ctx.settings.rpc_url)
     manifest = ctx.manifest
     ch = ctx.clearinghouse()  # a CliError when the manifest has none

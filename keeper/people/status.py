@@ -319,7 +319,45 @@ def read_status(chain: Chain, account: tuple[str, int] | None = None) -> Status:
     w3 = chain.w3
     head = w3.eth.get_block("latest")
     block, now = int(head["number"]), int(head["timestamp"])
-    r = _Reads(w3, block)
+    r = _protocol_reads(chain, block, account).run()
+    status = Status(
+        chain_id=int(w3.eth.chain_id),
+        block=block,
+        timestamp=now,
+        clearinghouse=chain.clearinghouse.address,
+        collateral=chain.collateral_symbol,
+        markets={},
+        insurance_fund=None,
+        bad_debt=from_wad(r["bad_debt"]),
+    )
+    r2, account_id = _dependent_reads(chain, block, r, account)
+    r2.run()
+    for s, m in chain.markets.items():
+        status.markets[s] = _market_status(s, m.address, r, r2, now)
+        if status.markets[s].funding is not None and status.markets[s].funding.predicted_apr is None:
+            status.problems.append(f"{s}: no predicted funding rate: {r.failed(f'{s}.predicted')}")
+    if chain.insurance_fund is not None:
+        status.insurance_fund = InsuranceStatus(
+            chain.insurance_fund.address,
+            Decimal(r["fund.assets"]).scaleb(-chain.collateral_decimals),
+            from_wad(r["fund.cap"]),
+            from_wad(r["fund.capacity"]),
+        )
+    if account is not None:
+        reason = r2.failed("margin")
+        if reason is None:
+            status.account = _account_status(chain, account, account_id, r2)
+        else:  # a market of the account has no valid index: show the rest
+            status.problems.append(
+                f"account {account[0]} subaccount {account[1]}: margin unreadable: {reason}"
+            )
+    return status
+
+
+def _protocol_reads(chain: Chain, block: int, account: tuple[str, int] | None) -> _Reads:
+    """First round (not yet run): the clearinghouse, the insurance fund, every market with its
+    oracle and funding rate, and the account's id when one is asked for."""
+    r = _Reads(chain.w3, block)
     ch = chain.clearinghouse
     r.add("bad_debt", ch.functions.bad_debt())
     if chain.insurance_fund is not None:
@@ -345,59 +383,37 @@ def read_status(chain: Chain, account: tuple[str, int] | None = None) -> Status:
             r.add(f"{s}.next", f.functions.next_funding_time())
     if account is not None:
         r.add("account", ch.functions.account_of(*account))
-    r.run()
-    status = Status(
-        chain_id=int(w3.eth.chain_id),
-        block=block,
-        timestamp=now,
-        clearinghouse=ch.address,
-        collateral=chain.collateral_symbol,
-        markets={},
-        insurance_fund=None,
-        bad_debt=from_wad(r["bad_debt"]),
-    )
-    # second round, on the first's results: the predicted rates as APR and the account's margin
-    # and positions (the views Lens.account_summary is made of, here in the same batch at the block)
-    r2 = _Reads(w3, block)
+    return r
+
+
+def _dependent_reads(
+    chain: Chain, block: int, r: _Reads, account: tuple[str, int] | None
+) -> tuple[_Reads, int]:
+    """Second round (not yet run) on the first's results, and the account id (0 without an
+    account): the predicted rates as APR, each oracle's sources, the account's margin and
+    positions (the views Lens.account_summary is made of, here in the same batch at the block).
+    A PeopleError when the account has never deposited."""
+    r2 = _Reads(chain.w3, block)
     for s in chain.fundings:
         if r.failed(f"{s}.predicted") is None:
             r2.add(f"{s}.predicted_apr", chain.fundings[s].functions.rate_apr(r[f"{s}.predicted"]))
     for s, o in chain.oracles.items():
         for i in range(int(r[f"{s}.sources"])):
             r2.add(f"{s}.source{i}", o.functions.source(i))
-    account_id = 0
-    if account is not None:
-        account_id = int(r["account"])
-        if account_id == 0:
-            raise PeopleError(
-                f"no account {account[0]} subaccount {account[1]} at the clearinghouse {ch.address}"
-                " (it has never deposited)"
-            )
-        r2.add("cash", ch.functions.cash(account_id))
-        r2.add("margin", ch.functions.margin(account_id))
-        for s, m in chain.markets.items():
-            r2.add(f"{s}.position", m.functions.position(account_id))
-    r2.run()
-    for s, m in chain.markets.items():
-        status.markets[s] = _market_status(s, m.address, r, r2, now)
-        if status.markets[s].funding is not None and status.markets[s].funding.predicted_apr is None:
-            status.problems.append(f"{s}: no predicted funding rate: {r.failed(f'{s}.predicted')}")
-    if chain.insurance_fund is not None:
-        status.insurance_fund = InsuranceStatus(
-            chain.insurance_fund.address,
-            Decimal(r["fund.assets"]).scaleb(-chain.collateral_decimals),
-            from_wad(r["fund.cap"]),
-            from_wad(r["fund.capacity"]),
+    if account is None:
+        return r2, 0
+    ch = chain.clearinghouse
+    account_id = int(r["account"])
+    if account_id == 0:
+        raise PeopleError(
+            f"no account {account[0]} subaccount {account[1]} at the clearinghouse {ch.address}"
+            " (it has never deposited)"
         )
-    if account is not None:
-        reason = r2.failed("margin")
-        if reason is None:
-            status.account = _account_status(chain, account, account_id, r2)
-        else:  # a market of the account has no valid index: show the rest
-            status.problems.append(
-                f"account {account[0]} subaccount {account[1]}: margin unreadable: {reason}"
-            )
-    return status
+    r2.add("cash", ch.functions.cash(account_id))
+    r2.add("margin", ch.functions.margin(account_id))
+    for s, m in chain.markets.items():
+        r2.add(f"{s}.position", m.functions.position(account_id))
+    return r2, account_id
 
 
 def _market_status(s: str, address: str, r: _Reads, r2: _Reads, now: int) -> MarketStatus:

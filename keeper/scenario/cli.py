@@ -27,7 +27,7 @@ def _quiet_chain_logs(verbose: bool) -> Iterator[None]:
 
 
 def _cli_run(args: argparse.Namespace) -> int:
-    from keeper.cli import CliError
+    from keeper.errors import CliError
 
     try:
         scenario = load_scenario(args.file)
@@ -44,7 +44,7 @@ def _cli_run(args: argparse.Namespace) -> int:
 
 
 def _cli_check(args: argparse.Namespace) -> int:
-    from keeper.cli import CliError
+    from keeper.errors import CliError
 
     try:
         scenario = load_scenario(args.file)

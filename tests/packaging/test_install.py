@@ -6,12 +6,17 @@ virtualenv; the CLI must then answer `--help` without the extras (titanoboa, ape
 pytest, hypothesis, Jinja2). Needs a package index (PyPI or the configured one); pip's cache
 makes a repeated run fast. Without an index the test fails and says so.
 
+The contracts' sources ship in the wheel (keeper/contracts/, pyproject.toml's package-dir), so
+the installed keeper compiles its ABIs and bytecode on first use, into the user's cache (here
+a temporary XDG_CACHE_HOME), never into site-packages.
+
 A second, fast check in this venv (where the extras are installed): the CLI's `--help` paths
 import none of them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,11 +74,21 @@ def _pip(python: Path, args: list[str], cwd: Path, what: str) -> None:
 
 
 def _copy_sources(dest: Path) -> Path:
-    """pyproject.toml and keeper/ (what the distribution is built from), without caches."""
+    """pyproject.toml, keeper/ and contracts/ (what the distribution is built from), without caches."""
     dest.mkdir()
     shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
-    shutil.copytree(REPO / "keeper", dest / "keeper", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for tree in ("keeper", "contracts"):
+        shutil.copytree(REPO / tree, dest / tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest
+
+
+def _package_files(site_packages: Path) -> set[str]:
+    """Every file of the installed package but its bytecode caches."""
+    return {
+        p.relative_to(site_packages).as_posix()
+        for p in (site_packages / "keeper").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +112,49 @@ def test_wheel__holds_the_package_and_its_templates(installed: tuple[Path, Path]
     assert "keeper/cli.py" in names
     templates = {p.relative_to(REPO).as_posix() for p in (REPO / "keeper").rglob("*.j2")}
     assert templates <= names, f"templates missing from the wheel: {sorted(templates - names)}"
+
+
+def test_wheel__holds_every_module_and_contract_source(installed: tuple[Path, Path]) -> None:
+    _, wheel = installed
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "keeper").rglob("*.py")}
+    assert modules <= names, f"modules missing from the wheel: {sorted(modules - names)}"
+    contracts = {f"keeper/{p.relative_to(REPO).as_posix()}" for p in (REPO / "contracts").rglob("*.vy*")}
+    assert contracts <= names, f"contract sources missing from the wheel: {sorted(contracts - names)}"
+
+
+def test_plain_install__compiles_the_abis_into_the_user_cache(
+    installed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """What `keeper run` and `keeper status` need first: every deployable's ABI and bytecode."""
+    bin_dir, _ = installed
+    (site_packages,) = bin_dir.parent.glob("lib/python*/site-packages")
+    before = _package_files(site_packages)
+    probe = (
+        "import json; from keeper import artifacts as a; "
+        "print(json.dumps({'names': sorted(a.deployables()), 'build': str(a.BUILD), "
+        "'events': sorted(e['name'] for e in a.abi('PerpMarket') if e['type'] == 'event'), "
+        "'bytecode': len(a.bytecode('Clearinghouse'))}))"
+    )
+    env = {**_clean_env(), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("VYPERP_ARTIFACTS_DIR", None)
+    out = subprocess.run(
+        [str(bin_dir / "python"), "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert set(got["names"]) >= {"Clearinghouse", "LiquidationEngine", "PerpMarket", "IndexOracle", "Lens"}
+    assert Path(got["build"]) == tmp_path / "cache" / "vyperp" / "artifacts"
+    assert {f"{n}.json" for n in got["names"]} <= {p.name for p in Path(got["build"]).iterdir()}
+    assert {"Fill", "PositionChanged"} <= set(got["events"]), got["events"]
+    assert got["bytecode"] > 1_000
+    assert _package_files(site_packages) == before, "the installed keeper wrote into its package"
+    assert not (site_packages / "build").exists(), "the installed keeper wrote into site-packages"
 
 
 def test_plain_install__has_no_extras(installed: tuple[Path, Path]) -> None:
