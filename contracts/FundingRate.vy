@@ -18,6 +18,7 @@ from snekmate.auth import ownable
 from snekmate.auth import ownable_2step
 
 from .interfaces import IIndexOracle
+from .modules import book_layout as layout
 
 initializes: ownable
 initializes: ownable_2step[ownable := ownable]
@@ -32,7 +33,10 @@ exports: (
 
 
 interface IMarketFunding:
-    def impact_prices(notional: uint256) -> (uint256, uint256): view
+    def book_word() -> uint256: view
+    def level_word(key: uint256) -> uint256: view
+    def TICK_SIZE() -> uint256: view
+    def LOT_SIZE() -> uint256: view
     def add_cumulative_funding(delta: int256) -> int256: nonpayable
 
 
@@ -96,8 +100,13 @@ M64: constant(uint256) = 2**64 - 1
 M96: constant(uint256) = 2**96 - 1
 M128: constant(uint256) = 2**128 - 1
 
+MAX_IMPACT_LEVELS: constant(uint256) = 32
+
 MARKET: public(immutable(IMarketFunding))
 ORACLE: public(immutable(IIndexOracle))
+# the market's grid, read once at deployment (impact prices walk its book)
+TICK_SIZE: immutable(uint256)
+LOT_SIZE: immutable(uint256)
 
 # packed words (one storage read or write each; getters below):
 #   params A: funding_interval (32) | funding_period (32) | sample_interval (32) | premium_mode (8) | clamp (64) | cap (64)
@@ -121,6 +130,8 @@ def __init__(market_: address, oracle_: address, params_: FundingParams):
     ownable_2step.__init__()
     MARKET = IMarketFunding(market_)
     ORACLE = IIndexOracle(oracle_)
+    TICK_SIZE = staticcall MARKET.TICK_SIZE()
+    LOT_SIZE = staticcall MARKET.LOT_SIZE()
     self._set_params(params_)
     self._settled = self._pack_settled(block.timestamp + params_.funding_interval, 0, 0)
     self._samples = convert(OFF128, uint256) << 128  # premium_sum 0, no sample yet
@@ -182,6 +193,17 @@ def settle() -> int256:
 
 
 # ================================================================ views
+
+@external
+@view
+def impact_prices(notional: uint256) -> (uint256, uint256):
+    """
+    @notice (impact bid, impact ask): the average prices of selling and of
+            buying `notional` (quote WAD) into the market's book, walking at
+            most 32 levels per side. A side too thin for the notional returns 0.
+    """
+    return self._impact_prices(notional)
+
 
 @external
 @view
@@ -313,6 +335,45 @@ def set_params(params_: FundingParams):
 
 @internal
 @view
+def _impact_prices(notional: uint256) -> (uint256, uint256):
+    book: uint256 = staticcall MARKET.book_word()
+    return (
+        self._impact((book & layout.M56), 1, notional),
+        self._impact(((book >> layout.B_ASK) & layout.M56), 0, notional),
+    )
+
+
+@internal
+@view
+def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
+    """
+    @dev Average fill price of `notional` walked from level `start` of the
+         market's book, 0 when the side holds less within MAX_IMPACT_LEVELS levels.
+    """
+    cur: uint256 = start
+    left: uint256 = notional
+    base: uint256 = 0
+    for _i: uint256 in range(MAX_IMPACT_LEVELS):
+        if cur == 0:
+            break
+        level: uint256 = staticcall MARKET.level_word(cur * 2 + side)
+        price: uint256 = cur * TICK_SIZE
+        size: uint256 = ((level >> layout.L_LOTS) & layout.M64) * LOT_SIZE
+        value: uint256 = size * price // WAD
+        if value >= left:
+            base += left * WAD // price
+            if base == 0:
+                # dev: a notional below one wei of base: no meaningful price
+                return 0
+            return notional * WAD // base
+        left -= value
+        base += size
+        cur = (level & layout.M56)
+    return 0
+
+
+@internal
+@view
 def _premium(p: FundingParams, index: uint256) -> (int256, uint256, uint256):
     """
     @dev impact_band: P = (max(0, bid - index) - max(0, index - ask)) / index;
@@ -321,7 +382,7 @@ def _premium(p: FundingParams, index: uint256) -> (int256, uint256, uint256):
     """
     bid: uint256 = 0
     ask: uint256 = 0
-    bid, ask = staticcall MARKET.impact_prices(p.impact_notional)
+    bid, ask = self._impact_prices(p.impact_notional)
     b: int256 = convert(index, int256)
     a: int256 = convert(index, int256)
     if bid != 0:

@@ -11,12 +11,14 @@
         but the clearinghouse's address and changes nothing; the contracts
         keep the views that another contract or a keeper's per-block path
         needs (Clearinghouse.margin and health, PerpMarket.position,
-        mark_price, best_bid/best_ask, impact_prices, LiquidationEngine.adl_score).
+        mark_price, best_bid/best_ask, FundingRate.impact_prices,
+        LiquidationEngine.adl_score).
 """
 
 from .interfaces import IIndexOracle
 from .interfaces import IPerpMarket
 from .modules import book_layout as layout
+from .modules import params_layout as pl
 
 MAX_MARKETS: constant(uint256) = 16
 MAX_DEPTH: constant(uint256) = 50
@@ -79,6 +81,8 @@ interface IMarketView:
     def book_word() -> uint256: view
     def level_word(key: uint256) -> uint256: view
     def order_word(order_id: uint256) -> uint256: view
+    def params_word() -> uint256: view
+    def max_open_interest() -> uint256: view
 
 
 CLEARINGHOUSE: public(immutable(address))
@@ -121,6 +125,16 @@ def account_summary(owner: address, subaccount: uint256) -> AccountSummary:
                 ))
         mask >>= 1
     return s
+
+
+@external
+@view
+def market_params(market: address) -> IPerpMarket.MarketParams:
+    """
+    @notice The market's parameters, as PerpMarket.set_params takes them
+            (decoded from PerpMarket.params_word, modules/params_layout.vy).
+    """
+    return pl.decode(staticcall IMarketView(market).params_word(), staticcall IMarketView(market).max_open_interest())
 
 
 @external

@@ -23,6 +23,7 @@ from .interfaces import IClearinghouse
 from .interfaces import IInsuranceFund
 from .interfaces import ILiquidationEngine
 from .interfaces import IPerpMarket
+from .modules import params_layout as pl
 
 implements: ILiquidationEngine
 
@@ -46,22 +47,10 @@ struct LiquidationParams:
     small_position_notional: uint256  # positions and remainders at or below close whole
 
 
-struct MarketParamsView:
-    imr: uint256
-    mmr: uint256
-    taker_fee: uint256
-    maker_fee: uint256
-    mark_band: uint256
-    min_order_notional: uint256
-    max_open_orders: uint256
-    max_fills: uint256
-    max_open_interest: uint256
-
-
 interface IMarketView:
     def TICK_SIZE() -> uint256: view
     def LOT_SIZE() -> uint256: view
-    def params() -> MarketParamsView: view
+    def params_word() -> uint256: view
 
 
 WAD: constant(uint256) = 10**18
@@ -144,7 +133,7 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     limit: uint256 = 0
     if equity >= 0:
         # enough to restore initial margin: q x mark x (imr - fee) >= IM - equity
-        imr: uint256 = (staticcall IMarketView(market).params()).imr
+        imr: uint256 = ((staticcall IMarketView(market).params_word()) & pl.M30) * pl.RATE_WEI
         gap: int256 = convert(im, int256) - equity
         if imr > lp.liquidation_fee and gap > 0:
             q = min(q, self._round_up(self._ceil_div(convert(gap, uint256) * WAD * WAD, v.mark * (imr - lp.liquidation_fee)), lot))

@@ -21,6 +21,7 @@ from snekmate.auth import ownable_2step
 from .interfaces import IPerpMarket
 from .interfaces import IIndexOracle
 from .modules import book_layout as layout
+from .modules import params_layout as pl
 
 implements: IPerpMarket
 
@@ -36,23 +37,10 @@ exports: (
 )
 
 
-struct MarketParams:
-    imr: uint256                    # initial margin rate, WAD
-    mmr: uint256                    # maintenance margin rate, WAD
-    taker_fee: uint256              # WAD fraction of fill notional
-    maker_fee: uint256              # WAD fraction of fill notional
-    mark_band: uint256              # mark clamped to index x (1 +- band), WAD
-    min_order_notional: uint256     # quote WAD
-    max_open_orders: uint256        # per account
-    max_fills: uint256              # maker orders a taker may walk
-    max_open_interest: uint256      # base WAD, per side
-
-
 WAD: constant(uint256) = 10**18
 SWAD: constant(int256) = 10**18
 MAX_FILLS: constant(uint256) = 64
 MAX_WALK: constant(uint256) = 32
-MAX_IMPACT_LEVELS: constant(uint256) = 32
 
 GTC: constant(uint8) = 0
 POST_ONLY: constant(uint8) = 1
@@ -67,6 +55,8 @@ REMOVED_CANCELLED: constant(uint8) = 1
 REMOVED_FILLED: constant(uint8) = 2
 REMOVED_SELF_TRADE: constant(uint8) = 3
 REMOVED_REDUCE_ONLY_VOID: constant(uint8) = 4
+# a resting order reached by a taker while its price is beyond the price band
+REMOVED_OFF_MARKET: constant(uint8) = 5
 
 # position word: size + 2**111 (112) | open_notional + 2**111 (112) | funding epoch (32)
 # The epoch is the accumulator's epoch at the word's last write, when the
@@ -83,23 +73,6 @@ F_EPOCH: constant(uint256) = 224
 DELTA_OFFSET: constant(int256) = 2**207
 DELTA_SHIFT: constant(uint256) = 48
 MASK128: constant(uint256) = 2**128 - 1
-# params word: imr (30) | mmr (30) | taker_fee (24) | maker_fee (24) | mark_band (30) |
-# max_open_orders (10) | max_fills (7) | min_order_notional (101). The rates are
-# kept in units of RATE (1e-9), so set_params takes only whole multiples of 1e-9
-# (WAD / RATE wei); x rate / RATE is then exactly x rate_wad / WAD.
-RATE: constant(uint256) = 10**9
-K_MMR: constant(uint256) = 30
-K_TAKER: constant(uint256) = 60
-K_MAKER: constant(uint256) = 84
-K_BAND: constant(uint256) = 108
-K_ORDERS: constant(uint256) = 138
-K_FILLS: constant(uint256) = 148
-K_MIN: constant(uint256) = 155
-# field masks (a packed field of n bits: (word >> shift) & Mn)
-M7: constant(uint256) = 2**7 - 1
-M10: constant(uint256) = 2**10 - 1
-M24: constant(uint256) = 2**24 - 1
-M30: constant(uint256) = 2**30 - 1
 M112: constant(uint256) = 2**112 - 1
 M224: constant(uint256) = 2**224 - 1
 
@@ -107,8 +80,11 @@ M224: constant(uint256) = 2**224 - 1
 MAX_IMR: constant(uint256) = WAD                # 1x
 MIN_MMR: constant(uint256) = WAD // 1_000        # 0.1%  (at most 1000x)
 MAX_FEE: constant(uint256) = WAD // 100          # 1%
-MIN_BAND: constant(uint256) = WAD // 1_000       # 0.1%
-MAX_BAND: constant(uint256) = WAD // 2           # 50%
+MIN_BAND: constant(uint256) = WAD // 10_000      # 0.01%: 4 x mark_band <= mmr, mmr >= 0.1%
+# one trade moves the mark at most 2 x mark_band: at most half the maintenance margin
+MARK_BAND_PER_MMR: constant(uint256) = 4
+MIN_PRICE_BAND: constant(uint256) = WAD // 1_000  # 0.1%
+MAX_PRICE_BAND: constant(uint256) = WAD // 5      # 20%
 MAX_OPEN_ORDERS: constant(uint256) = 1_000
 
 SYMBOL: public(immutable(String[16]))
@@ -119,8 +95,9 @@ LOT_SIZE: public(immutable(uint256))
 # quote wei per (tick x lot): fill notional = ticks x lots x UNIT, exactly
 UNIT: immutable(uint256)
 
-# parameters, packed in one word read once per call (K_* below)
-_params: uint256
+# parameters, packed in one word read once per call (modules/params_layout.vy;
+# Lens.market_params decodes it)
+params_word: public(uint256)
 max_open_interest: public(uint256)
 _book: uint256
 _levels: HashMap[uint256, uint256]
@@ -149,7 +126,7 @@ def __init__(
     oracle_: address,
     tick_size_: uint256,
     lot_size_: uint256,
-    params_: MarketParams,
+    params_: IPerpMarket.MarketParams,
 ):
     """
     @notice Deploy a market.
@@ -211,14 +188,22 @@ def place_order(
     lots: uint256 = size // LOT_SIZE
     tick: uint256 = price // TICK_SIZE
     assert lots < 2**64 and tick < 2**56, "size or price too large"
-    self._index_cache = staticcall ORACLE.index()
-    pw: uint256 = self._params
+    index: uint256 = staticcall ORACLE.index()
+    self._index_cache = index
+    pw: uint256 = self.params_word
+    # the price band, in whole ticks: [ceil((index - band) / tick), floor((index + band) / tick)]
+    band: uint256 = index * ((pw >> pl.K_PBAND) & pl.M29) // pl.RATE
+    lo: uint256 = (index - band + TICK_SIZE - 1) // TICK_SIZE
+    hi: uint256 = (index + band) // TICK_SIZE
 
     size0: int256 = self._size(self._positions[account])
     if reduce_only:
         assert size0 != 0 and (size0 > 0) != is_buy and size <= convert(abs(size0), uint256), "reduce-only would increase position"
     if not (reduce_only and order_type >= IOC):
-        assert lots * tick * UNIT >= (pw >> K_MIN), "order below min notional"
+        assert lots * tick * UNIT >= (pw >> pl.K_MIN), "order below min notional"
+    if order_type != LIQUIDATION:
+        # a liquidation's limit is the engine's, bounded by the account's bankruptcy price
+        assert tick >= lo and tick <= hi, "price beyond the price band"
 
     book: uint256 = self._book
     best: uint256 = 0
@@ -241,7 +226,7 @@ def place_order(
     if crosses:
         maker_bid: uint256 = 0 if is_buy else 1
         for i: uint256 in range(MAX_FILLS):
-            if remaining == 0 or i >= ((pw >> K_FILLS) & M7):
+            if remaining == 0 or i >= ((pw >> pl.K_FILLS) & pl.M7):
                 break
             # dev: not _crosses, inline (an internal call per maker is 100 gas over its budget)
             best = ((book >> layout.B_ASK) & layout.M56) if is_buy else (book & layout.M56)
@@ -252,6 +237,10 @@ def place_order(
             oid: uint256 = ((level >> layout.L_HEAD) & layout.M40)
             order: uint256 = self._orders[oid]
             maker: uint256 = ((order >> layout.O_ACCT) & layout.M48)
+            if best < lo or best > hi:
+                # an off-market order (the index moved since it rested) is never filled
+                book = self._remove_order(oid, order, book, REMOVED_OFF_MARKET)
+                continue
             if maker == account:
                 # self-trade prevention: the resting order is cancelled
                 book = self._remove_order(oid, order, book, REMOVED_SELF_TRADE)
@@ -272,7 +261,7 @@ def place_order(
             if is_buy:
                 mdelta = -mdelta
             # dev: the maker fee, rounded up (_ceil_div, inline)
-            mfee: uint256 = (fill_value * ((pw >> K_MAKER) & M24) + RATE - 1) // RATE
+            mfee: uint256 = (fill_value * ((pw >> pl.K_MAKER) & pl.M24) + pl.RATE - 1) // pl.RATE
             realized: int256 = 0
             fpaid: int256 = 0
             res: uint256 = 0
@@ -298,10 +287,7 @@ def place_order(
                 # dev: the level holds at least the order's lots, the account word its reservation: no borrow
                 self._levels[lkey] = ((level & ~(layout.M40 << layout.L_HEAD)) | ((order & layout.M40) << layout.L_HEAD)) - (take << layout.L_LOTS)
                 self._orders[oid] = 0
-                a: uint256 = self._account_orders[maker] - 1
-                if ((order >> layout.O_RO) & layout.M1) == 0:
-                    a -= (take * best) << (layout.A_ASKS if is_buy else layout.A_BIDS)
-                self._account_orders[maker] = a
+                self._account_orders[maker] -= 1 + ((take * best) << (layout.A_ASKS if is_buy else layout.A_BIDS))
             elif left == 0:
                 book = self._remove_order(oid, order, book, REMOVED_FILLED)
             else:
@@ -319,7 +305,7 @@ def place_order(
             tdelta = -tdelta
         tfee: uint256 = 0
         if order_type != LIQUIDATION:
-            tfee = self._ceil_div(filled_value * ((pw >> K_TAKER) & M24), RATE)
+            tfee = self._ceil_div(filled_value * ((pw >> pl.K_TAKER) & pl.M24), pl.RATE)
         realized: int256 = 0
         fpaid: int256 = 0
         res: uint256 = 0
@@ -341,7 +327,7 @@ def place_order(
     if remaining > 0 and order_type < IOC and not crosses:
         if reduce_only:
             assert size1 != 0 and (size1 > 0) != is_buy and remaining * LOT_SIZE <= convert(abs(size1), uint256), "reduce-only would increase position"
-        assert (self._account_orders[account] & layout.M15) < ((pw >> K_ORDERS) & M10), "too many open orders"
+        assert (self._account_orders[account] & layout.M15) < ((pw >> pl.K_ORDERS) & pl.M10), "too many open orders"
         oid: uint256 = 0
         oid, book = self._insert_order(account, owner, is_buy, tick, remaining, reduce_only, hint, book)
         result.order_id = oid
@@ -353,7 +339,8 @@ def place_order(
     if filled > 0 and abs(size1) > abs(size0):
         assert oi & MASK128 <= self.max_open_interest, "open interest cap"
     grew: bool = size1 != 0 and (size0 == 0 or (size1 > 0) != (size0 > 0) or abs(size1) > abs(size0))
-    result.risk_increased = grew or (rested and not reduce_only)
+    # a resting order, reduce-only included, reserves margin: its fill may lose against the mark
+    result.risk_increased = grew or rested
     result.taker_active = size1 != 0 or (self._account_orders[account] & layout.M15) > 0
     result.margin = self._account_margin(account)
     return result
@@ -470,15 +457,23 @@ def _account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     orders: uint256 = self._account_orders[account]
     if word == 0 and orders <= layout.A_KEPT:
         return empty(IPerpMarket.AccountMargin)
-    pw: uint256 = self._params
+    pw: uint256 = self.params_word
     mark: uint256 = self._mark(self._index())
     size: int256 = self._size(word)
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
-    worst: uint256 = max(((orders >> layout.A_BIDS) & layout.M120), ((orders >> layout.A_ASKS) & layout.M120)) * UNIT
+    bids: uint256 = ((orders >> layout.A_BIDS) & layout.M120) * UNIT
+    asks: uint256 = ((orders >> layout.A_ASKS) & layout.M120) * UNIT
+    # order risk: what the resting orders' fills can lose against the mark, both sides
+    # (a fill is within index x (1 +- price_band), the mark within index x (1 +- mark_band)),
+    # plus the maker fee; in the maintenance margin too, so an account at maintenance
+    # stays solvent whatever of its resting orders fills
+    pb: uint256 = (pw >> pl.K_PBAND) & pl.M29
+    k: uint256 = self._ceil_div((pb + ((pw >> pl.K_BAND) & pl.M30)) * pl.RATE, pl.RATE - pb) + ((pw >> pl.K_MAKER) & pl.M24)
+    risk: uint256 = self._ceil_div((bids + asks) * k, pl.RATE)
     return IPerpMarket.AccountMargin(
         pnl=self._upnl(word, mark) - self._funding_owed(account, word, size),
-        im=self._ceil_div((notional + worst) * (pw & M30), RATE),
-        mm=self._ceil_div(notional * ((pw >> K_MMR) & M30), RATE),
+        im=self._ceil_div((notional + max(bids, asks)) * (pw & pl.M30), pl.RATE) + risk,
+        mm=self._ceil_div(notional * ((pw >> pl.K_MMR) & pl.M30), pl.RATE) + risk,
     )
 
 
@@ -614,43 +609,6 @@ def open_interest_sides() -> (uint256, uint256):
     return (oi & MASK128, oi >> 128)
 
 
-@external
-@view
-def params() -> MarketParams:
-    """
-    @notice The market's parameters (see set_params for their bounds).
-    """
-    pw: uint256 = self._params
-    r: uint256 = WAD // RATE
-    return MarketParams(
-        imr=(pw & M30) * r,
-        mmr=((pw >> K_MMR) & M30) * r,
-        taker_fee=((pw >> K_TAKER) & M24) * r,
-        maker_fee=((pw >> K_MAKER) & M24) * r,
-        mark_band=((pw >> K_BAND) & M30) * r,
-        min_order_notional=(pw >> K_MIN),
-        max_open_orders=((pw >> K_ORDERS) & M10),
-        max_fills=((pw >> K_FILLS) & M7),
-        max_open_interest=self.max_open_interest,
-    )
-
-
-@external
-@view
-@reentrant
-def impact_prices(notional: uint256) -> (uint256, uint256):
-    """
-    @notice (impact bid, impact ask): the average prices of selling and of
-            buying `notional` (quote WAD) into the book, walking at most 32
-            levels per side. A side too thin for the notional returns 0.
-    """
-    book: uint256 = self._book
-    return (
-        self._impact((book & layout.M56), 1, notional),
-        self._impact(((book >> layout.B_ASK) & layout.M56), 0, notional),
-    )
-
-
 # ================================================================ funding
 
 @external
@@ -703,11 +661,12 @@ def funding_epoch() -> uint256:
 # ================================================================ admin
 
 @external
-def set_params(params_: MarketParams):
+def set_params(params_: IPerpMarket.MarketParams):
     """
     @notice Set every parameter at once (owner), within the hard bounds:
-            0.1% <= mmr < imr <= 100%, fees <= 1%, 0.1% <= mark_band <= 50%,
-            min_order_notional > 0, 1 <= max_open_orders <= 1000,
+            0.1% <= mmr < imr <= 100%, fees <= 1%, 0.01% <= mark_band <= mmr / 4,
+            0.1% <= price_band <= 20%, 0 < min_order_notional < 2**72 wei,
+            1 <= max_open_orders <= 1000,
             1 <= max_fills <= 64, max_open_interest > 0.
     """
     ownable._check_owner()
@@ -775,15 +734,14 @@ def _insert_order(
     self._orders[oid] = (
         (prev_oid << layout.O_PREV) | (tick << layout.O_TICK) | (lots << layout.O_LOTS) | (account << layout.O_ACCT) | (side << layout.O_BUY) | (ro << layout.O_RO)
     )
-    # reduce-only orders never add risk, so they reserve no margin
+    # every resting order reserves margin, reduce-only included (its fill may lose against the mark)
     a: uint256 = self._account_orders[account]
     if a == 0:
         # the account's first resting order here: its owner may cancel directly from now on
         self._owners[account] = owner
     a = (a + 1) | layout.A_KEPT
-    if not reduce_only:
-        sh: uint256 = layout.A_BIDS if is_buy else layout.A_ASKS
-        a = self._with(a, sh, 120, ((a >> sh) & layout.M120) + lots * tick)
+    sh: uint256 = layout.A_BIDS if is_buy else layout.A_ASKS
+    a = self._with(a, sh, 120, ((a >> sh) & layout.M120) + lots * tick)
     self._account_orders[account] = a
     log IPerpMarket.OrderPlaced(
         account=account, order_id=oid, is_buy=is_buy, price=tick * TICK_SIZE, size=lots * LOT_SIZE, reduce_only=reduce_only
@@ -850,10 +808,7 @@ def _remove_order(oid: uint256, order: uint256, book_: uint256, reason: uint8) -
         # dev: the fields below hold at least what is taken out: no borrow
         self._levels[lkey] = level - (lots << layout.L_LOTS)
     self._orders[oid] = 0
-    a: uint256 = self._account_orders[account] - 1
-    if ((order >> layout.O_RO) & layout.M1) == 0:
-        a -= (lots * tick) << (layout.A_BIDS if is_buy else layout.A_ASKS)
-    self._account_orders[account] = a
+    self._account_orders[account] -= 1 + ((lots * tick) << (layout.A_BIDS if is_buy else layout.A_ASKS))
     if reason != REMOVED_FILLED:
         # a filled order's end is already told by its Fill (remaining 0)
         log IPerpMarket.OrderRemoved(account=account, order_id=oid, remaining=lots * LOT_SIZE, reason=reason)
@@ -868,39 +823,8 @@ def _reduce_order(oid: uint256, order: uint256, lkey: uint256, lots: uint256):
     # dev: each field holds at least `lots` (x tick): no borrow
     self._orders[oid] = order - (lots << layout.O_LOTS)
     self._levels[lkey] -= lots << layout.L_LOTS
-    if ((order >> layout.O_RO) & layout.M1) == 0:
-        account: uint256 = ((order >> layout.O_ACCT) & layout.M48)
-        sh: uint256 = layout.A_BIDS if ((order >> layout.O_BUY) & layout.M1) == 1 else layout.A_ASKS
-        self._account_orders[account] -= (lots * ((order >> layout.O_TICK) & layout.M56)) << sh
-
-
-@internal
-@view
-def _impact(start: uint256, side: uint256, notional: uint256) -> uint256:
-    """
-    @dev Average fill price of `notional` walked from level `start`, 0 when
-         the side holds less within MAX_IMPACT_LEVELS levels.
-    """
-    cur: uint256 = start
-    left: uint256 = notional
-    base: uint256 = 0
-    for _i: uint256 in range(MAX_IMPACT_LEVELS):
-        if cur == 0:
-            break
-        level: uint256 = self._levels[cur * 2 + side]
-        price: uint256 = cur * TICK_SIZE
-        size: uint256 = ((level >> layout.L_LOTS) & layout.M64) * LOT_SIZE
-        value: uint256 = size * price // WAD
-        if value >= left:
-            base += left * WAD // price
-            if base == 0:
-                # dev: a notional below one wei of base: no meaningful price
-                return 0
-            return notional * WAD // base
-        left -= value
-        base += size
-        cur = (level & layout.M56)
-    return 0
+    sh: uint256 = layout.A_BIDS if ((order >> layout.O_BUY) & layout.M1) == 1 else layout.A_ASKS
+    self._account_orders[((order >> layout.O_ACCT) & layout.M48)] -= (lots * ((order >> layout.O_TICK) & layout.M56)) << sh
 
 
 @internal
@@ -1072,35 +996,36 @@ def _mark(index: uint256) -> uint256:
     if last == 0:
         last = index
     m: uint256 = max(min(bid, ask), min(max(bid, ask), last))
-    band: uint256 = index * ((self._params >> K_BAND) & M30) // RATE
+    band: uint256 = index * ((self.params_word >> pl.K_BAND) & pl.M30) // pl.RATE
     return min(max(m, index - band), index + band)
 
 
 # ================================================================ internals: params
 
 @internal
-def _set_params(p: MarketParams):
+def _set_params(p: IPerpMarket.MarketParams):
     assert p.mmr >= MIN_MMR and p.mmr < p.imr and p.imr <= MAX_IMR, "market: margin rates out of bounds"
     assert p.taker_fee <= MAX_FEE and p.maker_fee <= MAX_FEE, "market: fee out of bounds"
-    assert p.mark_band >= MIN_BAND and p.mark_band <= MAX_BAND, "market: mark band out of bounds"
+    assert p.mark_band >= MIN_BAND and p.mark_band * MARK_BAND_PER_MMR <= p.mmr, "market: mark band out of bounds"
+    assert p.price_band >= MIN_PRICE_BAND and p.price_band <= MAX_PRICE_BAND, "market: price band out of bounds"
     assert p.min_order_notional > 0, "market: min order notional is zero"
     assert p.max_open_orders >= 1 and p.max_open_orders <= MAX_OPEN_ORDERS, "market: max open orders out of bounds"
     assert p.max_fills >= 1 and p.max_fills <= MAX_FILLS, "market: max fills out of bounds"
     assert p.max_open_interest > 0 and p.max_open_interest < 2**127, "market: open interest cap out of bounds"
-    assert p.min_order_notional < 2**101, "market: min order notional out of bounds"
-    r: uint256 = WAD // RATE
-    for x: uint256 in [p.imr, p.mmr, p.taker_fee, p.maker_fee, p.mark_band]:
+    assert p.min_order_notional < 2**72, "market: min order notional out of bounds"
+    r: uint256 = pl.RATE_WEI
+    for x: uint256 in [p.imr, p.mmr, p.taker_fee, p.maker_fee, p.mark_band, p.price_band]:
         assert x % r == 0, "market: rates must be whole multiples of 1e-9"
-    self._params = (
-        (p.imr // r) | ((p.mmr // r) << K_MMR) | ((p.taker_fee // r) << K_TAKER) | ((p.maker_fee // r) << K_MAKER)
-        | ((p.mark_band // r) << K_BAND) | (p.max_open_orders << K_ORDERS) | (p.max_fills << K_FILLS)
-        | (p.min_order_notional << K_MIN)
+    self.params_word = (
+        (p.imr // r) | ((p.mmr // r) << pl.K_MMR) | ((p.taker_fee // r) << pl.K_TAKER) | ((p.maker_fee // r) << pl.K_MAKER)
+        | ((p.mark_band // r) << pl.K_BAND) | (p.max_open_orders << pl.K_ORDERS) | (p.max_fills << pl.K_FILLS)
+        | ((p.price_band // r) << pl.K_PBAND) | (p.min_order_notional << pl.K_MIN)
     )
     self.max_open_interest = p.max_open_interest
     log IPerpMarket.ParamsSet(
         imr=p.imr, mmr=p.mmr, taker_fee=p.taker_fee, maker_fee=p.maker_fee, mark_band=p.mark_band,
         min_order_notional=p.min_order_notional, max_open_orders=p.max_open_orders, max_fills=p.max_fills,
-        max_open_interest=p.max_open_interest
+        max_open_interest=p.max_open_interest, price_band=p.price_band
     )
 
 

@@ -177,7 +177,8 @@ class Vyperp:
         """Place an order like ``keeper trade place``: `side` "buy" | "sell", human `size` and
         `price`; `type` "gtc" (default with a price), "post-only", "ioc" or "market" (default
         without: an IOC with its limit at the mark +- 50%). Returns the ape receipt."""
-        from keeper.people.trade import market_limit, order_args
+        from keeper.orders import market_limit
+        from keeper.people.trade import order_args
 
         mkt = self.market(symbol)
         order = order_args(
@@ -193,7 +194,9 @@ class Vyperp:
         limit = (
             order.price
             if order.price is not None
-            else market_limit(mkt.mark_price(), mkt.TICK_SIZE(), order.is_buy)
+            else market_limit(
+                mkt.index_price(), self.lens.market_params(mkt).price_band, mkt.TICK_SIZE(), order.is_buy
+            )
         )
         hint = self.lens.find_hint(mkt, order.is_buy, limit)
         return self.clearinghouse.place_order(

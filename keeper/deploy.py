@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,12 @@ def from_wad(x: int) -> Decimal:
 # ---------------------------------------------------------------- configuration
 
 
+def default_mark_band(maintenance_margin: Decimal) -> Decimal:
+    """A quarter of the maintenance margin rate, down to a whole 1e-9: the widest mark band
+    PerpMarket takes (MARK_BAND_PER_MMR)."""
+    return (maintenance_margin / 4).quantize(Decimal("1e-9"), rounding=ROUND_FLOOR)
+
+
 @dataclass
 class MarketConfig:
     """One market and its index oracle. Defaults are documented in docs/PROTOCOL.md."""
@@ -50,7 +56,10 @@ class MarketConfig:
     maintenance_margin: Decimal = Decimal("0.065")  # Zeta (seed 003): MM 6.5%
     taker_fee: Decimal = Decimal("0.0005")
     maker_fee: Decimal = Decimal("0.0002")
-    mark_band: Decimal = Decimal("0.02")
+    # the mark is clamped to index x (1 +- mark_band); the contract takes at most a quarter
+    # of the maintenance margin rate (one trade moves the mark at most half of it), and
+    # that largest value is the default (PROTOCOL.md §7)
+    mark_band: Decimal | None = None
     min_order_notional: Decimal = Decimal("10")
     max_open_orders: int = 100
     max_fills: int = 16
@@ -78,6 +87,12 @@ class MarketConfig:
     bankrupt_band: Decimal = Decimal("0.05")
     takeover_discount: Decimal = Decimal("0.01")
     small_position_notional: Decimal = Decimal("1000")
+    # price protection (PROTOCOL.md §5): an order's price within index x (1 +- price_band)
+    price_band: Decimal = Decimal("0.02")
+
+    def __post_init__(self):
+        if self.mark_band is None:
+            self.mark_band = default_mark_band(Decimal(self.maintenance_margin))
 
     def params(self) -> tuple:
         """The PerpMarket.MarketParams tuple."""
@@ -91,6 +106,7 @@ class MarketConfig:
             self.max_open_orders,
             self.max_fills,
             to_wad(self.max_open_interest),
+            to_wad(self.price_band),
         )
 
     def liquidation_params(self) -> tuple:

@@ -24,6 +24,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 WAD = 10**18
+#: PerpMarket keeps its rates in units of 1e-9 (RATE), in one parameter word
+RATE = 10**9
 #: packed position fields hold |size| and |open notional| below 2**111
 POSITION_LIMIT = 2**111
 
@@ -185,7 +187,7 @@ def mark_price(index: int, best_bid: int, best_ask: int, last_trade: int, band: 
     ``median(best_bid, best_ask, last_trade)``, each missing value (0)
     replaced by ``index``, then clamped to ``index +- index x band / WAD``
     (the half-width rounded down). ``band`` is a WAD fraction in
-    [0.1%, 50%], so the lower bound stays positive.
+    [0.01%, mmr / 4]: one trade moves the mark at most half the maintenance margin.
     """
     values = sorted(v if v != 0 else index for v in (best_bid, best_ask, last_trade))
     half_width = index * band // WAD
@@ -325,9 +327,28 @@ def order_notional(size: int, price: int) -> int:
 
 def worst_order_notional(bid_notional: int, ask_notional: int) -> int:
     """The worse side of an account's resting orders in one market: the
-    larger of its total bid and total ask notional. Reduce-only orders never
-    add risk and reserve nothing, so they are left out of both sums."""
+    larger of its total bid and total ask notional (every resting order,
+    reduce-only included, at its own price)."""
     return max(bid_notional, ask_notional)
+
+
+def price_band_ticks(index: int, price_band: int, tick_size: int) -> tuple[int, int]:
+    """The ticks an order may be priced at (PROTOCOL.md §5, price protection):
+    ``[ceil((index - band) / tick), floor((index + band) / tick)]`` with
+    ``band = floor(index x price_band)``; a resting order reached outside them
+    is cancelled, never filled."""
+    band = index * price_band // WAD
+    return ceil_div(index - band, tick_size), (index + band) // tick_size
+
+
+def order_risk(bid_notional: int, ask_notional: int, price_band: int, mark_band: int, maker_fee: int) -> int:
+    """What the resting orders' fills can lose against the mark (PROTOCOL.md §7), added to
+    both the initial and the maintenance margin: ``ceil((bids + asks) x k)`` with
+    ``k = ceil((price_band + mark_band) / (1 - price_band)) + maker_fee`` (to the 1e-9):
+    a fill is within index x (1 +- price_band), the mark within index x (1 +- mark_band)."""
+    pb, mb, fee = price_band // (WAD // RATE), mark_band // (WAD // RATE), maker_fee // (WAD // RATE)
+    k = ceil_div((pb + mb) * RATE, RATE - pb) + fee
+    return ceil_div((bid_notional + ask_notional) * k, RATE)
 
 
 @dataclass(frozen=True)
@@ -342,7 +363,7 @@ class MarketMargin:
 
 
 def account_margin(
-    pos: Position, mark: int, imr: int, mmr: int, worst_orders: int = 0, funding: int = 0
+    pos: Position, mark: int, imr: int, mmr: int, worst_orders: int = 0, funding: int = 0, risk: int = 0
 ) -> MarketMargin:
     """One market's margin of an account (PROTOCOL.md §7), all rounded
     against the account:
@@ -350,15 +371,15 @@ def account_margin(
     * ``notional = ceil(|size| x mark)``;
     * ``pnl = unrealized_pnl(pos, mark) - funding`` (``funding`` from
       :func:`funding_owed`, rounded up);
-    * ``im = ceil((notional + worst_orders) x imr)``, ``worst_orders`` from
-      :func:`worst_order_notional`;
-    * ``mm = ceil(notional x mmr)``.
+    * ``im = ceil((notional + worst_orders) x imr) + risk``, ``worst_orders`` from
+      :func:`worst_order_notional`, ``risk`` from :func:`order_risk`;
+    * ``mm = ceil(notional x mmr) + risk``.
     """
     notional = position_notional(pos.size, mark)
     return MarketMargin(
         pnl=unrealized_pnl(pos, mark) - funding,
-        im=ceil_div((notional + worst_orders) * imr, WAD),
-        mm=ceil_div(notional * mmr, WAD),
+        im=ceil_div((notional + worst_orders) * imr, WAD) + risk,
+        mm=ceil_div(notional * mmr, WAD) + risk,
     )
 
 

@@ -1,5 +1,5 @@
 """Order conventions shared by the scenario runner and the trading CLI (``keeper.people``):
-the market order's slippage bound, the report line for an order's cancelled rest and the
+the market order's limit (the price band's edge), the report line for an order's cancelled rest and the
 names of ``OrderRemoved`` reasons."""
 
 from __future__ import annotations
@@ -7,12 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from keeper.model import price_band_ticks
 from keeper.units import fmt, from_wad
 
 # the scenario's order types -> Clearinghouse.place_order's order_type
 ORDER_TYPES = {"limit": 0, "post_only": 1, "ioc": 2, "market": 2}
-# a market order is an IOC whose limit is the mark +- this fraction (on the tick grid)
-MARKET_SLIPPAGE = Decimal("0.5")
+
+
+def market_limit(index: int, price_band: int, tick: int, is_buy: bool) -> int:
+    """The limit of a market order (an IOC): the price band's edge around the index, the
+    widest price the market takes (PROTOCOL.md §5; `Lens.market_params(m).price_band`)."""
+    lo, hi = price_band_ticks(index, price_band, tick)
+    return (hi if is_buy else lo) * tick
 
 
 def cancelled_rest(
@@ -38,4 +44,5 @@ REMOVED_REASONS = {
     2: "filled",  # no longer logged: a filled order's end is its Fill with remaining 0
     3: "self-trade: own resting order cancelled",
     4: "reduce-only void",
+    5: "off-market: beyond the price band when reached",
 }

@@ -3,7 +3,8 @@
 For every replay this breaks a check it exercises (a mutant: a text
 substitution in contracts/), runs the replay on the mutant, and expects it to
 FAIL. A replay that still passes on its mutant does not test its check. Three
-replays have two mutants: spam (the max_fills bound, the uncrossed book),
+replays have two or more mutants: spam (the max_fills bound, the uncrossed book),
+the off-market drain (the price band, the off-market cancel, the order risk),
 self-liquidation (the fee rule, the skip of an order gone from the list) and
 the rogue liquidation engine (the engine check, the replacement's delay).
 
@@ -121,7 +122,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "PerpMarket.vy",
         (
             (
-                "if remaining == 0 or i >= ((pw >> K_FILLS) & M7):",
+                "if remaining == 0 or i >= ((pw >> pl.K_FILLS) & pl.M7):",
                 "if remaining == 0:",
             ),
         ),
@@ -179,6 +180,58 @@ MUTANTS: tuple[Mutant, ...] = (
         'cancel\'s "not your order" check removed',
         "PerpMarket.vy",
         (('    assert ((order >> layout.O_ACCT) & layout.M48) == account, "not your order"\n', ""),),
+    ),
+    Mutant(
+        "off-market-band",
+        "tests/e2e/test_off_market_drain.py",
+        "the price band removed: an order rests at any price",
+        "PerpMarket.vy",
+        (('        assert tick >= lo and tick <= hi, "price beyond the price band"\n', "        pass\n"),),
+    ),
+    Mutant(
+        "off-market-void",
+        "tests/e2e/test_off_market_drain.py",
+        "a resting order beyond the price band filled, not cancelled",
+        "PerpMarket.vy",
+        (("            if best < lo or best > hi:\n", "            if False:\n"),),
+    ),
+    Mutant(
+        "order-risk",
+        "tests/e2e/test_off_market_drain.py",
+        "no order risk in the margin (a fill may lose more than the initial margin reserved)",
+        "PerpMarket.vy",
+        (("    risk: uint256 = self._ceil_div((bids + asks) * k, pl.RATE)\n", "    risk: uint256 = 0\n"),),
+    ),
+    Mutant(
+        "mark-band-bound",
+        "tests/e2e/test_mark_push.py",
+        "the mark band's bound removed (any band up to 50% of the index)",
+        "PerpMarket.vy",
+        (("p.mark_band * MARK_BAND_PER_MMR <= p.mmr", "p.mark_band <= WAD // 2"),),
+    ),
+    Mutant(
+        "mark-clamp",
+        "tests/e2e/test_mark_push.py",
+        "the mark clamped to 16 x the band",
+        "PerpMarket.vy",
+        (
+            (
+                "    band: uint256 = index * ((self.params_word >> pl.K_BAND) & pl.M30) // pl.RATE",
+                "    band: uint256 = 16 * index * ((self.params_word >> pl.K_BAND) & pl.M30) // pl.RATE",
+            ),
+        ),
+    ),
+    Mutant(
+        "reduce-only-rest",
+        "tests/e2e/test_reduce_only_beyond_bankruptcy.py",
+        "a resting reduce-only order needs only equity >= 0 (no initial margin)",
+        "PerpMarket.vy",
+        (
+            (
+                "    result.risk_increased = grew or rested\n",
+                "    result.risk_increased = grew or (rested and not reduce_only)\n",
+            ),
+        ),
     ),
 )
 

@@ -503,9 +503,10 @@ class LiquidationBot(TakeoverBackstop, LoopingBot):
             for m in markets
         }
         for m in markets - set(self._max_fills):
-            # MarketParams: imr, mmr, taker_fee, maker_fee, mark_band, min_order_notional, max_open_orders, max_fills, ...
+            # IPerpMarket.MarketParams: imr, mmr, taker_fee, maker_fee, mark_band, min_order_notional,
+            # max_open_orders, max_fills, max_open_interest, price_band
             self._max_fills[m] = int(
-                call_with_retry(self.directory.contracts[m].functions.params(), logger=self.log)[7]
+                call_with_retry(self.lens.functions.market_params(m), logger=self.log)[7]
             )
         capacity = int(call_with_retry(self.engine.functions.insurance_capacity(), logger=self.log))
         plan = plan_liquidations(

@@ -137,6 +137,7 @@ class TakeoverBackstop:
     client: ChainClient
     ch: Contract
     engine: Contract
+    lens: Contract
     w3: Web3
     directory: MarketDirectory
     log: logging.Logger
@@ -195,7 +196,7 @@ class TakeoverBackstop:
         for m in {m for _, m in keys} - set(self._market_info):
             market = self.directory.contracts[m]
             lot = int(call_with_retry(market.functions.LOT_SIZE(), logger=self.log))
-            imr = int(call_with_retry(market.functions.params(), logger=self.log)[0])
+            imr = int(call_with_retry(self.lens.functions.market_params(market.address), logger=self.log)[0])
             self._market_info[m] = (lot, imr)
         accounts = sorted({a for a, _ in keys})
         ch, engine = self.ch, self.engine

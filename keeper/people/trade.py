@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from keeper.orders import MARKET_SLIPPAGE, REMOVED_REASONS, cancelled_rest
+from keeper.orders import REMOVED_REASONS, cancelled_rest, market_limit
 from keeper.people.common import WAD, Chain, PeopleError, _read, health_state, num
 from keeper.units import fmt, from_wad, to_units
 
@@ -56,14 +56,6 @@ def on_grid(value: Decimal, step: int, what: str, symbol: str, step_name: str) -
             f" (nearest: {' or '.join(hints)})"
         )
     return wad
-
-
-def market_limit(mark: int, tick: int, is_buy: bool) -> int:
-    """The limit of a market order: mark x (1 +- 50%), on the tick grid, rounded inwards."""
-    slip = to_units(MARKET_SLIPPAGE, 18)
-    if is_buy:
-        return max(mark * (WAD + slip) // WAD // tick * tick, tick)
-    return max(-(-(mark * (WAD - slip) // WAD) // tick) * tick, tick)
 
 
 @dataclass(frozen=True)
@@ -174,8 +166,9 @@ def place(chain: Chain, client: Any, symbol: str, order: OrderArgs, subaccount: 
     account = _account_id(chain, client.address, subaccount)
     price = order.price
     if price is None:
-        mark = _read(mkt.functions.mark_price(), f"{symbol} mark_price")
-        price = market_limit(mark, _read(mkt.functions.TICK_SIZE(), "TICK_SIZE"), order.is_buy)
+        index = _read(mkt.functions.index_price(), f"{symbol} index_price")
+        band = _read(chain.lens.functions.market_params(mkt.address), f"{symbol} market_params")[9]
+        price = market_limit(index, band, _read(mkt.functions.TICK_SIZE(), "TICK_SIZE"), order.is_buy)
     hint = _read(chain.lens.functions.find_hint(mkt.address, order.is_buy, price), "find_hint")
     fn = chain.clearinghouse.functions.place_order(
         client.address, subaccount, mkt.address, order.is_buy, order.size, price, order.order_type,

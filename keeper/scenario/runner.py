@@ -8,7 +8,7 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
-from keeper.orders import MARKET_SLIPPAGE, ORDER_TYPES, REMOVED_REASONS, cancelled_rest
+from keeper.orders import ORDER_TYPES, REMOVED_REASONS, cancelled_rest, market_limit
 from keeper.rpc import FastLane, is_chain_error
 from keeper.scenario.errors import ScenarioEnvironmentError, _describe_error
 from keeper.scenario.expectations import ExpectationChecks
@@ -202,7 +202,7 @@ class ScenarioRunner(ExpectationChecks):
                 f"{symbol} index {fmt(m.index)} tick {fmt(mc.tick_size)} lot {fmt(mc.lot_size)} "
                 f"min notional {fmt(mc.min_order_notional)} IM {fmt(mc.initial_margin)} "
                 f"MM {fmt(mc.maintenance_margin)} fees {fmt(mc.taker_fee)}/{fmt(mc.maker_fee)} "
-                f"band {fmt(mc.mark_band)}"
+                f"mark band {fmt(mc.mark_band)} price band {fmt(mc.price_band)}"
             )
             parts.append(
                 f"{symbol} funding {mc.premium_mode} every {format_duration(mc.funding_interval)} "
@@ -371,14 +371,10 @@ class ScenarioRunner(ExpectationChecks):
         return "; ".join(bits)
 
     def _market_limit(self, mkt: Any, is_buy: bool) -> int:
-        """The limit of a market order: mark x (1 +- 50%), on the tick grid, rounded inwards."""
-        mark = self._call(mkt.functions.mark_price())
-        tick = self._call(mkt.functions.TICK_SIZE())
-        if is_buy:
-            limit = mark * (WAD + to_units(MARKET_SLIPPAGE, 18)) // WAD
-            return max(limit // tick * tick, tick)
-        limit = mark * (WAD - to_units(MARKET_SLIPPAGE, 18)) // WAD
-        return max(-(-limit // tick) * tick, tick)
+        """The limit of a market order: the price band's edge around the index."""
+        index = self._call(mkt.functions.index_price())
+        band = self._call(self.net.lens.functions.market_params(mkt.address))[9]
+        return market_limit(index, band, self._call(mkt.functions.TICK_SIZE()), is_buy)
 
     def _step_cancel(self, s: CancelStep) -> str:
         net = self.net

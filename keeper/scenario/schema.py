@@ -85,6 +85,7 @@ class MarketSpec(_Model):
     taker_fee: Fraction | None = None
     maker_fee: Fraction | None = None
     mark_band: Fraction | None = None
+    price_band: Fraction | None = None
     max_open_orders: int | None = Field(None, ge=1, le=1000)
     max_fills: int | None = Field(None, ge=1, le=64)
     max_open_interest: PosWadDec | None = None
@@ -130,6 +131,7 @@ class MarketSpec(_Model):
             "taker_fee",
             "maker_fee",
             "mark_band",
+            "price_band",
             "max_open_orders",
             "max_fills",
             "max_open_interest",
@@ -163,12 +165,23 @@ class MarketSpec(_Model):
             fee = getattr(self, key)
             if fee is not None and fee > Decimal("0.01"):
                 raise ValueError(f"{key} {fmt(fee)} is above the 1% bound")
-        band = self.mark_band if self.mark_band is not None else d.mark_band
-        if not Decimal("0.001") <= band <= Decimal("0.5"):
-            raise ValueError(f"mark_band {fmt(band)} out of bounds [0.001, 0.5]")
+        if self.mark_band is not None and not Decimal("0.0001") <= self.mark_band <= mmr / 4:
+            # one trade moves the mark at most 2 x mark_band: half the maintenance margin
+            raise ValueError(
+                f"mark_band {fmt(self.mark_band)} out of bounds [0.0001, maintenance_margin / 4 = {fmt(mmr / 4)}]"
+            )
+        if self.price_band is not None and not Decimal("0.001") <= self.price_band <= Decimal("0.2"):
+            raise ValueError(f"price_band {fmt(self.price_band)} out of bounds [0.001, 0.2]")
         with localcontext() as ctx:
             ctx.prec = 100
-            for key in ("initial_margin", "maintenance_margin", "taker_fee", "maker_fee", "mark_band"):
+            for key in (
+                "initial_margin",
+                "maintenance_margin",
+                "taker_fee",
+                "maker_fee",
+                "mark_band",
+                "price_band",
+            ):
                 rate = getattr(self, key)
                 if rate is not None and rate.scaleb(9) % 1 != 0:
                     # PerpMarket keeps its rates in units of 1e-9, in one storage word

@@ -224,6 +224,7 @@ class Crowd:
             return None
         slip = self.mix.crash_slippage if crash else self.mix.slippage
         limit = spec.price_up(price * (1 + slip)) if side > 0 else spec.price_down(price * (1 - slip))
+        limit = spec.within_band(limit, view.index, side > 0)
         return Order(tr.owner, tr.symbol, side > 0, size, limit, IOC)
 
     def _close(self, tr: Trader, st: TraderState, view: MarketView, *, crash: bool = False) -> Order | None:
@@ -233,7 +234,9 @@ class Crowd:
         slip = self.mix.crash_slippage if crash else self.mix.slippage
         buy = st.size < 0
         price = view.mark_f
-        limit = spec.price_up(price * (1 + slip)) if buy else spec.price_down(price * (1 - slip))
+        limit = spec.within_band(
+            spec.price_up(price * (1 + slip)) if buy else spec.price_down(price * (1 - slip)), view.index, buy
+        )
         cap = self.mix.max_order_usd.get(tr.symbol)
         size = abs(st.size) if cap is None else min(abs(st.size), spec.size_for(cap, price))
         return Order(tr.owner, tr.symbol, buy, size, limit, IOC, reduce_only=True)

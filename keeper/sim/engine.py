@@ -232,10 +232,10 @@ class Simulation(Stepping, RunSummary):
         assert net is not None and lane is not None
         ch, token, fund = net.ch, net.token, net.deployment.insurance_fund
         for symbol, md in net.deployment.markets.items():
-            p = md.market.functions.params().call()
+            p = net.lens.functions.market_params(md.market.address).call()
             self.specs[symbol] = MarketSpec(
                 symbol, md.market.address, int(md.market.functions.TICK_SIZE().call()),
-                int(md.market.functions.LOT_SIZE().call()), int(p[0]), int(p[1]), int(p[5]),
+                int(md.market.functions.LOT_SIZE().call()), int(p[0]), int(p[1]), int(p[5]), int(p[9]),
             )  # fmt: skip
         maker = _address("maker")
         insurer = _address("insurance-lp")

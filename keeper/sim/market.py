@@ -22,6 +22,17 @@ class MarketSpec:
     imr: int
     mmr: int
     min_notional: int
+    price_band: int = 0  # WAD; orders within index x (1 +- price_band), 0: unbounded
+
+    def within_band(self, limit: int, index: int, buy: bool) -> int:
+        """A market order's limit pulled inside the price band around `index` (PROTOCOL.md §5),
+        a tick short of its edge: the index may move a little before the order lands."""
+        if self.price_band == 0:
+            return limit
+        band = index * self.price_band // WAD
+        if buy:
+            return min(limit, max((index + band) // self.tick * self.tick - self.tick, self.tick))
+        return max(limit, -(-(index - band) // self.tick) * self.tick + self.tick)
 
     @property
     def max_leverage(self) -> float:

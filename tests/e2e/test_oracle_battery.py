@@ -135,7 +135,7 @@ def test_wild_trade__mark_clamped_to_the_index_band(book):
     keeper = p.actor("keeper", 100_000)
     dumper = p.actor("dumper", 100_000)
     m = p.market()
-    band = m.params().mark_band
+    band = p.params().mark_band
     # someone hits every bid down to $50,000 and leaves a low ask: last trade and ask far below
     p.cancel(maker, bid)
     p.order(maker, "buy", "0.001", 50_000, GTC)

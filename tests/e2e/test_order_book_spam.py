@@ -44,7 +44,7 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
         p = deploy_for_tests(6)
         p.set_index(100_000)
         m, ch = p.market(), p.ch
-        cap = m.params().max_open_orders
+        cap = p.params().max_open_orders
         n_subs = ORDERS // cap
         spammer = p.actor("spammer")
         p.token.mint(spammer, p.units(1_000) * n_subs, sender=p.owner)
@@ -80,11 +80,11 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
 
         # a market order walks at most max_fills dust orders
         _, order_gas = _measured(env, ch, lambda: p.order(taker, "sell", "1", 90_000, IOC))
-        assert p.position(taker).size == -m.params().max_fills * size
+        assert p.position(taker).size == -p.params().max_fills * size
         # so does a limit order; its rest would cross the dust still resting: it is
         # cancelled, and the book is never crossed
         assert p.order(taker, "sell", "1", 90_000) == 0
-        assert p.position(taker).size == -2 * m.params().max_fills * size
+        assert p.position(taker).size == -2 * p.params().max_fills * size
         assert m.best_ask() == 0 or m.best_ask() > m.best_bid()
 
         # a liquidation into the same dust
@@ -92,7 +92,7 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
         closed, liq_gas = _measured(
             env, p.engine, lambda: p.engine.liquidate(p.account(victim), m.address, 2**200, [], sender=keeper)
         )
-        assert closed == m.params().max_fills * size  # progress every call, bounded
+        assert closed == p.params().max_fills * size  # progress every call, bounded
 
         # a cancel deep inside the queue
         middle = sorted(MarketState.read(m).orders, key=lambda o: o.oid)[ORDERS // 2]

@@ -64,7 +64,7 @@ def test_trade_at_extreme_prices__fees_and_margin_round_against_the_account(edge
     maker = p.actor("maker", 10_000)
     taker = p.actor("taker", 10_000)
     m = p.market(symbol)
-    params = m.params()
+    params = p.params(symbol)
     p.order(maker, "sell", size, price, GTC, symbol=symbol)
     before = p.ch.cash(p.account(taker))
     p.order(taker, "buy", size, price, IOC, symbol=symbol)

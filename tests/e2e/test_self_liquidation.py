@@ -98,7 +98,7 @@ def test_order_spam__liquidate_cancels_the_listed_orders(protocol):
     p = protocol
     maker, owner = _underwater(p, deposit=1_000)
     # while healthy: fill its open-order cap with reduce-only asks far away
-    cap = p.market().params().max_open_orders
+    cap = p.params().max_open_orders
     ids = [p.order(owner, "sell", "0.001", 150_000 + i, GTC, reduce_only=True) for i in range(cap)]
     assert all(ids) and p.market().open_order_stats(p.account(owner))[0] == cap
     _drop(p, maker)

@@ -262,7 +262,7 @@ class FundingMachine(RuleBasedStateMachine):
             with boa.reverts("funding: settle first"):
                 self.f.sample()
         else:
-            bid, ask = self.m.impact_prices(self.params.impact_notional)
+            bid, ask = self.f.impact_prices(self.params.impact_notional)
             assert self.f.sample() == fm.premium(self.params.premium_mode, bid, ask, self.index)
 
     @rule()

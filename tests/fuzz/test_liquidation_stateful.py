@@ -120,7 +120,7 @@ from hypothesis.stateful import (
 from keeper import funding_model as fm
 from keeper import liquidation_model as lm
 from keeper.deploy import to_wad
-from keeper.model import ceil_div
+from keeper.model import ceil_div, price_band_ticks
 from tests.fuzz.liquidation_helpers import MarketState, attempt, events
 from tests.fuzz.stats import record
 from tests.utils.protocol import GTC, IOC, MAX_UINT, StorageKeyTrace, position_changes
@@ -134,6 +134,7 @@ MAX_AGE = 60  # oracle max_age of the test markets
 
 
 BELOW_ZERO = "order would leave the account below zero"
+BAND = "price beyond the price band"
 ENGINE_FUNCTIONS = (
     "liquidate",
     "takeover",
@@ -195,8 +196,10 @@ class LiquidationMachine(RuleBasedStateMachine):
         imr, mmr = risk
         params = list(md.config.params())
         params[0], params[1], params[2], params[3] = imr, mmr, fees[0], fees[1]
+        params[4] = min(params[4], mmr // 4 // 10**9 * 10**9)  # mark_band <= mmr / 4
         self.m.set_params(tuple(params), sender=p.owner)
         self.imr = imr
+        self.price_band, self.mark_band = params[9], params[4]
         self.lp = lm.LiquidationParams(*liq)
         self.engine.set_liquidation_params(self.m.address, liq, sender=p.owner)
         self.fund.set_params(payout_cap, 7 * 86_400, 2 * 86_400, sender=p.owner)
@@ -309,8 +312,36 @@ class LiquidationMachine(RuleBasedStateMachine):
         self.deposited += units
         self.net[a] = self.net.get(a, 0) + units * self.P
 
+    def _in_band(self, price: int) -> bool | None:
+        """Whether an order at `price` is within the price band of the index now
+        (None when the index is invalid: the order reverts with the oracle's reason)."""
+        valid, median, _fresh = self.oracle.index_status()
+        if not valid:
+            return None
+        lo, hi = price_band_ticks(median, self.price_band, TICK)
+        return lo <= price // TICK <= hi
+
     def _place(self, a: int, is_buy: bool, lots: int, price: int, kind: int, reduce_only: bool = False):
+        """Place an order; the price band and the order-risk guarantee checked
+        (PROTOCOL.md §5, §8): an order beyond the band never succeeds, one within it
+        is never refused for the band, and every account at or above its maintenance
+        margin before the order is at or above zero after it (the index unchanged)."""
         price = max(price // TICK * TICK, TICK)
+        in_band = self._in_band(price)
+        before = self._health() if in_band else {}
+        ok, out = self._place_raw(a, is_buy, lots, price, kind, reduce_only)
+        if ok:
+            assert in_band, f"an order at {price / WAD:,.0f} beyond the price band succeeded"
+            after = self._health()
+            for acct, (equity, _im, mm) in before.items():
+                if equity >= mm:
+                    assert after[acct][0] >= 0, f"account {acct} at maintenance went below zero by a fill"
+        elif BAND in out:
+            assert in_band is False, out
+            count("price band", "refused")
+        return ok, out
+
+    def _place_raw(self, a: int, is_buy: bool, lots: int, price: int, kind: int, reduce_only: bool = False):
         return self._ch(
             "place_order",
             self.owner_of[a],
@@ -492,7 +523,7 @@ class LiquidationMachine(RuleBasedStateMachine):
         price = self._price(slippage if buy else -slippage)
         ok, out = self._place(a, buy, lots, price, IOC)
         if not ok:
-            assert any(r in out for r in ("below initial margin", "open interest cap", BELOW_ZERO)), out
+            assert any(r in out for r in ("below initial margin", "open interest cap", BELOW_ZERO, BAND)), out
         count("open position", "ok" if ok else out)
 
     @rule(who=st.integers(0, 4), buy=st.booleans(), bp=st.integers(-300, 300), lots=st.integers(1, 500))
@@ -500,7 +531,9 @@ class LiquidationMachine(RuleBasedStateMachine):
         a = self.traders[who]
         ok, out = self._place(a, buy, lots, self._price(bp), GTC)
         if not ok:
-            assert any(r in out for r in ("below initial margin", "too many open orders", BELOW_ZERO)), out
+            assert any(
+                r in out for r in ("below initial margin", "too many open orders", BELOW_ZERO, BAND)
+            ), out
 
     @rule(who=st.integers(0, 4), part=st.integers(1, 100), slippage=st.integers(1, 2000))
     def reduce_position(self, who, part, slippage):
@@ -517,8 +550,54 @@ class LiquidationMachine(RuleBasedStateMachine):
             assert self._health()[a][0] >= 0, "a voluntary close left the account below zero"
         else:
             # invariant 8: no close beyond the bankruptcy price, none below zero
-            assert BELOW_ZERO in out, out
+            assert BELOW_ZERO in out or BAND in out, out
+            if BAND in out:
+                return
             count("reduce position", "below zero: reverted" if equity < 0 else "beyond bankruptcy: reverted")
+
+    @rule(
+        who=st.integers(0, 4),
+        buy=st.booleans(),
+        beyond=st.integers(1, 3000),
+        kind=st.sampled_from([GTC, IOC]),
+    )
+    def off_market_order(self, who, buy, beyond, kind):
+        """An order priced beyond the price band (a bid above it, an ask below it, or the
+        far side): refused with its reason, nothing changes."""
+        band_bp = self.price_band * 10_000 // WAD
+        bp = band_bp + beyond
+        price = self._price(bp if buy == (beyond % 2 == 1) else -bp)
+        state = MarketState.read(self.m)
+        ok, out = self._place(self.traders[who], buy, 1 + beyond % 50, price, kind)
+        assert not ok, "an off-market order was accepted"
+        assert BAND in out or "oracle:" in out, out
+        assert MarketState.read(self.m) == state
+
+    @rule(who=st.integers(0, 4), buy=st.booleans())
+    def thin_book_push(self, who, buy):
+        """One trader walks a side of the book to the price band's edge and rests a lot
+        just inside it on the other side (the mark push): the mark stays within
+        index x (1 +- mark_band), and no account outside the trade that had twice its
+        maintenance margin falls below it."""
+        if self._in_band(self.index) is None:
+            return
+        a = self.traders[who]
+        before = self._health()
+        lo, hi = price_band_ticks(self.index, self.price_band, TICK)
+        edge = (hi if buy else lo) * TICK
+        ok, out = self._place(a, buy, 20_000, edge, IOC)
+        parties = {a} | (self._fill_makers() if ok else set())
+        count("thin book push", "pushed" if ok else out)
+        self._place(a, not buy, 1, edge - TICK if buy else edge + TICK, 1)  # post-only, just inside
+        mark = self.m.mark_price()
+        half = self.index * self.mark_band // WAD
+        assert self.index - half <= mark <= self.index + half
+        after = self._health()
+        for acct, (equity, _im, mm) in before.items():
+            if acct not in parties and equity >= 2 * mm:
+                assert after[acct][0] >= after[acct][2], (
+                    f"account {acct} pushed below maintenance by one trader"
+                )
 
     @rule(pick=st.integers(0, 10**6), direct=st.booleans())
     def cancel(self, pick, direct):
@@ -1085,7 +1164,9 @@ class LiquidationMachine(RuleBasedStateMachine):
         # would be (deposits, booked like any other)
         health = self._health()
         for a, (size, _on) in MarketState.read(self.m).positions.items():
-            need = abs(size) * self.index // WAD // 50 - health[a][0]  # 2% of notional for fees and rounding
+            # the resting close reserves margin: IM of the position and of the order, and the
+            # order's risk (k below 5% at these bands), fees and rounding
+            need = abs(size) * self.index // WAD * (2 * self.imr + 10 * WAD // 100) // WAD - health[a][0]
             if need > 0:
                 self._deposit(self.owner_of[a], self.sub_of[a], need // self.P + 1)
         while True:
@@ -1219,18 +1300,19 @@ def test_regression__reduce_only_close_beyond_bankruptcy_price__reverts(protocol
     p.set_index(100_000)
     maker = p.actor("maker", 1_000_000)
     account = p.actor("account", 1_000)
-    colluder = p.actor("colluder", 1_000)
+    colluder = p.actor("colluder", 10_000)
     _long_at_ten_x(p, account, maker)
-    p.order(colluder, "buy", "0.1", 50_000, GTC)
+    p.set_index(91_000)  # the price band's low edge is 89,180, below the bankruptcy price
+    p.order(colluder, "buy", "0.1", 89_180, GTC)
     assert p.margin(account)[0] > 0  # solvent: bankruptcy price 90,000
 
-    ok, out = attempt(lambda: p.order(account, "sell", "0.1", 50_000, IOC, reduce_only=True))
+    ok, out = attempt(lambda: p.order(account, "sell", "0.1", 89_180, IOC, reduce_only=True))
 
     assert not ok and "order would leave the account below zero" in out, out
     assert p.position(account).size == to_wad("0.1") and p.ch.cash(p.account(account)) >= 0
     # a close within the bankruptcy price still passes
-    p.order(maker, "buy", "0.1", 95_000, GTC)
-    p.order(account, "sell", "0.1", 95_000, IOC, reduce_only=True)
+    p.order(maker, "buy", "0.1", 91_000, GTC)
+    p.order(account, "sell", "0.1", 91_000, IOC, reduce_only=True)
     assert p.position(account).size == 0 and p.ch.cash(p.account(account)) > 0
 
 
@@ -1312,13 +1394,14 @@ def test_regression__partial_liquidation_that_would_sink_a_solvent_account__reve
     backstop = p.actor("backstop", 1_000_000)
     p.order(maker, "sell", "1", 109_440, GTC)
     p.order(account, "buy", "1", 109_440, IOC)  # 1 BTC long at IM
-    p.set_index(97_000)
-    p.order(other, "sell", "0.001", 101_500, GTC)
-    p.order(maker, "buy", "0.001", 101_500, IOC)  # last trade 101,500
-    p.order(maker, "buy", "0.001", 99_000, GTC)
+    p.set_index(97_000)  # the price band: 95,060 .. 98,940
+    p.order(other, "sell", "0.001", 98_900, GTC)
+    p.order(maker, "buy", "0.001", 98_900, IOC)  # last trade 98,900
+    p.order(maker, "buy", "0.001", 98_600, GTC)
     p.order(maker, "buy", "0.499", 98_440, GTC)  # at the bankruptcy price
     equity, _im, mm = p.margin(account)[:3]
-    assert m.mark_price() == to_wad(98_940)  # median(99,000, index, 101,500) clamped to index + 2%
+    # median(98,600, index, 98,900) clamped to index + mark_band (1.625%)
+    assert m.mark_price() == to_wad("98576.25")
     assert 0 < equity < mm  # solvent, liquidatable: bankruptcy price 98,440
 
     ok, out = attempt(
@@ -1377,11 +1460,12 @@ def test_regression__liquidate_checks_health_before_cancelling(protocol):
     p.order(account, "buy", "0.5", 4000, IOC, symbol="ETH-PERP")
     own_bid = p.order(account, "buy", "0.001", 101_000, GTC)
     p.order(maker, "sell", "0.1", 102_000, GTC)
-    p.order(maker, "buy", "0.1", 95_000, GTC)
+    p.order(maker, "buy", "0.1", 98_000, GTC)
     p.set_index(1300, "ETH-PERP")  # cross-margin loss on ETH
     a = p.account(account)
     (health,) = p.ch.health(a, 1)
-    assert m.mark_price() == to_wad(101_000) and not health.liquidatable  # equity 750 >= MM 698.75
+    # equity 750 >= MM 698.75 + the own bid's order risk 3.76
+    assert m.mark_price() == to_wad(101_000) and not health.liquidatable
 
     ok, out = attempt(lambda: p.engine.liquidate(a, m.address, 2**200, [own_bid], sender=keeper))
 

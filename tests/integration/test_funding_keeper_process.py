@@ -92,7 +92,7 @@ def test_funding_keeper_process__longs_pay_shorts_by_the_formula(tmp_path: Any) 
         assert mkt.functions.position(accounts["short"]).call()[0] == -to_wad(5)
         assert mkt.functions.position(accounts["maker"]).call()[0] == 0
         # impact bid 100.5 > index: premium +0.5% (impact_band), every sample
-        assert band_premium(*mkt.functions.impact_prices(to_wad(500)).call(), to_wad(INDEX)) == 5 * 10**15
+        assert band_premium(*funding.functions.impact_prices(to_wad(500)).call(), to_wad(INDEX)) == 5 * 10**15
 
         config = tmp_path / "keeper.yaml"
         config.write_text(

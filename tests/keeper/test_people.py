@@ -21,10 +21,11 @@ from keeper.anvil import free_port
 from keeper.cli import main
 from keeper.deploy import to_wad
 from keeper.localnet import LocalNet, start_localnet
+from keeper.orders import market_limit
 from keeper.people.commands import TRADER_KEY_ENV
 from keeper.people.common import PeopleError, health_state, num
 from keeper.people.status import eta
-from keeper.people.trade import market_limit, order_args
+from keeper.people.trade import order_args
 
 WAD = 10**18
 BTC = "BTC-PERP"
@@ -66,9 +67,10 @@ def test_order_args__bad_input__names_the_problem(side, size, price, kind, error
         order_args(side, size, price, kind, tick=WAD, lot=WAD // 10_000, symbol=BTC)
 
 
-def test_market_limit__half_the_mark_away_rounded_inwards_to_the_tick():
-    assert market_limit(100_001 * WAD, 10 * WAD, True) == 150_000 * WAD  # 150,001.5 down
-    assert market_limit(100_001 * WAD, 10 * WAD, False) == 50_010 * WAD  # 50,000.5 up
+def test_market_limit__the_price_band_edge_rounded_inwards_to_the_tick():
+    band = 2 * WAD // 100  # 2%: 100,001 +- 2,000.02
+    assert market_limit(100_001 * WAD, band, 10 * WAD, True) == 102_000 * WAD  # 102,001.02 down
+    assert market_limit(100_001 * WAD, band, 10 * WAD, False) == 98_010 * WAD  # 98,000.98 up
 
 
 def test_health_state__bankrupt_below_zero_liquidatable_below_mm():
@@ -456,7 +458,7 @@ def test_trade__limit_order_past_max_fills__its_crossing_rest_is_cancelled(
     keeper: Any, trader_key: str, net: LocalNet
 ) -> None:
     net.fund("maker", 100_000)
-    fills = net.market(BTC).functions.params().call()[7]  # max_fills
+    fills = net.lens.functions.market_params(net.market(BTC).address).call()[7]  # max_fills
     for i in range(fills + 1):
         order(net, "maker", False, "0.001", 100_000 + i)
     code, out, err = keeper(

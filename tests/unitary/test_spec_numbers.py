@@ -104,6 +104,7 @@ PARAMS = [
     Param("max_open_orders", "count", "market", 6),
     Param("max_fills", "count", "market", 7),
     Param("max_open_interest", "wad", "market", 8),
+    Param("price_band", "wad", "market", 9, RATE_STEP),
     Param("liquidation_fee", "wad", "liquidation", 0),
     Param("liquidator_share", "wad", "liquidation", 1),
     Param("bankrupt_band", "wad", "liquidation", 2),
@@ -130,7 +131,7 @@ def deployed():
 def _current(d, kind: str) -> list:
     md = d.markets["BTC-PERP"]
     if kind == "market":
-        return list(md.market.params())
+        return list(d.lens.market_params(md.market.address))
     if kind == "liquidation":
         return list(d.liquidation_engine.liquidation_params(md.market.address))
     return list(md.funding.params())
@@ -149,7 +150,7 @@ def _set(d, kind: str, values: list) -> None:
 
 def test_every_documented_parameter_is_checked():
     assert {p.name for p in PARAMS} <= set(doc_tables())
-    assert len(PARAMS) == 22
+    assert len(PARAMS) == 23
 
 
 @pytest.mark.parametrize("param", PARAMS, ids=lambda p: p.name)
@@ -197,6 +198,8 @@ def _fix_relations(param: Param, trial: list) -> None:
         trial[1] = min(trial[1], max(trial[0] - param.step, 0))
     if param.kind == "market" and param.name == "mmr":
         trial[0] = max(trial[0], min(trial[1] + param.step, WAD))
+    if param.kind == "market" and param.name != "mark_band":
+        trial[4] = min(trial[4], trial[1] // 4 // RATE_STEP * RATE_STEP)  # mark_band <= mmr / 4
     if param.kind == "funding":
         if param.name == "funding_interval":
             trial[1] = max(trial[1], trial[0])
@@ -265,8 +268,27 @@ def test_market_rate__off_its_1e9_grid__reverts_and_changes_nothing(deployed, pa
     refused with its reason, and the parameters stay as they were."""
     values = _current(deployed, param.kind)
     trial = list(values)
-    trial[param.index] = values[param.index] + param.step // 2
+    # half a step down: the default mark_band is at its bound (mmr / 4)
+    trial[param.index] = values[param.index] - param.step // 2
     _fix_relations(param, trial)
     with boa.reverts("market: rates must be whole multiples of 1e-9"):
         _set(deployed, param.kind, trial)
     assert _current(deployed, param.kind) == values
+
+
+def test_mark_band__a_quarter_of_mmr_accepted_one_step_more_reverts(deployed):
+    """§12: mark_band ≤ mmr / 4 (one trade moves the mark at most half the maintenance
+    margin), checked when the parameters change; the default is that largest value."""
+    values = _current(deployed, "market")
+    assert values[4] * 4 == values[1]
+    for mmr in (values[1], 5 * 10**15 + 4 * RATE_STEP):
+        with boa.env.anchor():
+            trial = list(values)
+            trial[1], trial[4] = mmr, mmr // 4
+            _set(deployed, "market", trial)
+            assert _current(deployed, "market")[4] == mmr // 4
+        with boa.env.anchor():
+            trial = list(values)
+            trial[1], trial[4] = mmr, mmr // 4 + RATE_STEP
+            with boa.reverts("market: mark band out of bounds"):
+                _set(deployed, "market", trial)

@@ -74,6 +74,10 @@ class Protocol:
     def market(self, symbol: str = "BTC-PERP"):
         return self.d.markets[symbol].market
 
+    def params(self, symbol: str = "BTC-PERP"):
+        """The market's parameters (IPerpMarket.MarketParams, decoded by Lens.market_params)."""
+        return self.lens.market_params(self.market(symbol).address)
+
     def oracle(self, symbol: str = "BTC-PERP"):
         return self.d.markets[symbol].oracle
 

@@ -68,7 +68,7 @@ def test_liquidate__closes_enough_to_restore_initial_margin(protocol, crashed):
     equity, im, mm, _ = protocol.ch.margin(acct)
     pos = protocol.position(trader)
     lp = liquidation_params(protocol)
-    imr = protocol.market().params().imr
+    imr = protocol.params().imr
     expected = lm.restore_size(equity, im, pos.mark, imr, lp.liquidation_fee, to_wad("0.001"), pos.size)
     expected = lm.close_size(expected, pos.size, pos.mark, lp.small_position_notional)
     closed = liquidate(protocol, acct, protocol.actor("liquidator"))

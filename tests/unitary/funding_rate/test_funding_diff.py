@@ -167,7 +167,7 @@ class Run:
 
     def sample(self) -> None:
         bid, ask = self.impact()
-        assert self.m.impact_prices(self.model.params.impact_notional) == (bid, ask)
+        assert self.f.impact_prices(self.model.params.impact_notional) == (bid, ask)
         expected = self.model.sample(now(), bid, ask, self.index)
         assert self.f.sample() == expected
         (e,) = events(self.f, "PremiumSampled")

@@ -33,14 +33,14 @@ def _impact_from_book(p, notional=NOTIONAL) -> tuple[int, int]:
 # ---------------------------------------------------------------- impact prices
 
 
-def test_impact_prices__empty_book__zero_both_sides(protocol):
-    assert protocol.market().impact_prices(NOTIONAL) == (0, 0)
+def test_impact_prices__empty_book__zero_both_sides(protocol, funding):
+    assert funding.impact_prices(NOTIONAL) == (0, 0)
 
 
-def test_impact_prices__one_deep_level__its_price(protocol, maker):
+def test_impact_prices__one_deep_level__its_price(protocol, funding, maker):
     quotes(protocol, maker, 99_900, 100_100, size="0.01")  # $999 and $1,001 of quotes
 
-    bid, ask = protocol.market().impact_prices(NOTIONAL)
+    bid, ask = funding.impact_prices(NOTIONAL)
 
     assert bid == 0  # 0.01 x $99,900 < $1,000: too thin
     # base bought rounds down, so the average rounds up: a hair above the price
@@ -48,14 +48,14 @@ def test_impact_prices__one_deep_level__its_price(protocol, maker):
     assert ask - to_wad(100_100) == 100_100  # 1e-18 relative
 
 
-def test_impact_prices__walks_levels__volume_weighted_and_rounded(protocol, maker):
+def test_impact_prices__walks_levels__volume_weighted_and_rounded(protocol, funding, maker):
     rest(protocol, maker, "sell", 100_100, "0.005")  # $500.50
     rest(protocol, maker, "sell", 100_200, "0.01")
     rest(protocol, maker, "buy", 99_900, "0.003")
     rest(protocol, maker, "buy", 99_800, "0.003")
     rest(protocol, maker, "buy", 99_000, "0.1")
 
-    bid, ask = protocol.market().impact_prices(NOTIONAL)
+    bid, ask = funding.impact_prices(NOTIONAL)
 
     # asks: 0.005 BTC for $500.50, then $499.50 / $100,200 = 0.004985029940119760 BTC (rounded down)
     left = NOTIONAL - 5 * 10**15 * to_wad(100_100) // WAD
@@ -67,23 +67,23 @@ def test_impact_prices__walks_levels__volume_weighted_and_rounded(protocol, make
     assert to_wad(99_000) < bid < to_wad(99_900)
 
 
-def test_impact_prices__thin_side__zero(protocol, maker):
+def test_impact_prices__thin_side__zero(protocol, funding, maker):
     rest(protocol, maker, "sell", 100_100, "0.009")  # $900.90 < $1,000
     rest(protocol, maker, "buy", 99_000, "0.5")
 
-    bid, ask = protocol.market().impact_prices(NOTIONAL)
+    bid, ask = funding.impact_prices(NOTIONAL)
     assert ask == 0
     assert bid == NOTIONAL * WAD // (NOTIONAL * WAD // to_wad(99_000)) == to_wad(99_000) + 99_000
 
 
-def test_impact_prices__exactly_the_notional__its_price(protocol, maker):
+def test_impact_prices__exactly_the_notional__its_price(protocol, funding, maker):
     rest(protocol, maker, "sell", 100_000, "0.01")  # exactly $1,000
 
-    assert protocol.market().impact_prices(NOTIONAL)[1] == to_wad(100_000)
-    assert protocol.market().impact_prices(NOTIONAL + 1)[1] == 0
+    assert funding.impact_prices(NOTIONAL)[1] == to_wad(100_000)
+    assert funding.impact_prices(NOTIONAL + 1)[1] == 0
 
 
-def test_impact_prices__walks_at_most_32_levels(protocol):
+def test_impact_prices__walks_at_most_32_levels(protocol, funding):
     # 33 ask levels of one lot at $100,001 .. $100,033, from two makers (20 orders max each)
     makers = [protocol.actor(f"maker_{i}", deposit=1_000_000) for i in range(2)]
     for k in range(33):
@@ -92,10 +92,9 @@ def test_impact_prices__walks_at_most_32_levels(protocol):
     assert len(asks) == 33
     in_32 = sum(size * price // WAD for price, size in asks[:32])
 
-    m = protocol.market()
-    assert m.impact_prices(in_32)[1] == fm.impact_price(asks, in_32) > 0
+    assert funding.impact_prices(in_32)[1] == fm.impact_price(asks, in_32) > 0
     # one wei more needs the 33rd level, which is not walked
-    assert m.impact_prices(in_32 + 1)[1] == 0
+    assert funding.impact_prices(in_32 + 1)[1] == 0
     assert fm.impact_price(asks, in_32 + 1) == 0
 
 
@@ -107,7 +106,7 @@ def test_impact_prices__notional_below_one_wei_of_base__no_price(protocol, fundi
     rest(protocol, maker, "sell", 100_100, "0.01")
     _, asks = book_levels(protocol)
     assert fm.impact_price(asks, 1) == 0
-    assert protocol.market().impact_prices(1) == (0, 0)
+    assert funding.impact_prices(1) == (0, 0)
     with boa.reverts("funding: impact notional out of bounds"):
         set_params(protocol, impact_notional=WAD - 1)
     set_params(protocol, impact_notional=WAD)
@@ -165,7 +164,7 @@ def _quote_book(p, maker, name: str) -> None:
 def test_sample__premium_of_book(protocol, funding, maker, name, mode):
     set_params(protocol, premium_mode=mode)
     _quote_book(protocol, maker, name)
-    bid, ask = protocol.market().impact_prices(NOTIONAL)
+    bid, ask = funding.impact_prices(NOTIONAL)
 
     premium = funding.sample()
     (event,) = events(funding, "PremiumSampled")
@@ -192,7 +191,7 @@ def test_sample__negative_premium__truncates_toward_zero(protocol, funding, make
     push_index(protocol, index)
     set_params(protocol, premium_mode=mode)
     quotes(protocol, maker, 99_001, 99_500, size="0.02")
-    bid, ask = protocol.market().impact_prices(NOTIONAL)
+    bid, ask = funding.impact_prices(NOTIONAL)
 
     premium = funding.sample()
 
@@ -226,7 +225,7 @@ def test_sample__impact_notional_param__walks_that_much(protocol, funding, maker
     rest(protocol, maker, "sell", 100_100, "0.01")
     rest(protocol, maker, "sell", 101_100, "0.1")
     set_params(protocol, impact_notional=5_000 * WAD)
-    _, ask = protocol.market().impact_prices(5_000 * WAD)
+    _, ask = funding.impact_prices(5_000 * WAD)
     _, asks = book_levels(protocol)
 
     premium = funding.sample()
@@ -246,7 +245,7 @@ def test_sample__symmetric_book_mid__one_wei_above_zero(protocol, funding, maker
     model reproduces it; it is far below any rate resolution that matters."""
     set_params(protocol, premium_mode=MID)
     quotes(protocol, maker, 99_900, 100_100, size="0.02")
-    bid, ask = protocol.market().impact_prices(NOTIONAL)
+    bid, ask = funding.impact_prices(NOTIONAL)
     assert bid - to_wad(99_900) > 0 and ask - to_wad(100_100) > 0
 
     assert funding.sample() == fm.premium(MID, bid, ask, INDEX) == 1

@@ -99,7 +99,7 @@ class Ledger:
         self.last = dict.fromkeys(self.syms, 0)
         self.next_oid = {s: protocol.lens.next_order_id(protocol.market(s).address) for s in self.syms}
         self.index = {s: protocol.market(s).index_price() for s in self.syms}
-        self.params = {s: protocol.market(s).params() for s in self.syms}
+        self.params = {s: protocol.params(s) for s in self.syms}
         # no funding is due anywhere: cash deltas are realized PnL minus fees
         assert all(protocol.market(s).cumulative_funding() == 0 for s in self.syms)
         self.lot = {s: protocol.market(s).LOT_SIZE() for s in self.syms}

@@ -9,6 +9,7 @@ MM 6.5%, zero fees, min order notional $10, at most 20 open orders and
 import boa
 import pytest
 
+from keeper import model
 from keeper.deploy import to_wad
 from tests.utils.protocol import GTC, IOC, POST_ONLY
 
@@ -200,12 +201,20 @@ def test_reduce_only__resting_order_void_once_flat(protocol, maker, taker):
     assert protocol.position(buyer).size == to_wad("0.1")
 
 
-def test_reduce_only__reserves_no_margin(protocol, maker, taker):
+def test_reduce_only__reserves_margin_and_its_order_risk(protocol, maker, taker):
+    """§8: a resting reduce-only order reserves margin like any other: its fill may
+    lose against the mark (here an ask above the mark loses nothing, but one placed
+    after a move might), so IM and MM both carry its order risk."""
     protocol.order(maker, "sell", "0.2", "100000")
     protocol.order(taker, "buy", "0.2", "100000", IOC)
-    im_before = protocol.margin(taker)[1]
     protocol.order(taker, "sell", "0.2", "100500", GTC, reduce_only=True)
-    assert protocol.margin(taker)[1] == im_before
+    p = protocol.params()
+    asks = model.order_notional(to_wad("0.2"), to_wad(100_500))
+    risk = model.order_risk(0, asks, p.price_band, p.mark_band, p.maker_fee)
+    assert risk > 0
+    pos = model.Position(to_wad("0.2"), to_wad(20_000))
+    want = model.account_margin(pos, protocol.market().mark_price(), p.imr, p.mmr, asks, risk=risk)
+    assert protocol.market().account_margin(protocol.account(taker)) == (want.pnl, want.im, want.mm)
 
 
 # ---------------------------------------------------------------- cancels
@@ -367,7 +376,7 @@ def test_hint__bad_hint__reverts(protocol, maker):
 
 def test_hint__far_behind_best_needs_a_hint(protocol, maker):
     m = protocol.market()
-    protocol.market().set_params(m.params()._replace(max_open_orders=100), sender=protocol.owner)
+    protocol.market().set_params(protocol.params()._replace(max_open_orders=100), sender=protocol.owner)
     for i in range(40):
         protocol.order(maker, "sell", "0.001", str(100_100 + i), hint=100_100 + i - 1 if i else 0)
     with boa.reverts("book: hint too far"):
@@ -416,10 +425,12 @@ def test_order__below_initial_margin__reverts(protocol, maker):
 
 
 def test_resting_order__reserves_initial_margin(protocol):
+    # IM of a bid: ceil(n x 10%) + its order risk ceil(n x k), k = ceil((2% + 1.625%) / 98%):
+    # 0.07 x $99,000 needs $949.37, 0.08 needs $1,084.99
     poor = protocol.actor("poor_trader", deposit="1000")
     with boa.reverts("below initial margin"):
-        protocol.order(poor, "buy", "0.11", "99000")
-    protocol.order(poor, "buy", "0.1", "99000")
+        protocol.order(poor, "buy", "0.08", "99000")
+    protocol.order(poor, "buy", "0.07", "99000")
 
 
 def test_order__too_many_open_orders__reverts(protocol, maker):
@@ -467,7 +478,7 @@ def test_market__only_clearinghouse_routes_orders(protocol, maker):
 
 def test_open_interest_cap__reverts_when_exceeded(protocol, maker, taker):
     m = protocol.market()
-    m.set_params(m.params()._replace(max_open_interest=to_wad("0.5")), sender=protocol.owner)
+    m.set_params(protocol.params()._replace(max_open_interest=to_wad("0.5")), sender=protocol.owner)
     protocol.order(maker, "sell", "1", "100000")
     protocol.order(taker, "buy", "0.5", "100000", IOC)
     with boa.reverts("open interest cap"):
@@ -502,16 +513,16 @@ def test_position__flip_realizes_pnl_and_reopens(protocol, maker, taker):
 
 
 def test_mark__one_silly_trade_cannot_move_it_beyond_the_band(protocol, maker, taker):
-    protocol.order(maker, "sell", "0.001", "200000")
-    protocol.order(taker, "buy", "0.001", "200000", IOC)
+    protocol.order(maker, "sell", "0.001", "102000")  # the price band's edge
+    protocol.order(taker, "buy", "0.001", "102000", IOC)
     s = book(protocol)
-    assert s.last_trade == to_wad(200_000)
-    # median(bid=index, ask=index, last=200k) = index
+    assert s.last_trade == to_wad(102_000)
+    # median(bid=index, ask=index, last=102k) = index
     assert s.mark == to_wad(100_000)
-    protocol.order(maker, "sell", "0.001", "150000")
-    protocol.order(maker, "buy", "0.001", "140000")
-    # median(140k, 150k, 200k) = 150k, clamped to index + 2%
-    assert protocol.market().mark_price() == to_wad(102_000)
+    protocol.order(maker, "sell", "0.001", "101900")
+    protocol.order(maker, "buy", "0.001", "101800")
+    # median(101.8k, 101.9k, 102k) = 101.9k, clamped to index + mark_band (mmr / 4 = 1.625%)
+    assert protocol.market().mark_price() == to_wad(101_625)
 
 
 def _asks(protocol):
@@ -612,7 +623,7 @@ def test_trade_result__margin_is_account_margin_after__maker_deltas_unpack_to_th
     a fill where the maker closes at a loss and pays its fee, and a fill
     against the other account's rest. The market itself books no cash."""
     m = protocol.market()
-    p = list(m.params())
+    p = list(protocol.params())
     p[2], p[3] = 5 * 10**14, 2 * 10**14  # taker 0.05%, maker 0.02%
     m.set_params(tuple(p), sender=protocol.owner)
     mk, tk = protocol.account(maker), protocol.account(taker)
