@@ -1,8 +1,9 @@
-"""Oracle battery (PROTOCOL.md §4, §6): stale sources, a lost quorum, a zero
+"""Oracle battery (PROTOCOL.md §4, §5, §7): stale sources, a lost quorum, a zero
 price, a price from the future, a backwards timestamp, an absurd price, one
-wild source, and a wild trade against the mark's clamp. Each bad input is
-rejected with its reason or bounded (the median ignores one wild source of
-three; the mark never leaves index x (1 +- mark_band)), and no action that
+wild source, and a wild trade against the price band and the mark's clamp.
+Each bad input is rejected with its reason or bounded (the median ignores one
+wild source of three; no order trades beyond index x (1 +- price_band); the
+mark never leaves index x (1 +- mark_band)), and no action that
 needs a price (order, withdrawal with exposure, liquidation, takeover, ADL,
 funding) runs on an invalid index: each reverts and leaves the state as it
 was, while deposits and cancels still work."""
@@ -11,7 +12,7 @@ import boa
 import pytest
 
 from tests.e2e.replay_helpers import WAD, assert_solvent, attempt, open_position, report, snapshot, to_wad
-from tests.utils.protocol import GTC
+from tests.utils.protocol import GTC, IOC
 
 MAX_AGE = 60  # the test oracles' max_age
 
@@ -136,17 +137,26 @@ def test_wild_trade__mark_clamped_to_the_index_band(book):
     dumper = p.actor("dumper", 100_000)
     m = p.market()
     band = p.params().mark_band
-    # someone hits every bid down to $50,000 and leaves a low ask: last trade and ask far below
+    assert band == to_wad("0.01625") < p.params().price_band == to_wad("0.02")
+    # someone wants to hit every bid down to $50,000: the price band (2%) refuses
+    # such an order before it rests or trades
     p.cancel(maker, bid)
-    p.order(maker, "buy", "0.001", 50_000, GTC)
-    p.order(dumper, "sell", "0.001", 50_000, 2)
-    p.order(dumper, "sell", "0.001", 50_001, GTC)
-    assert p.lens.last_trade_price(m.address) == to_wad(50_000)
+    for kind in (GTC, IOC):
+        ok, out = attempt(lambda kind=kind: p.order(dumper, "sell", "0.001", 50_000, kind))
+        assert not ok and "price beyond the price band" in out, out
+    # so the wildest trade is at the band's edge, $98,000, leaving a low ask at
+    # $98,001: last trade and ask below index - mark_band ($98,375)
+    p.order(maker, "buy", "0.001", 98_000, GTC)
+    p.order(dumper, "sell", "0.001", 98_000, IOC)
+    p.order(dumper, "sell", "0.001", 98_001, GTC)
+    assert p.lens.last_trade_price(m.address) == to_wad(98_000)
+    assert m.best_bid() == 0 and m.best_ask() == to_wad(98_001)
     mark = m.mark_price()
 
-    assert mark == to_wad(100_000) * (WAD - band) // WAD  # clamped at index - 2%
+    assert mark == to_wad(100_000) * (WAD - band) // WAD == to_wad(98_375)  # clamped at index - 1.625%
     equity, _im, mm, _ = p.margin(trader)
-    assert equity >= mm  # 10,100 - 2,000 = 8,100 >= 6,370: the wild trade liquidates nobody
+    # 10,100 - 1,625 = 8,475 >= 6,394.375: the wild trade liquidates nobody
+    assert (equity, mm) == (to_wad(8_475), to_wad("6394.375"))
     ok, out = attempt(lambda: p.engine.liquidate(p.account(trader), m.address, 2**200, [], sender=keeper))
     assert not ok and "not liquidatable" in out, out
     assert_solvent(p)

@@ -1,5 +1,5 @@
 """Precision at the edges: 1-unit (1 wei for 18 decimals) deposits and
-withdrawals; trades at $1e-8 (a market with a $1e-8 tick) and at $1e6; a
+withdrawals; trades at $3e-8 (a market with a $1e-8 tick) and at $1e6; a
 one-lot position held for a year of hourly funding. Every rounding goes
 against the account (PROTOCOL.md §5, §8, conventions of STYLE.md): fees and
 funding paid are rounded up, funding received down, and the contract agrees
@@ -31,6 +31,10 @@ def _edge_protocol():
             lot_size=Decimal("0.001"),
             min_order_notional=Decimal("0.00000000001"),
             max_fills=8,
+            # the index, 3.3 ticks, is priced to leave remainders; a 2% band
+            # (+-0.066 ticks) holds no tick at all, 20% (the widest allowed)
+            # holds one: ticks [ceil(2.64), floor(3.96)] = [3, 3], $3e-8
+            price_band=Decimal("0.2"),
         ),
         MarketConfig(MEGA, Decimal("1000000"), tick_size=Decimal("1"), lot_size=Decimal("0.001")),
     )

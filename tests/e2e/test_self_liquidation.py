@@ -17,8 +17,9 @@ SHARE = WAD // 2  # liquidator_share 50%
 
 
 def _underwater(p, deposit=1_000):
-    """An account 0.1 BTC long at 100,000 (10x), then the index at 96,000:
-    equity 600 < MM 624, solvent; a bid to close into."""
+    """An account 0.1 BTC long at 100,000 (10x); after `_drop`, the index at
+    96,000 and the mark 96,001: equity 600.1 < MM 624.0065, solvent; a bid to
+    close into."""
     p.set_index(100_000)
     maker = p.actor("maker", 1_000_000)
     owner = p.actor("owner", deposit)
@@ -26,10 +27,24 @@ def _underwater(p, deposit=1_000):
     return maker, owner
 
 
-def _drop(p, maker):
-    p.set_index(96_000)
-    p.order(maker, "buy", "1", 96_000, GTC)
-    p.order(maker, "sell", "1", 96_001, GTC)
+def _drop(p, maker, index=96_000):
+    p.set_index(index)
+    p.order(maker, "buy", "1", index, GTC)
+    p.order(maker, "sell", "1", index + 1, GTC)
+
+
+# The order-spam accounts: resting orders, reduce-only included, reserve margin
+# (PROTOCOL.md §8), so the owner rests its asks from more than the position's IM.
+# Asks of 0.001 at 101,000 + i (within the 2% price band of the index 100,000):
+# with all 20 (the cap) resting, asks = 2,020.19 and IM = ceil((10,000 + 2,020.19)
+# x 10%) + risk, risk = ceil(2,020.19 x k) = 74.7264..., k = 3.6989796%: 1,276.745...
+# <= 1,300. Then the index drops to 93,000 (the mark 93,001): equity 1,300 - 699.9
+# = 600.1 < MM ceil(9,300.1 x 6.5%) + risk = 679.23..., solvent.
+SPAM_DEPOSIT, SPAM_DROP = 1_300, 93_000
+
+
+def _spam_asks(p, owner, n):
+    return [p.order(owner, "sell", "0.001", 101_000 + i, GTC, reduce_only=True) for i in range(n)]
 
 
 def test_self_liquidation__second_account_earns_less_than_the_fee_paid(protocol):
@@ -96,13 +111,16 @@ def test_dust_top_ups__do_not_block_liquidation(protocol):
 
 def test_order_spam__liquidate_cancels_the_listed_orders(protocol):
     p = protocol
-    maker, owner = _underwater(p, deposit=1_000)
-    # while healthy: fill its open-order cap with reduce-only asks far away
+    maker, owner = _underwater(p, deposit=SPAM_DEPOSIT)
+    # while healthy: fill its open-order cap with reduce-only asks
     cap = p.params().max_open_orders
-    ids = [p.order(owner, "sell", "0.001", 150_000 + i, GTC, reduce_only=True) for i in range(cap)]
+    assert cap == 20
+    ids = _spam_asks(p, owner, cap)
     assert all(ids) and p.market().open_order_stats(p.account(owner))[0] == cap
-    _drop(p, maker)
+    _drop(p, maker, SPAM_DROP)
     a, m = p.account(owner), p.market().address
+    equity, _im, mm, _ = p.margin(owner)
+    assert 0 <= equity < mm  # the orders' risk does not keep it above maintenance
     keeper = p.actor("keeper")
 
     # unlisted orders: the call only makes progress (cancels what it is given)
@@ -120,10 +138,12 @@ def test_front_run__owner_cancels_a_listed_order__liquidation_still_lands(protoc
     """The owner sees the keeper's liquidation (listing its two orders) in the
     mempool and cancels one of them first; the liquidation skips it and closes."""
     p = protocol
-    maker, owner = _underwater(p, deposit=1_000)
-    ids = [p.order(owner, "sell", "0.001", 150_000 + i, GTC, reduce_only=True) for i in range(2)]
-    _drop(p, maker)
+    maker, owner = _underwater(p, deposit=SPAM_DEPOSIT)
+    ids = _spam_asks(p, owner, 2)
+    _drop(p, maker, SPAM_DROP)
     a, m = p.account(owner), p.market().address
+    equity, _im, mm, _ = p.margin(owner)
+    assert 0 <= equity < mm
     p.market().cancel(ids[0], sender=owner)  # the front-run
     closed = p.engine.liquidate(a, m, 2**200, ids, sender=p.actor("keeper"))
     assert closed > 0 and p.market().open_order_stats(a)[0] == 0

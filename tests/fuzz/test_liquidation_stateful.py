@@ -87,8 +87,9 @@ market's funding dust, on = open notional):
    goes to the fund and bad_debt); each counterparty pays at most its
    equity: its price is capped so it keeps equity >= 0, the rest of the
    deficit goes to the fund, then bad_debt. A flat account below zero (a
-   resting order filled beyond its bankruptcy price) is booked by
-   settle_bad_debt (checked in an anchor after every step).
+   resting order in another market filled after a liquidation closed it at
+   its bankruptcy price, PROTOCOL.md §15) is booked by settle_bad_debt
+   (checked in an anchor after every step).
    The insurer's stake: deposits, withdraw requests and redemptions, which
    succeed only between the cooldown and the end of the window and pay what
    the shares are worth then (they bore the losses meanwhile).
@@ -1259,8 +1260,8 @@ class LiquidationMachine(RuleBasedStateMachine):
         # 9. the bystander only ever deposits and withdraws
         assert cash.get(self.bystander, 0) == self.net[self.bystander]
 
-        # flat accounts below zero (a resting order filled beyond the owner's
-        # bankruptcy price): settle_bad_debt books each, and nothing else moves
+        # flat accounts below zero (a resting order in another market filled after a
+        # liquidation, PROTOCOL.md §15): settle_bad_debt books each, and nothing else moves
         flat_negative = [
             a
             for a, c in cash.items()

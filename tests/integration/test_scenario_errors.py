@@ -465,10 +465,11 @@ def test_run_scenario__advance_with_every_keeper__nothing_to_liquidate(scenario_
 
 
 # a long of 1 at 100 on 12 (IM 10%, MM 5%) against a maker's bid of 1 at 90; the index drops to 92:
-# mark median(90, 92, 100) = 92, equity 12 - 8 = 4 < MM 4.6, bankruptcy price 88
+# mark median(90, 92, 100) = 92, equity 12 - 8 = 4 < MM 4.6, bankruptcy price 88 (price_band 10%: the
+# bid sits 10% below the index of 100)
 def _underwater(**market: str) -> dict[str, Any]:
     sc = copy.deepcopy(BASE)
-    sc["markets"]["BTC-PERP"].update(initial_margin="0.1", maintenance_margin="0.05", **market)
+    sc["markets"]["BTC-PERP"].update(initial_margin="0.1", maintenance_margin="0.05", price_band="0.1", **market)
     sc["accounts"] = {"maker": {"deposit": "10000"}, "trader": {"deposit": "12"}, "liquidator": {}}
     sc["steps"] = [
         {"order": {"account": "maker", "market": "BTC-PERP", "side": "sell", "size": "1", "price": "100"}},
@@ -586,7 +587,7 @@ def test_run_scenario__funding_settled_by_withdraw__is_an_event_and_counted(
 
 
 @pytest.mark.parametrize(
-    "key", ["initial_margin", "maintenance_margin", "taker_fee", "maker_fee", "mark_band"]
+    "key", ["initial_margin", "maintenance_margin", "taker_fee", "maker_fee", "mark_band", "price_band"]
 )
 def test_load_scenario__market_rate_off_the_1e9_grid__error_names_the_field(key: str) -> None:
     """PerpMarket keeps its rates in units of 1e-9: a finer rate is refused
@@ -598,7 +599,8 @@ def test_load_scenario__market_rate_off_the_1e9_grid__error_names_the_field(key:
         "taker_fee": "0.0005",
         "maker_fee": "0.0002",
     }
-    sc["markets"]["BTC-PERP"].update({**rates, "mark_band": "0.02"})
+    # mark_band at most maintenance_margin / 4 = 0.0125
+    sc["markets"]["BTC-PERP"].update({**rates, "mark_band": "0.01", "price_band": "0.02"})
     rate = Decimal(sc["markets"]["BTC-PERP"][key])
     sc["markets"]["BTC-PERP"][key] = str(rate + Decimal("1e-10"))
     with pytest.raises(ScenarioError, match=f"markets.BTC-PERP: {key} .* must be a whole multiple of 1e-9"):

@@ -210,7 +210,8 @@ def test_status__account_with_position(keeper: Any, long_trader: str, net: Local
 
 
 def test_status__json__exact_values(keeper: Any, long_trader: str, net: LocalNet) -> None:
-    net.set_index(BTC, 80_000)  # the book's mark (100,000) clamped to index x 1.02: liquidatable
+    # the book's mark (100,000) clamped to index x (1 + mark_band 1.625% = MM 6.5% / 4): liquidatable
+    net.set_index(BTC, 80_000)
     code, out, err = keeper("status", "--account", long_trader, "--json")
     assert code == 0, err
     s = json.loads(out)
@@ -259,7 +260,7 @@ def test_status__json__exact_values(keeper: Any, long_trader: str, net: LocalNet
     a = s["account"]
     (p,) = a["positions"]
     mark = Decimal(btc["mark"])
-    assert mark == Decimal("81600")
+    assert mark == Decimal("81300")
     assert Decimal(p["unrealized_pnl"]) == Decimal("0.05") * (mark - 100_000)
     assert Decimal(a["equity"]) == Decimal("997.5") + Decimal(p["unrealized_pnl"])
     assert a["health"] == "liquidatable" and Decimal(a["equity"]) < Decimal(a["maintenance_margin"])
@@ -381,9 +382,11 @@ def test_trade__place_cancel_cancel_all__round_trip(keeper: Any, trader_key: str
     assert f"in block {receipt['blockNumber']}, gas used {receipt['gasUsed']:,}" in lines[0]
     assert lines[1] == "rests 0.001 @ 99,000 as order #1"
     assert lines[2] == "position BTC-PERP: flat; 1 resting order"
-    assert lines[3].startswith(f"account #{account}: equity 1,000 USDC, IM 9.9, MM 0,") and lines[3].endswith(
-        "; healthy"
-    )
+    # IM 99 x 10% + the order's risk, MM the risk alone: 99 x k, k = ceil((price band 2% + mark band
+    # 1.625%) / (1 - 2%)) + maker fee 0.02% = 3.7189796% (to the 1e-9): 3.681789804
+    assert lines[3].startswith(
+        f"account #{account}: equity 1,000 USDC, IM 13.58179, MM 3.68179,"
+    ) and lines[3].endswith("; healthy")
 
     code, out, err = keeper("trade", "cancel", "--market", BTC, "--order", "1")
     assert code == 0, err
@@ -437,7 +440,8 @@ def test_trade__market_order__fills_and_shows_position(keeper: Any, trader_key: 
     code, out, err = keeper("trade", "place", "--market", BTC, "--side", "buy", "--size", "0.01")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("place buy 0.01 BTC-PERP at market (limit 150000): tx 0x")
+    # a market order's limit: the price band's edge, index 100,000 + 2%
+    assert lines[0].startswith("place buy 0.01 BTC-PERP at market (limit 102000): tx 0x")
     assert lines[1] == "filled 0.01 @ 100,000 (1 fill), fee 0.5 USDC"
     assert (
         lines[2]
@@ -514,7 +518,7 @@ def test_trade__bad_side__usage_error(keeper: Any, trader_key: str) -> None:
 
 def test_trade__someone_elses_order__refused(keeper: Any, trader_key: str, net: LocalNet) -> None:
     net.fund("maker", 100_000)
-    order(net, "maker", True, "0.01", 90_000)
+    order(net, "maker", True, "0.01", 99_000)
     code, _, err = keeper("trade", "cancel", "--market", BTC, "--order", "1")
     assert code == 2 and f"order #1 in BTC-PERP belongs to account #{net.account('maker')}, not to" in err
 

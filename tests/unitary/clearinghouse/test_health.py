@@ -65,7 +65,7 @@ def test_health__long_after_index_drop__liquidatable(protocol, trade, move_index
     assert not p.ch.health(account, 1)[0].liquidatable
 
     # empty book: mark = median(index, index, last 100,000) = index = 96,000,
-    # inside the 2% band. uPnL -400: equity 600 < MM 0.1 x 96,000 x 6.5% = 624
+    # inside the 1.625% mark band. uPnL -400: equity 600 < MM 0.1 x 96,000 x 6.5% = 624
     move_index(p, 96_000)
 
     (h,) = p.ch.health(account, 1)
@@ -99,7 +99,8 @@ def test_health__equity_equal_to_mm__not_liquidatable(protocol, trade, move_inde
 
 def test_health__mark_clamped_to_band__resting_book_cannot_hide_a_drop(protocol, trade, move_index):
     # a bid at 99,999 and an ask at 100,001 hold the median at 100,000, but the
-    # mark is clamped to index x (1 +- 2%): at index 96,000 it is 97,920
+    # mark is clamped to index x (1 +- 1.625%), the mark band (mmr / 4): at index
+    # 96,000 it is 97,560
     p = protocol
     trader = p.actor("trader", 1_000)
     maker = p.actor("maker", 100_000)
@@ -108,15 +109,15 @@ def test_health__mark_clamped_to_band__resting_book_cannot_hide_a_drop(protocol,
     p.order(maker, "sell", "0.001", 100_001)
 
     move_index(p, 96_000)
-    assert p.market().mark_price() == 97_920 * WAD
+    assert p.market().mark_price() == 97_560 * WAD
     (h,) = p.ch.health(p.account(trader), 1)
-    # uPnL = 0.1 x 97,920 - 10,000 = -208: equity 792 >= MM 636.48
-    assert (h.equity, h.liquidatable) == (792 * WAD, False)
+    # uPnL = 0.1 x 97,560 - 10,000 = -244: equity 756 >= MM 634.14
+    assert (h.equity, h.maintenance_margin, h.liquidatable) == (756 * WAD, 63414 * 10**16, False)
 
-    move_index(p, 90_000)  # mark clamped to 91,800: equity 180 < MM 596.7
-    assert p.market().mark_price() == 91_800 * WAD
+    move_index(p, 90_000)  # mark clamped to 91,462.5: equity 146.25 < MM 594.50625
+    assert p.market().mark_price() == 914625 * 10**17
     (h,) = p.ch.health(p.account(trader), 1)
-    assert (h.equity, h.liquidatable) == (180 * WAD, True)
+    assert (h.equity, h.maintenance_margin, h.liquidatable) == (14625 * 10**16, 59450625 * 10**13, True)
 
 
 def test_health__flags_only_unhealthy_accounts_in_a_page(protocol, trade, move_index):

@@ -21,11 +21,12 @@ from tests.utils.protocol import GTC
 
 @pytest.fixture
 def crashed(protocol):
-    """Trader long 0.1 BTC at $100,000 with $1,100; a bid for 1 BTC at
-    $93,500 rests; the index is $93,600: equity $460 < MM $608.40."""
+    """Trader long 0.1 BTC at $100,000 with $1,100; the index falls to
+    $93,600 and then a bid for 1 BTC at $93,500 rests (within the 2% price
+    band of the new index): mark $93,600, equity $460 < MM $608.40."""
     maker, trader = levered_long(protocol)
-    protocol.order(maker, "buy", "1", "93500")
     protocol.set_index(93_600)
+    protocol.order(maker, "buy", "1", "93500")
     return maker, trader
 
 
@@ -104,8 +105,8 @@ def test_liquidate__fee_larger_than_equity__capped_at_equity(protocol):
     maker, trader = levered_long(protocol)
     # the bid sits exactly where closing everything leaves ~nothing
     set_liquidation_params(protocol, liquidation_fee="0.05", small_position_notional="100000")
-    protocol.order(maker, "buy", "1", "89100")
     protocol.set_index(89_200)
+    protocol.order(maker, "buy", "1", "89100")
     acct = protocol.account(trader)
     liquidate(protocol, acct, protocol.actor("liquidator"))
     assert protocol.position(trader).size == 0
@@ -116,17 +117,21 @@ def test_liquidate__fee_larger_than_equity__capped_at_equity(protocol):
 
 def test_liquidate__never_fills_beyond_bankruptcy_price(protocol):
     maker, trader = levered_long(protocol)
-    # bids below the bankruptcy price ($89,000) are not taken
-    protocol.order(maker, "buy", "1", "88000")
-    protocol.set_index(92_000)
+    # bids below the bankruptcy price ($89,000) are not taken; the bid must rest
+    # within the 2% price band ($88,200 .. $91,800 at the index $90,000), so the
+    # index falls to where the account is still solvent: equity $100 < MM $585
+    protocol.set_index(90_000)
+    oid = protocol.order(maker, "buy", "1", "88500")
     acct = protocol.account(trader)
     equity, _im, mm, _ = protocol.ch.margin(acct)
-    assert equity < mm
+    assert 0 <= equity < mm
     pos = protocol.position(trader)
     bk = lm.bankruptcy_price(pos.mark, equity, pos.size)
-    assert bk > to_wad(88_000)
+    assert bk == to_wad(89_000) > to_wad(88_500)
     assert liquidate(protocol, acct, protocol.actor("liquidator")) == 0
     assert protocol.position(trader).size == to_wad("0.1")
+    # the bid was not reached: not filled, not cancelled
+    assert protocol.lens.order(protocol.market().address, oid)[0] == protocol.account(maker)
 
 
 def test_liquidate__dust_remainder__closed_whole(protocol, crashed):
@@ -162,16 +167,21 @@ def test_liquidate__self_liquidation__pays_no_keeper_fee(protocol, crashed):
 
 
 def crash_with_orders(protocol, prices):
+    """The trader rests reduce-only asks of 0.001 BTC at `prices` (within the 2%
+    price band of $100,000; resting them reserves margin, which the trader's
+    $1,100 covers at this size), the index falls to $92,000 and a bid for 1 BTC
+    rests at $93,000."""
     maker, trader = levered_long(protocol)
-    oids = [protocol.order(trader, "sell", "0.01", price, GTC, reduce_only=True) for price in prices]
-    protocol.order(maker, "buy", "1", "93000")
-    # the resting asks pull the mark up to the band's edge: $93,840
+    oids = [protocol.order(trader, "sell", "0.001", price, GTC, reduce_only=True) for price in prices]
     protocol.set_index(92_000)
+    protocol.order(maker, "buy", "1", "93000")
+    # the resting asks pull the mark up to the mark band's edge: $93,495 (92,000 + 1.625%)
+    assert protocol.position(trader).mark == to_wad(93_495)
     return trader, oids
 
 
 def test_liquidate__cancels_listed_orders(protocol):
-    trader, (oid,) = crash_with_orders(protocol, ["120000"])
+    trader, (oid,) = crash_with_orders(protocol, ["101000"])
     acct = protocol.account(trader)
     closed = liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[oid])
     assert closed > 0
@@ -179,7 +189,7 @@ def test_liquidate__cancels_listed_orders(protocol):
 
 
 def test_liquidate__orders_missing_from_list__only_cancels(protocol):
-    trader, (a, b) = crash_with_orders(protocol, ["120000", "121000"])
+    trader, (a, b) = crash_with_orders(protocol, ["101000", "102000"])
     acct = protocol.account(trader)
     assert liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[a]) == 0
     assert (
@@ -193,7 +203,7 @@ def test_liquidate__orders_missing_from_list__only_cancels(protocol):
 def test_liquidate__a_listed_order_gone_meanwhile__skipped_not_reverted(protocol):
     """The owner cancels a listed order before the liquidation lands (a front-run):
     the liquidation cancels the rest of the list and goes on."""
-    trader, (a, b) = crash_with_orders(protocol, ["120000", "121000"])
+    trader, (a, b) = crash_with_orders(protocol, ["101000", "102000"])
     acct = protocol.account(trader)
     protocol.cancel(trader, a)
     closed = liquidate(protocol, acct, protocol.actor("liquidator"), order_ids=[a, b])
@@ -213,10 +223,11 @@ def test_liquidate__not_paused_by_trade_pause(protocol, crashed):
 
 
 def gapped(protocol, bid="88000", index=88_100):
-    """The index gaps through the trader's bankruptcy price ($89,000)."""
+    """The index gaps through the trader's bankruptcy price ($89,000); then a
+    bid rests (within the 2% price band of the new index)."""
     maker, trader = levered_long(protocol)
-    protocol.order(maker, "buy", "1", bid)
     protocol.set_index(index)
+    protocol.order(maker, "buy", "1", bid)
     return maker, trader
 
 
@@ -244,9 +255,11 @@ def test_liquidate__bankrupt__fund_covers_the_deficit(protocol):
 def test_liquidate__bankrupt__fills_only_within_band(protocol):
     protocol.fund_insurance(10_000)
     set_liquidation_params(protocol, bankrupt_band="0.01")
-    # the only bid is 2% under mark: outside the 1% band
-    _maker, trader = gapped(protocol, bid="86300", index=88_100)
+    # the only bid is 1.25% under mark ($88,100): outside the 1% bankrupt band
+    # (the limit is $87,219), inside the 2% price band (from $86,338)
+    _maker, trader = gapped(protocol, bid="87000", index=88_100)
     assert liquidate(protocol, protocol.account(trader), protocol.actor("liquidator")) == 0
+    assert protocol.position(trader).size == to_wad("0.1")
 
 
 def test_liquidate__payout_cap_reached__liquidation_refused(protocol):
@@ -276,9 +289,11 @@ def test_liquidate__two_markets__bad_debt_waits_until_flat(protocol):
     trader = protocol.actor("trader", 2_000)
     open_position(protocol, trader, maker, "buy", "0.1", "100000")
     open_position(protocol, trader, maker, "buy", "1", "4000", symbol="ETH-PERP")
+    # both indexes fall, then the bids rest within the 2% price band of each
+    protocol.set_index(79_000)
+    protocol.set_index(3_900, symbol="ETH-PERP")
     protocol.order(maker, "buy", "1", "79000")
     protocol.order(maker, "buy", "2", "3900", symbol="ETH-PERP")
-    protocol.set_index(79_000)
     acct = protocol.account(trader)
     equity = protocol.ch.margin(acct)[0]
     assert equity < 0

@@ -1,44 +1,92 @@
 """Clearinghouse.settle_bad_debt and the below-zero guard on orders
 (PROTOCOL.md §7, §9.3, §11): an account is never left below zero by its own
-orders as taker; one left flat below zero by a resting order filled beyond
-its bankruptcy price is booked by anyone: the fund covers, the rest is
-bad_debt."""
+orders as taker; one left flat below zero by a resting order's fill is booked
+by anyone: the fund covers, the rest is bad_debt.
+
+With price protection (PROTOCOL.md §5, §8) a resting order alone can no longer
+fill beyond its owner's bankruptcy price (an ask far below the index is
+refused, and the order risk it reserves covers a fill within the band). The
+flat account below zero is built here across two markets instead: a BTC
+liquidation closes at the bankruptcy price, which counts the ETH position at
+its mark, and then the account's reduce-only ETH ask, resting since before,
+fills below that mark."""
 
 import boa
 import pytest
 
 from keeper.deploy import to_wad
-from tests.unitary.clearinghouse.liquidation_helpers import levered_long
+from tests.unitary.clearinghouse.liquidation_helpers import levered_long, liquidate, open_position
 from tests.utils.protocol import GTC, IOC
+
+
+def liquidated_with_an_eth_ask(protocol) -> str:
+    """The trader deposits $13,200 and buys 1 BTC at $100,000 and 5 ETH at
+    $4,000. ETH rises to $4,400 (and trades there: ETH mark $4,400, +$2,000);
+    the trader rests a reduce-only ask for its 5 ETH at $4,320 (within the 2%
+    price band, $4,312 .. $4,488): equity $15,200 >= IM $15,158.98 (the ask's
+    order risk included). BTC falls to $86,000: equity $1,200 < MM $7,818.98,
+    bankruptcy price $84,800. A bid for 1 BTC rests there (in the band) and the
+    liquidation closes the whole BTC position at it: equity 0 (no fee left to
+    take), cash -$2,000, the ETH long and its ask still open."""
+    p = protocol
+    maker = p.actor("maker", 10_000_000)
+    trader = p.actor("trader", 13_200)
+    open_position(p, trader, maker, "buy", "1", "100000")
+    open_position(p, trader, maker, "buy", "5", "4000", symbol="ETH-PERP")
+    p.set_index(4_400, symbol="ETH-PERP")
+    open_position(p, p.actor("other", 10_000), maker, "buy", "0.01", "4400", symbol="ETH-PERP")
+    p.order(trader, "sell", "5", "4320", GTC, symbol="ETH-PERP", reduce_only=True)
+    acct = p.account(trader)
+    equity, im, _mm, _ = p.ch.margin(acct)
+    assert (equity, im) == (to_wad(15_200), to_wad("15158.9795936"))
+    p.set_index(86_000)
+    p.order(maker, "buy", "1", "84800")
+    assert p.ch.margin(acct)[0] == to_wad(1_200)
+    assert liquidate(p, acct, p.actor("liquidator")) == to_wad(1)
+    assert p.ch.margin(acct)[0] == 0 and p.ch.cash(acct) == -to_wad(2_000)
+    assert p.position(trader, "ETH-PERP").size == to_wad(5)
+    return trader
 
 
 @pytest.fixture
 def flat_below_zero(protocol):
-    """Trader long 0.1 BTC at $100,000 with $1,100 (bankruptcy price $89,000)
-    rests a reduce-only ask at $85,000 on an empty book; a buyer takes it:
-    the trader is flat with cash -$400."""
-    _maker, trader = levered_long(protocol)
-    protocol.order(trader, "sell", "0.1", "85000", GTC, reduce_only=True)
+    """After `liquidated_with_an_eth_ask`, a buyer takes the trader's ETH ask at
+    $4,320, $80 under the mark its bankruptcy price counted: the trader is flat
+    with cash -$2,000 + 5 x $320 = -$400 (a maker's fill: nothing booked it)."""
+    trader = liquidated_with_an_eth_ask(protocol)
     buyer = protocol.actor("buyer", 100_000)
-    protocol.order(buyer, "buy", "0.1", "85000", IOC)
+    protocol.order(buyer, "buy", "5", "4320", IOC, symbol="ETH-PERP")
     acct = protocol.account(trader)
-    assert protocol.position(trader).size == 0
+    assert protocol.position(trader).size == 0 and protocol.position(trader, "ETH-PERP").size == 0
     assert protocol.ch.cash(acct) == -to_wad(400)
     return acct
 
 
 def test_order__taker_close_beyond_bankruptcy__reverts(protocol):
     maker, trader = levered_long(protocol)
-    protocol.order(maker, "buy", "0.1", "85000", GTC)
+    # bankruptcy price $89,000; a bid under it must rest within the 2% price
+    # band, so the index falls first: at $90,000 the trader still has equity $100
+    protocol.set_index(90_000)
+    protocol.order(maker, "buy", "0.1", "88500", GTC)
+    assert protocol.margin(trader)[0] == to_wad(100)
+    # selling into it realizes -$1,150: cash -$50
     with boa.reverts("order would leave the account below zero"):
-        protocol.order(trader, "sell", "0.1", "85000", IOC, reduce_only=True)
+        protocol.order(trader, "sell", "0.1", "88500", IOC, reduce_only=True)
 
 
 def test_order__account_below_zero__any_order_reverts(protocol):
     maker, trader = levered_long(protocol)
-    protocol.set_index(85_000)  # mark 86,700 (index + 2%): equity -230
+    protocol.set_index(85_000)
+    protocol.order(maker, "buy", "0.01", "85000", GTC)
+    # mark 85,000 (median of the bid, the index and the last trade 100,000): equity -400
+    assert protocol.margin(trader)[0] == -to_wad(400)
+    # a reduce-only close as taker
     with boa.reverts("order would leave the account below zero"):
-        protocol.order(trader, "sell", "0.01", "120000", GTC, reduce_only=True)
+        protocol.order(trader, "sell", "0.01", "85000", IOC, reduce_only=True)
+    # resting a reduce-only ask (within the price band) now adds risk: it needs
+    # initial margin (its mark 85,500, the ask's price: equity -350)
+    with boa.reverts("below initial margin"):
+        protocol.order(trader, "sell", "0.01", "85500", GTC, reduce_only=True)
 
 
 def test_settle_bad_debt__fund_covers(protocol, flat_below_zero):
@@ -65,12 +113,13 @@ def test_settle_bad_debt__no_deficit__reverts(protocol):
 
 
 def test_settle_bad_debt__account_with_position__reverts(protocol):
-    # half the position sold by a resting ask far below: cash -400, still long 0.05
-    _maker, trader = levered_long(protocol)
-    protocol.order(trader, "sell", "0.05", "70000", GTC, reduce_only=True)
-    protocol.order(protocol.actor("buyer", 100_000), "buy", "0.05", "70000", IOC)
+    # half the ETH position sold by its resting ask after the BTC liquidation:
+    # cash -2,000 + 2.5 x 320 = -1,200, still long 2.5 ETH (and the rest of the ask)
+    trader = liquidated_with_an_eth_ask(protocol)
+    protocol.order(protocol.actor("buyer", 100_000), "buy", "2.5", "4320", IOC, symbol="ETH-PERP")
     acct = protocol.account(trader)
-    assert protocol.ch.cash(acct) < 0 and protocol.position(trader).size == to_wad("0.05")
+    assert protocol.ch.cash(acct) == -to_wad(1_200)
+    assert protocol.position(trader, "ETH-PERP").size == to_wad("2.5")
     with boa.reverts("settle: account has positions or orders"):
         protocol.engine.settle_bad_debt(acct)
 
@@ -79,7 +128,7 @@ def test_settle_bad_debt__flat_account_below_zero__cannot_trade_and_settles_once
     owner = protocol.ch.account_key(flat_below_zero)[0]
     with boa.env.prank(owner), boa.reverts("below initial margin"):
         protocol.ch.place_order(
-            owner, 0, protocol.market().address, True, to_wad("0.01"), to_wad(50_000), GTC, False, 0
+            owner, 0, protocol.market().address, True, to_wad("0.01"), to_wad(85_000), GTC, False, 0
         )
     protocol.engine.settle_bad_debt(flat_below_zero)
     with boa.reverts("settle: no deficit"):

@@ -99,8 +99,13 @@ def test_takeover__bankrupt_account__whole_at_the_discount_fund_pays(protocol):
 
 def test_takeover__open_orders__reverts(protocol):
     _maker, trader = levered_long(protocol)
-    protocol.order(trader, "sell", "0.01", "120000", GTC, reduce_only=True)
+    # a reduce-only ask within the 2% price band, small enough for the margin it
+    # reserves (IM $1,013.84 <= $1,100); at the index $92,000 the account is
+    # liquidatable with the ask still resting
+    protocol.order(trader, "sell", "0.001", "101000", GTC, reduce_only=True)
     protocol.set_index(92_000)
+    equity, _im, mm, _ = protocol.ch.margin(protocol.account(trader))
+    assert equity < mm
     backstop = protocol.actor("backstop", 100_000)
     with boa.reverts("takeover: account has open orders, liquidate first"):
         takeover(protocol, protocol.account(trader), backstop, "0.1")

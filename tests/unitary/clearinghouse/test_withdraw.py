@@ -181,19 +181,33 @@ def test_withdraw__open_position__below_initial_margin__reverts(protocol_any_dec
 
 
 def test_withdraw__resting_orders__reserve_initial_margin(protocol_any_decimals):
-    # a bid of 0.05 BTC at 99,000 reserves 4,950 x 10% = 495
+    # a bid of 0.05 BTC at 99,000 (notional 4,950) reserves IM = 4,950 x 10% + order risk;
+    # risk = ceil(4,950 x k), k = ceil((2% + 1.625%) / (1 - 2%)) = 3.6989796% (1e-9 units)
+    # = 183.0994902, so IM = 678.0994902, MM = 183.0994902 and 321.9005098 is withdrawable
     p = protocol_any_decimals
     trader = p.actor("trader", 1_000)
     p.order(trader, "buy", "0.05", 99_000, GTC)
-    assert p.margin(trader) == (1_000 * WAD, 495 * WAD, 0, 505 * WAD)
+    risk = 1_830_994_902 * 10**11
+    im = 495 * WAD + risk
+    free = 1_000 * WAD - im
+    assert p.margin(trader) == (1_000 * WAD, im, risk, free)
     before = _snapshot(p, trader)
 
+    # the most that can leave, in whole token units (321.900509 with 6 decimals)
+    scale = 10 ** (18 - p.decimals)
+    amount = free // scale
     with boa.reverts("below initial margin"):
-        p.ch.withdraw(0, p.units(505) + 1, sender=trader)
+        p.ch.withdraw(0, amount + 1, sender=trader)
     assert _snapshot(p, trader) == before
 
-    p.ch.withdraw(0, p.units(505), sender=trader)
-    assert p.ch.cash(p.account(trader)) == 495 * WAD
+    p.ch.withdraw(0, amount, sender=trader)
+    assert p.ch.cash(p.account(trader)) == 1_000 * WAD - amount * scale
+    # what is left is the IM, up to less than one token unit
+    equity, im_after, _, withdrawable = p.margin(trader)
+    assert im_after == im
+    assert 0 <= equity - im == withdrawable < scale
+    with boa.reverts("below initial margin"):
+        p.ch.withdraw(0, 1, sender=trader)
 
 
 def test_withdraw__unrealized_loss__limits_to_equity_minus_im(protocol_any_decimals, trade, move_index):

@@ -210,6 +210,8 @@ def test_funding__random_books_params_samples__match_model(protocol, data):
     params = data.draw(funding_params(), label="params")
     f = funding_of(p)
     f.set_params(params.as_tuple(), sender=p.owner)
+    # the widest price band (20%): books anywhere within 4% of a moving index stay quotable
+    p.market().set_params(tuple(p.params()._replace(price_band=WAD // 5)), sender=p.owner)
     model = fm.Funding(params, f.next_funding_time(), last_sample_time=f.last_sample_time())
     run = Run(
         p,
