@@ -95,8 +95,9 @@ def test_liquidation_engine__exposed__a_liquidation_through_it(vyperp, vyperp_tr
     trader = vyperp_trader(deposit=112)
     vyperp.place_order(maker, "BTC-PERP", "sell", "0.01", price=100_000)
     vyperp.place_order(trader, "BTC-PERP", "buy", "0.01")  # ~9x
-    vyperp.place_order(maker, "BTC-PERP", "buy", "1", price=91_000)  # the bid the liquidation sells into
     vyperp.set_index("BTC-PERP", 92_000)  # -8%: below maintenance, above bankruptcy
+    # the bid the liquidation sells into, inside the price band around the new index (92,000 +- 2%)
+    vyperp.place_order(maker, "BTC-PERP", "buy", "1", price=91_000)
     account = vyperp.account_of(trader)
     liquidator = vyperp_trader(deposit=1)
     receipt = engine.liquidate(account, btc.market, 2**256 - 1, [], sender=liquidator)

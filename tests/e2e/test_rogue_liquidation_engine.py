@@ -48,9 +48,11 @@ def _rogue_engine(p, attacker):
 
 def test_rogue_caller__engine_functions_called_directly__refused_nothing_moves(protocol, victim):
     p = protocol
-    attacker = p.actor("attacker", 1_000)
+    # the attacker's own bid, as low as the price band allows (index - 2%), under the
+    # maker's; it reserves IM 9,800 x 10% + order risk ceil(9,800 x 3.6989796%) = 1,342.50...
+    attacker = p.actor("attacker", 1_400)
     a, m = p.account(victim), p.market().address
-    p.order(attacker, "buy", "0.1", 90_000, GTC)  # the attacker's own bid, far below
+    p.order(attacker, "buy", "0.1", 98_000, GTC)
     before = snapshot(p)
     calls = {
         "engine_settle": lambda: p.ch.engine_settle(a, p.ch.cash(a), attacker, WAD, False, sender=attacker),
@@ -74,9 +76,15 @@ def test_rogue_engine__deployed_by_the_attacker__refused(protocol, victim):
     p = protocol
     attacker = p.actor("attacker", 1_000)
     rogue = _rogue_engine(p, attacker)
-    p.set_index(92_000)  # the victim is liquidatable now: the mark within 2% of 92,000
+    # the victim is liquidatable now: the mark clamped to 1.625% (the mark band) above
+    # 92,000, 93,495: equity 1,100 - 650.5 = 449.5 < MM 607.7175
+    p.set_index(92_000)
+    # the book follows the index: a bid near it (the maker's at 99,000 is now beyond
+    # the price band, cancelled when a taker reaches it, PROTOCOL.md §5)
+    p.order(p.actor("maker2", 1_000_000), "buy", "1", 92_000, GTC)
     a, m = p.account(victim), p.market().address
     assert p.ch.health(a, 1)[0].liquidatable
+    assert p.market().mark_price() == to_wad(93_495)
     before = snapshot(p)
 
     ok, out = attempt(lambda: rogue.liquidate(a, m, 2**200, [], sender=attacker))

@@ -160,10 +160,13 @@ def test_liquidation_keeper_process__each_liquidatable_account_once__healthy_spa
     net.fund("maker", 5_000_000)
     levered = [open_position(net, f"long{i}", "112", "buy", "0.01", 100_000) for i in range(6)]
     healthy = open_position(net, "healthy", "1000", "buy", "0.01", 100_000)
-    # one of them has a resting bid the liquidation must cancel first
-    order(net, "long0", True, "0.001", 90_000)
-    order(net, "maker", True, "1", 91_000)  # the bid the liquidations sell into
-    net.set_index(BTC, 92_000)  # -8%: below 6.5% maintenance at ~9x, above bankruptcy
+    # one of them has a resting order the liquidation must cancel first: an ask inside the price
+    # band (index +- 2%), which nobody reaches once the index falls
+    order(net, "long0", False, "0.0002", 102_000)
+    # -8%: below 6.5% maintenance at ~9x, above bankruptcy (the mark, median(91,000, 102,000, last
+    # 100,000), is clamped to 92,000 x (1 + 1.625%) = 93,495: still below maintenance)
+    net.set_index(BTC, 92_000)
+    order(net, "maker", True, "1", 91_000)  # the bid the liquidations sell into (inside the new band)
     rows = {r[0]: r for r in net.ch.functions.health(1, 100).call()}
     assert all(rows[a][4] for a in levered) and not rows[healthy][4]
     start = net.w3.eth.block_number
@@ -210,8 +213,8 @@ def test_liquidation_bot__dry_run__sends_nothing(net: LocalNet) -> None:
 def test_liquidation_bot__tx_without_receipt__never_resent(net: LocalNet) -> None:
     net.fund("maker", 1_000_000)
     account = open_position(net, "long", "112", "buy", "0.01", 100_000)
-    order(net, "maker", True, "1", 91_000)
     net.set_index(BTC, 92_000)
+    order(net, "maker", True, "1", 91_000)  # inside the price band around the new index
     bot = liquidation_bot(net, receipt_timeout_s=0.5)
     assert net.anvil is not None
     net.anvil.set_automine(False)  # the liquidation stays in the pool
@@ -256,7 +259,8 @@ def test_liquidation_keeper_process__empty_book__takeover_subaccount_takes_over_
 ) -> None:
     net.fund("maker", 1_000_000)
     account = open_position(net, "long", "112", "buy", "0.01", 100_000)
-    order(net, "long", True, "0.001", 80_000)  # a resting bid of its own: cancelled before the takeover
+    # a resting order of its own (an ask inside the price band, index +- 2%): cancelled before the takeover
+    order(net, "long", False, "0.0002", 102_000)
     net.set_index(BTC, 92_000)  # a crash, the book empty: no bid above the bankruptcy price (~88,900)
     key = net.actor("liquidator").key
     start = net.w3.eth.block_number
@@ -320,8 +324,8 @@ def test_liquidation_bot__takeover_beyond_the_takers_margin__partial__then_nothi
 def test_liquidation_bot__bankrupt__adl_when_fund_empty__liquidated_when_it_covers(net: LocalNet) -> None:
     net.fund("maker", 1_000_000)
     account = open_position(net, "long", "1110", "buy", "0.1", 100_000)
-    order(net, "maker", True, "1", 84_000)  # within the bankrupt band (5%) around the new mark
     net.set_index(BTC, 85_000)  # the price gaps through the bankruptcy price (~88,900)
+    order(net, "maker", True, "1", 84_000)  # within the bankrupt band (5%) around the new mark
     equity = net.ch.functions.margin(account).call()[0]
     assert equity < 0
     bot = liquidation_bot(net)
@@ -354,8 +358,8 @@ def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_
 ) -> None:
     net.fund("maker", 1_000_000)
     accounts = [open_position(net, f"long{i}", "1110", "buy", "0.1", 100_000) for i in range(3)]
-    order(net, "maker", True, "1", 84_000)  # within the bankrupt band around the new mark
     net.set_index(BTC, 85_000)  # the price gaps through their bankruptcy price (~88,900)
+    order(net, "maker", True, "1", 84_000)  # within the bankrupt band around the new mark
     lp = net.engine.functions.liquidation_params(net.market(BTC).address).call()
     equity = net.ch.functions.margin(accounts[0]).call()[0]
     mark = net.market(BTC).functions.position(accounts[0]).call()[3]
@@ -402,7 +406,8 @@ def test_liquidation_bot__stale_market__other_accounts_still_liquidated(net: Loc
     net.fund("maker", 5_000_000)
     btc = [open_position(net, f"long{i}", "112", "buy", "0.01", 100_000) for i in range(3)]
     eth = open_position(net, "eth-long", "500", "buy", "1", 4_000, symbol=ETH)
-    order(net, "maker", True, "1", 91_000)
+    net.set_index(BTC, 92_000)
+    order(net, "maker", True, "1", 91_000)  # inside the price band around the new index
     assert net.anvil is not None
     net.anvil.increase_time(120)  # every index is stale (max age 60 s) ...
     net.set_index(BTC, 92_000)  # ... but BTC's, refreshed
