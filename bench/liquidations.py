@@ -72,7 +72,10 @@ class Result:
 
 
 def bench_market() -> MarketConfig:
-    return MarketConfig(SYMBOL, Decimal(PRICE), tick_size=Decimal("1"), lot_size=Decimal("0.0001"))
+    # a 10% price band: the maker's bid rests at BID, 9% under the index, before the move
+    return MarketConfig(
+        SYMBOL, Decimal(PRICE), tick_size=Decimal("1"), lot_size=Decimal("0.0001"), price_band=Decimal("0.1")
+    )
 
 
 def setup(net: LocalNet, n: int) -> list[int]:

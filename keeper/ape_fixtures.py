@@ -176,7 +176,8 @@ class Vyperp:
     ) -> Any:
         """Place an order like ``keeper trade place``: `side` "buy" | "sell", human `size` and
         `price`; `type` "gtc" (default with a price), "post-only", "ioc" or "market" (default
-        without: an IOC with its limit at the mark +- 50%). Returns the ape receipt."""
+        without: an IOC with its limit at the price band's edge around the index). Returns the
+        ape receipt."""
         from keeper.orders import market_limit
         from keeper.people.trade import order_args
 

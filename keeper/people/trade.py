@@ -6,9 +6,10 @@ prices are human decimals (``0.1``, ``86000.5``), checked against the market's
 lot and tick size before anything is sent; every transaction is simulated first
 (`eth_call`), so a revert prints the contract's reason and sends nothing.
 ``--type`` defaults to ``gtc`` with ``--price`` and to ``market`` without: a
-market order is an IOC whose limit is the mark x (1 +- 50%) rounded inwards to
-the tick (the scenario runner's rule); ``market`` with ``--price`` uses that
-price as the limit.
+market order is an IOC whose limit is the price band's edge around the index,
+index x (1 +- price_band) rounded inwards to the tick (the widest price the
+market takes; the scenario runner's rule, ``keeper.orders.market_limit``);
+``market`` with ``--price`` uses that price as the limit.
 
 Layout: the order checks (:func:`order_args`, pure), then the transactions (:func:`place`,
 :func:`cancel`, :func:`cancel_all`)."""

@@ -22,11 +22,14 @@ Beyond SCENARIOS.md this runner accepts:
   ``insurance_fee_share`` (default: the deployer's, 0.5 of trading fees) and
   ``insurance_payout_cap`` (the fund pays at most this fraction of its assets
   per bad-debt event, beyond it ADL; default 0.5, ``DeployConfig``);
-* market keys ``max_open_orders``, ``max_fills``, ``max_open_interest``,
-  ``oracle_sources``, ``oracle_quorum``, ``oracle_max_age`` (a duration),
-  ``oracle_max_divergence`` and ``oracle_reference_rate`` (per hour), the
-  index guard's fractions (PROTOCOL.md §4; default 0.5 each, in [0.05, 10]
-  and [0.01, 10], whole basis points). An ``oracle`` step that moves the
+* market keys ``price_band`` (every order but a liquidation is priced within
+  index x (1 +- price_band); default 0.02, in [0.001, 0.2]; ``mark_band`` is
+  at most maintenance_margin / 4, its default), ``max_open_orders``,
+  ``max_fills``, ``max_open_interest``, ``oracle_sources``, ``oracle_quorum``,
+  ``oracle_max_age`` (a duration), ``oracle_max_divergence`` and
+  ``oracle_reference_rate`` (per hour), the index guard's fractions
+  (PROTOCOL.md §4; default 0.5 each, in [0.05, 10] and [0.01, 10], whole
+  basis points). An ``oracle`` step that moves the
   index beyond the guard is confirmed by the owner, and the step says so;
   unset keys fall back to ``keeper.deploy.MarketConfig``; the funding keys
   are applied to the market's FundingRate (checked against its hard bounds
@@ -57,11 +60,12 @@ Beyond SCENARIOS.md this runner accepts:
   ``period_funding_rate`` (the last rate per funding_period: last rate x
   period / interval) and ``last_premium`` (the last settled mean premium).
 
-Semantics worth knowing: a ``market`` order is an IOC whose limit is the mark
-x (1 +- 50%) rounded inwards to the tick, so the minimum order notional is
-checked at that limit, not at the fill price (reduce-only IOCs are exempt);
-chain time stands still between steps (anvil's block timestamp interval is
-set to 0 for the run, and restored afterwards), so only ``advance`` moves it;
+Semantics worth knowing: a ``market`` order is an IOC whose limit is the price
+band's edge, index x (1 +- price_band) rounded inwards to the tick (the widest
+price the market takes), so the minimum order notional is checked at that
+limit, not at the fill price (reduce-only IOCs are exempt); chain time stands
+still between steps (anvil's block timestamp interval is set to 0 for the
+run, and restored afterwards), so only ``advance`` moves it;
 ``advance: D`` plays the keepers' schedule: it steps time forward in stops no
 longer than the smallest ``sample_interval`` of the markets, landing exactly
 on every market's next funding time, and at each stop (block timestamp exact)

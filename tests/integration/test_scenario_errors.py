@@ -469,7 +469,9 @@ def test_run_scenario__advance_with_every_keeper__nothing_to_liquidate(scenario_
 # bid sits 10% below the index of 100)
 def _underwater(**market: str) -> dict[str, Any]:
     sc = copy.deepcopy(BASE)
-    sc["markets"]["BTC-PERP"].update(initial_margin="0.1", maintenance_margin="0.05", price_band="0.1", **market)
+    sc["markets"]["BTC-PERP"].update(
+        initial_margin="0.1", maintenance_margin="0.05", price_band="0.1", **market
+    )
     sc["accounts"] = {"maker": {"deposit": "10000"}, "trader": {"deposit": "12"}, "liquidator": {}}
     sc["steps"] = [
         {"order": {"account": "maker", "market": "BTC-PERP", "side": "sell", "size": "1", "price": "100"}},

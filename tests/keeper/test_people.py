@@ -384,9 +384,9 @@ def test_trade__place_cancel_cancel_all__round_trip(keeper: Any, trader_key: str
     assert lines[2] == "position BTC-PERP: flat; 1 resting order"
     # IM 99 x 10% + the order's risk, MM the risk alone: 99 x k, k = ceil((price band 2% + mark band
     # 1.625%) / (1 - 2%)) + maker fee 0.02% = 3.7189796% (to the 1e-9): 3.681789804
-    assert lines[3].startswith(
-        f"account #{account}: equity 1,000 USDC, IM 13.58179, MM 3.68179,"
-    ) and lines[3].endswith("; healthy")
+    margin = lines[3]
+    assert margin.startswith(f"account #{account}: equity 1,000 USDC, IM 13.58179, MM 3.68179,")
+    assert margin.endswith("; healthy")
 
     code, out, err = keeper("trade", "cancel", "--market", BTC, "--order", "1")
     assert code == 0, err
