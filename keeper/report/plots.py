@@ -69,6 +69,27 @@ def plot_all(data: Any, out: Path) -> dict[str, Path]:
     return paths
 
 
+def _plot_mark_premium(ax: Any, data: Any, symbol: str, x: list) -> None:
+    """Mark - index in basis points of the index, with the clamp (+- mark_band) the mark cannot leave."""
+    index, mark = _series(data, symbol, "index"), _series(data, symbol, "mark")
+    ax.plot(x, [(m - i) / i * 10_000 for i, m in zip(index, mark, strict=True)], color="tab:orange", lw=1.2)
+    band = _get(data, "config").get("markets", {}).get(symbol, {}).get("mark_band")
+    if band:
+        for sign in (1, -1):
+            ax.axhline(
+                sign * band * 10_000,
+                color="tab:red",
+                lw=0.8,
+                ls=":",
+                label="+- mark_band" if sign > 0 else None,
+            )
+        ax.legend(loc="lower left")
+    ax.axhline(0, color="tab:blue", lw=0.8)
+    ax.set_xlabel("minutes from the start of the crash")
+    ax.set_ylabel("mark - index (bp)")
+    ax.set_title(f"{symbol}: mark - index (the crash, zoomed)")
+
+
 def _plot_index_mark(plt: Any, data: Any) -> Any:
     symbols = _get(data, "symbols")
     fig, axes = plt.subplots(len(symbols), 2, figsize=(13, 3.1 * len(symbols)), squeeze=False)
@@ -77,6 +98,11 @@ def _plot_index_mark(plt: Any, data: Any) -> Any:
     for row, symbol in enumerate(symbols):
         for col, (ax, zoom) in enumerate(zip(axes[row], (False, True), strict=True)):
             x = t if zoom else [m / 60 for m in t]
+            if zoom:
+                _plot_mark_premium(ax, data, symbol, x)
+                _shade_crash(ax, data, hours=False)
+                ax.set_xlim(lo, hi)
+                continue
             ax.plot(x, _series(data, symbol, "fair"), color="0.6", lw=1, label="spot (off-chain fair price)")
             ax.plot(
                 x, _series(data, symbol, "index"), color="tab:blue", lw=1.4, label="index (oracle median)"
@@ -93,7 +119,8 @@ def _plot_index_mark(plt: Any, data: Any) -> Any:
             if row == 0 and col == 0:
                 ax.legend(loc="lower left")
     fig.suptitle(
-        "Index (median of the oracle sources) and mark (median of best bid, best ask, last trade), per market"
+        "Index (median of the oracle sources) and mark (median of best bid, best ask, last trade, clamped to "
+        "index x (1 +- mark_band)), per market"
     )
     fig.tight_layout()
     return fig

@@ -170,6 +170,7 @@ class RunSummary:
                     "start": float(m.config.initial_price),
                     "initial_margin": float(m.config.initial_margin),
                     "maintenance_margin": float(m.config.maintenance_margin),
+                    "mark_band": float(m.config.mark_band),
                     "max_leverage": round(1 / float(m.config.initial_margin)),
                     "bankrupt_band": float(m.config.bankrupt_band),
                     "liquidation_fee": float(m.config.liquidation_fee),
