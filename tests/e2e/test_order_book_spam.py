@@ -19,7 +19,7 @@ from tests.utils.protocol import GTC, IOC, MAX_UINT, deploy_for_tests, to_wad
 
 BLOCK_GAS_LIMIT = 30_000_000
 ORDERS = 10_000
-SPAM_PRICE = 99_000
+SPAM_PRICE = 95_000  # within the price band of the index 96,000
 TX_BASE_GAS = 21_000
 
 
@@ -42,8 +42,15 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
     env = boa.Env()
     with boa.swap_env(env):
         p = deploy_for_tests(6)
-        p.set_index(100_000)
         m, ch = p.market(), p.ch
+        # the victim: 1 BTC long at 103,000 on 10,500; then the index falls to 96,000 (mark
+        # 96,000: equity 3,500 < MM 6,240, bankruptcy price 92,500) and the spam arrives
+        # inside the price band, under the mark, above the bankruptcy price
+        p.set_index(103_000)
+        maker = p.actor("maker", 1_000_000)
+        victim = p.actor("victim", 10_500)
+        open_position(p, victim, maker, "buy", "1", 103_000)
+        p.set_index(96_000)
         cap = p.params().max_open_orders
         n_subs = ORDERS // cap
         spammer = p.actor("spammer")
@@ -72,18 +79,16 @@ def test_order_book_spam__market_order_and_liquidation_fit_in_a_block():
         assert len(state.orders) == ORDERS and m.best_bid() == price
         assert p.lens.market_summary(m.address, 1).bids[0].orders == ORDERS
 
-        maker = p.actor("maker", 1_000_000)
-        victim = p.actor("victim", 10_000)
-        open_position(p, victim, maker, "buy", "1", 100_000)  # at 101,000 the spam is not crossed
-        p.set_index(93_000)  # victim: equity 4,860 < MM 6,166 at mark 94,860
+        equity, _im, mm, _ = p.margin(victim)
+        assert m.mark_price() == to_wad(96_000) and 0 <= equity < mm
         taker = p.actor("taker", 100_000)
 
-        # a market order walks at most max_fills dust orders
-        _, order_gas = _measured(env, ch, lambda: p.order(taker, "sell", "1", 90_000, IOC))
+        # a market order (at the price band's low edge) walks at most max_fills dust orders
+        _, order_gas = _measured(env, ch, lambda: p.order(taker, "sell", "1", 94_080, IOC))
         assert p.position(taker).size == -p.params().max_fills * size
         # so does a limit order; its rest would cross the dust still resting: it is
         # cancelled, and the book is never crossed
-        assert p.order(taker, "sell", "1", 90_000) == 0
+        assert p.order(taker, "sell", "1", 94_080) == 0
         assert p.position(taker).size == -2 * p.params().max_fills * size
         assert m.best_ask() == 0 or m.best_ask() > m.best_bid()
 
