@@ -85,9 +85,6 @@ def _plot_mark_premium(ax: Any, data: Any, symbol: str, x: list) -> None:
             )
         ax.legend(loc="lower left")
     ax.axhline(0, color="tab:blue", lw=0.8)
-    ax.set_xlabel("minutes from the start of the crash")
-    ax.set_ylabel("mark - index (bp)")
-    ax.set_title(f"{symbol}: mark - index (the crash, zoomed)")
 
 
 def _plot_index_mark(plt: Any, data: Any) -> Any:
@@ -100,22 +97,23 @@ def _plot_index_mark(plt: Any, data: Any) -> Any:
             x = t if zoom else [m / 60 for m in t]
             if zoom:
                 _plot_mark_premium(ax, data, symbol, x)
-                _shade_crash(ax, data, hours=False)
-                ax.set_xlim(lo, hi)
-                continue
-            ax.plot(x, _series(data, symbol, "fair"), color="0.6", lw=1, label="spot (off-chain fair price)")
-            ax.plot(
-                x, _series(data, symbol, "index"), color="tab:blue", lw=1.4, label="index (oracle median)"
-            )
-            ax.plot(x, _series(data, symbol, "mark"), color="tab:orange", lw=1.2, ls="--", label="mark")
+            else:
+                ax.plot(
+                    x, _series(data, symbol, "fair"), color="0.6", lw=1, label="spot (off-chain fair price)"
+                )
+                ax.plot(
+                    x, _series(data, symbol, "index"), color="tab:blue", lw=1.4, label="index (oracle median)"
+                )
+                ax.plot(x, _series(data, symbol, "mark"), color="tab:orange", lw=1.2, ls="--", label="mark")
             _shade_crash(ax, data, hours=not zoom)
             if zoom:
                 ax.set_xlim(lo, hi)
             ax.set_xlabel(
                 "minutes from the start of the crash" if zoom else "hours from the start of the crash"
             )
-            ax.set_ylabel("price (USD)")
-            ax.set_title(f"{symbol}: index vs mark" + (" (the crash, zoomed)" if zoom else " (whole run)"))
+            ax.set_ylabel("mark - index (bp)" if zoom else "price (USD)")
+            what = "mark - index (the crash, zoomed)" if zoom else "index vs mark (whole run)"
+            ax.set_title(f"{symbol}: {what}")
             if row == 0 and col == 0:
                 ax.legend(loc="lower left")
     fig.suptitle(

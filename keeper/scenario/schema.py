@@ -73,6 +73,17 @@ FUNDING_MARKET_KEYS = (
 )
 
 
+# PerpMarket's rates: whole multiples of 1e-9, packed in one parameter word
+MARKET_RATE_KEYS = (
+    "initial_margin",
+    "maintenance_margin",
+    "taker_fee",
+    "maker_fee",
+    "mark_band",
+    "price_band",
+)
+
+
 class MarketSpec(_Model):
     """One market. Unset optional parameters fall back to keeper.deploy.MarketConfig's defaults."""
 
@@ -126,12 +137,7 @@ class MarketSpec(_Model):
             "min_order_notional": self.min_order_notional,
         }
         for key in (
-            "initial_margin",
-            "maintenance_margin",
-            "taker_fee",
-            "maker_fee",
-            "mark_band",
-            "price_band",
+            *MARKET_RATE_KEYS,
             "max_open_orders",
             "max_fills",
             "max_open_interest",
@@ -151,7 +157,7 @@ class MarketSpec(_Model):
     @model_validator(mode="after")
     def _bounds(self) -> MarketSpec:
         """The contracts' hard bounds (PerpMarket._set_params, IndexOracle), checked before deploying."""
-        from keeper.deploy import MarketConfig
+        from keeper.deploy import MarketConfig, default_mark_band
 
         d = MarketConfig("X", Decimal(1))
         imr = self.initial_margin if self.initial_margin is not None else d.initial_margin
@@ -165,23 +171,16 @@ class MarketSpec(_Model):
             fee = getattr(self, key)
             if fee is not None and fee > Decimal("0.01"):
                 raise ValueError(f"{key} {fmt(fee)} is above the 1% bound")
-        if self.mark_band is not None and not Decimal("0.0001") <= self.mark_band <= mmr / 4:
-            # one trade moves the mark at most 2 x mark_band: half the maintenance margin
+        widest = default_mark_band(mmr)  # one trade moves the mark at most half the maintenance margin
+        if self.mark_band is not None and not Decimal("0.0001") <= self.mark_band <= widest:
             raise ValueError(
-                f"mark_band {fmt(self.mark_band)} out of bounds [0.0001, maintenance_margin / 4 = {fmt(mmr / 4)}]"
+                f"mark_band {fmt(self.mark_band)} out of bounds [0.0001, maintenance_margin / 4 = {fmt(widest)}]"
             )
         if self.price_band is not None and not Decimal("0.001") <= self.price_band <= Decimal("0.2"):
             raise ValueError(f"price_band {fmt(self.price_band)} out of bounds [0.001, 0.2]")
         with localcontext() as ctx:
             ctx.prec = 100
-            for key in (
-                "initial_margin",
-                "maintenance_margin",
-                "taker_fee",
-                "maker_fee",
-                "mark_band",
-                "price_band",
-            ):
+            for key in MARKET_RATE_KEYS:
                 rate = getattr(self, key)
                 if rate is not None and rate.scaleb(9) % 1 != 0:
                     # PerpMarket keeps its rates in units of 1e-9, in one storage word

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WAD = 10**18
+from keeper.model import WAD, price_band_ticks
+
 GTC, POST_ONLY, IOC = 0, 1, 2
 
 
@@ -29,10 +30,10 @@ class MarketSpec:
         a tick short of its edge: the index may move a little before the order lands."""
         if self.price_band == 0:
             return limit
-        band = index * self.price_band // WAD
+        lo, hi = price_band_ticks(index, self.price_band, self.tick)
         if buy:
-            return min(limit, max((index + band) // self.tick * self.tick - self.tick, self.tick))
-        return max(limit, -(-(index - band) // self.tick) * self.tick + self.tick)
+            return min(limit, max(hi - 1, 1) * self.tick)
+        return max(limit, (lo + 1) * self.tick)
 
     @property
     def max_leverage(self) -> float:

@@ -5,13 +5,28 @@ a few set-ups."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import boa
 
-from keeper.deploy import to_wad
+from keeper.deploy import MarketConfig, to_wad
 from tests.fuzz.liquidation_helpers import WAD, MarketState, attempt
 from tests.utils.protocol import GTC, IOC
 
-__all__ = ["WAD", "attempt", "assert_solvent", "open_position", "snapshot", "to_wad"]
+__all__ = ["WAD", "attempt", "assert_solvent", "demo_btc_market", "open_position", "snapshot", "to_wad"]
+
+
+def demo_btc_market() -> MarketConfig:
+    """BTC-PERP at $100,000 with the demo's risk (1% initial, 0.5% maintenance margin: up to
+    100x), a $1 tick and a 0.001 lot, the other parameters at their defaults."""
+    return MarketConfig(
+        "BTC-PERP",
+        Decimal("100000"),
+        tick_size=Decimal("1"),
+        lot_size=Decimal("0.001"),
+        initial_margin=Decimal("0.01"),
+        maintenance_margin=Decimal("0.005"),
+    )
 
 
 def assert_solvent(p) -> None:

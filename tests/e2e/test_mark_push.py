@@ -18,28 +18,15 @@ pusher gains nothing and the insurance fund pays nothing.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from keeper.deploy import MarketConfig, to_wad
-from tests.e2e.replay_helpers import WAD, assert_solvent, attempt
+from keeper.deploy import to_wad
+from tests.e2e.replay_helpers import WAD, assert_solvent, attempt, demo_btc_market
 from tests.utils.protocol import GTC, IOC, deploy_for_tests
 
 BTC = "BTC-PERP"
 
 
-def _market() -> MarketConfig:
-    return MarketConfig(
-        BTC,
-        Decimal("100000"),
-        tick_size=Decimal("1"),
-        lot_size=Decimal("0.001"),
-        initial_margin=Decimal("0.01"),
-        maintenance_margin=Decimal("0.005"),
-    )
-
-
 def test_mark_push__one_trader_cannot_push_a_45x_long_below_maintenance():
-    p = deploy_for_tests(6, markets=(_market(),))
+    p = deploy_for_tests(6, markets=(demo_btc_market(),))
     p.fund_insurance(1_000_000)
     p.set_index(100_000)
     # the market as the review found it: a 2% mark band (refused when the bound holds)

@@ -25,25 +25,11 @@ never becomes liquidatable while the index stands still.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from keeper.deploy import MarketConfig
-from tests.e2e.replay_helpers import WAD, assert_solvent, attempt
+from tests.e2e.replay_helpers import WAD, assert_solvent, attempt, demo_btc_market
 from tests.utils.protocol import GTC, IOC, deploy_for_tests
 
 BTC = "BTC-PERP"
 DEPOSIT = 60_000
-
-
-def _market() -> MarketConfig:
-    return MarketConfig(
-        BTC,
-        Decimal("100000"),
-        tick_size=Decimal("1"),
-        lot_size=Decimal("0.001"),
-        initial_margin=Decimal("0.01"),
-        maintenance_margin=Decimal("0.005"),
-    )
 
 
 class Pair:
@@ -69,7 +55,7 @@ class Pair:
 
 
 def _setup():
-    p = deploy_for_tests(6, markets=(_market(),))
+    p = deploy_for_tests(6, markets=(demo_btc_market(),))
     p.fund_insurance(1_000_000)
     p.set_index(100_000)
     maker = p.actor("honest_maker", 1_000_000)
