@@ -51,11 +51,18 @@ interface IMarketView:
     def TICK_SIZE() -> uint256: view
     def LOT_SIZE() -> uint256: view
     def params_word() -> uint256: view
+    def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
+
+
+interface IClearinghouseMarkets:
+    def active_markets(account: uint256) -> uint256: view
+    def markets(i: uint256) -> address: view
 
 
 WAD: constant(uint256) = 10**18
 MAX_CANCELS: constant(uint256) = 200
 MAX_ADL: constant(uint256) = 32
+MAX_MARKETS: constant(uint256) = 16
 ADL_ROUNDING: constant(int256) = 4         # wei of a counterparty's equity kept for the PnL roundings
 
 # hard bounds of the liquidation parameters
@@ -100,12 +107,13 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     """
     @notice Liquidate an account whose equity is below its maintenance
             margin (permissionless; PROTOCOL.md §9). Cancels its orders in
-            `market` (listed by the caller; while some remain, the call only
-            cancels), then closes part of its position by an IOC into the
-            book: enough to restore initial margin, at most `max_size`, the
-            whole of it when it or the remainder is at most
-            small_position_notional. A solvent account never fills beyond its
-            bankruptcy price; a bankrupt one (equity < 0) closes whole within
+            `market` (listed by the caller; while some remain, or where it
+            holds orders only, the call only cancels), then closes part of
+            its position by an IOC into the book: enough to restore initial
+            margin, at most `max_size`, the whole of it when it or the
+            remainder is at most small_position_notional. A solvent account
+            never fills beyond its bankruptcy price, the order risk of its
+            other markets' orders kept out of it; a bankrupt one (equity < 0) closes whole within
             mark x (1 -+ bankrupt_band), and only when the insurance fund can
             cover the worst case (else: adl). Fee: liquidation_fee x closed
             notional at mark, capped at the equity left; the caller's share
@@ -120,7 +128,11 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
     mm: uint256 = 0
     equity, im, mm = self._check_and_cancel(account, market, order_ids, False)
     v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
-    assert v.size != 0, "liquidate: no position"
+    if v.size == 0:
+        # dev: a market of the account's orders only: they are cancelled, so
+        # their order risk no longer holds back the close in its other markets
+        assert len(order_ids) > 0, "liquidate: no position"
+        return 0
     if v.open_orders > 0 or equity >= convert(mm, int256):
         # dev: more orders than one call cancels: progress, no close yet
         return 0
@@ -137,8 +149,9 @@ def liquidate(account: uint256, market: address, max_size: uint256, order_ids: D
         gap: int256 = convert(im, int256) - equity
         if imr > lp.liquidation_fee and gap > 0:
             q = min(q, self._round_up(self._ceil_div(convert(gap, uint256) * WAD * WAD, v.mark * (imr - lp.liquidation_fee)), lot))
-        # never beyond the bankruptcy price (where equity reaches zero)
-        limit = self._bankruptcy_price(v.mark, equity, v.size)
+        # never beyond the bankruptcy price (where equity reaches zero), the
+        # order risk of its other markets' resting orders kept out of it
+        limit = self._bankruptcy_price(v.mark, self._spendable(account, market, equity), v.size)
     else:
         assert self._worst(equity, abs_size, v.mark, lp.bankrupt_band) <= self._insurance_capacity(), "liquidate: insurance fund cannot cover, adl"
         band: uint256 = v.mark * lp.bankrupt_band // WAD
@@ -212,7 +225,7 @@ def takeover(account: uint256, market: address, size: uint256, subaccount: uint2
         assert self._worst(equity, abs_size, v.mark, lp.takeover_discount) <= self._insurance_capacity(), "takeover: insurance fund cannot cover, adl"
         q = abs_size
     else:
-        bk = self._bankruptcy_price(v.mark, equity, v.size)
+        bk = self._bankruptcy_price(v.mark, self._spendable(account, market, equity), v.size)
     price: uint256 = 0
     delta: int256 = convert(q, int256)
     if v.size > 0:
@@ -422,6 +435,35 @@ def _margin(account: uint256) -> (int256, uint256, uint256):
     free: uint256 = 0
     equity, im, mm, free = staticcall IClearinghouse(CLEARINGHOUSE).margin(account)
     return (equity, im, mm)
+
+
+@internal
+@view
+def _spendable(account: uint256, market: address, equity: int256) -> int256:
+    """
+    @dev The equity a solvent account's close in `market` may spend: its
+         equity less the order risk (params_layout.order_risk) of its
+         resting orders in its other markets, at least 0. Those orders stay
+         live; what their fills can lose stays in the account, so it ends at
+         or above zero whatever of them fills (PROTOCOL.md §10).
+    """
+    ch: IClearinghouseMarkets = IClearinghouseMarkets(CLEARINGHOUSE)
+    mask: uint256 = staticcall ch.active_markets(account)
+    risk: uint256 = 0
+    for i: uint256 in range(MAX_MARKETS):
+        if mask == 0:
+            break
+        if mask & 1 == 1:
+            m: address = staticcall ch.markets(i)
+            if m != market:
+                n: uint256 = 0
+                bids: uint256 = 0
+                asks: uint256 = 0
+                n, bids, asks = staticcall IMarketView(m).open_order_stats(account)
+                if n > 0:
+                    risk += pl.order_risk(staticcall IMarketView(m).params_word(), bids, asks)
+        mask >>= 1
+    return max(equity - convert(risk, int256), 0)
 
 
 @internal

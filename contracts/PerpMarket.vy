@@ -463,13 +463,9 @@ def _account_margin(account: uint256) -> IPerpMarket.AccountMargin:
     notional: uint256 = self._ceil_div(convert(abs(size), uint256) * mark, WAD)
     bids: uint256 = ((orders >> layout.A_BIDS) & layout.M120) * UNIT
     asks: uint256 = ((orders >> layout.A_ASKS) & layout.M120) * UNIT
-    # order risk: what the resting orders' fills can lose against the mark, both sides
-    # (a fill is within index x (1 +- price_band), the mark within index x (1 +- mark_band)),
-    # plus the maker fee; in the maintenance margin too, so an account at maintenance
-    # stays solvent whatever of its resting orders fills
-    pb: uint256 = (pw >> pl.K_PBAND) & pl.M29
-    k: uint256 = self._ceil_div((pb + ((pw >> pl.K_BAND) & pl.M30)) * pl.RATE, pl.RATE - pb) + ((pw >> pl.K_MAKER) & pl.M24)
-    risk: uint256 = self._ceil_div((bids + asks) * k, pl.RATE)
+    # order risk (params_layout.order_risk), in the maintenance margin too, so an account
+    # at maintenance stays solvent whatever of its resting orders fills
+    risk: uint256 = pl.order_risk(pw, bids, asks)
     return IPerpMarket.AccountMargin(
         pnl=self._upnl(word, mark) - self._funding_owed(account, word, size),
         im=self._ceil_div((notional + max(bids, asks)) * (pw & pl.M30), pl.RATE) + risk,

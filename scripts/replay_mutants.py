@@ -233,6 +233,13 @@ MUTANTS: tuple[Mutant, ...] = (
             ),
         ),
     ),
+    Mutant(
+        "liquidation-across-markets",
+        "tests/e2e/test_liquidation_across_markets.py",
+        "a solvent account's close spends the order risk of its other markets' orders",
+        "LiquidationEngine.vy",
+        (("    return max(equity - convert(risk, int256), 0)\n", "    return equity\n"),),
+    ),
 )
 
 

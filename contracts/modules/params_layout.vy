@@ -4,7 +4,8 @@
 @license MIT
 @notice The packed parameter word of a PerpMarket (PerpMarket.params_word),
         one place for the market that writes it and the Lens and the
-        liquidation engine that read it. Constants and a pure decoder: a
+        liquidation engine that read it. Constants, a pure decoder and the
+        order risk the word prices: a
         module of no state, imported, never initialized.
 """
 
@@ -50,3 +51,25 @@ def decode(pw: uint256, max_open_interest: uint256) -> IPerpMarket.MarketParams:
         max_open_interest=max_open_interest,
         price_band=((pw >> K_PBAND) & M29) * RATE_WEI,
     )
+
+
+@internal
+@pure
+def order_risk(pw: uint256, bids: uint256, asks: uint256) -> uint256:
+    """
+    @dev The order risk of resting orders of `bids` + `asks` quote WAD in the
+         market of params word `pw` (PROTOCOL.md §8): what their fills can
+         lose against the mark, both sides, plus the maker fee:
+         ceil((bids + asks) x k), k = ceil((price_band + mark_band) /
+         (1 - price_band)) + maker_fee (a fill is within index x (1 +-
+         price_band), the mark within index x (1 +- mark_band)).
+    """
+    pb: uint256 = (pw >> K_PBAND) & M29
+    k: uint256 = self._ceil_div((pb + ((pw >> K_BAND) & M30)) * RATE, RATE - pb) + ((pw >> K_MAKER) & M24)
+    return self._ceil_div((bids + asks) * k, RATE)
+
+
+@internal
+@pure
+def _ceil_div(x: uint256, y: uint256) -> uint256:
+    return (x + y - 1) // y

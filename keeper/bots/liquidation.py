@@ -221,8 +221,10 @@ def plan_liquidations(
     remaining = capacity
     for h in ranked:
         reserved_deficit = False
-        for p in sorted(positions.get(h.account, ()), key=lambda p: (-p.notional, p.market)):
-            if p.size == 0:
+        # markets of resting orders only first: `liquidate` there cancels them, so their order
+        # risk no longer holds back the closes after them in the batch (PROTOCOL.md §10)
+        for p in sorted(positions.get(h.account, ()), key=lambda p: (p.size != 0, -p.notional, p.market)):
+            if p.size == 0 and p.open_orders == 0:
                 continue
             if (h.account, p.market) in in_flight:
                 plan.in_flight.append((h.account, p.market))
@@ -234,6 +236,13 @@ def plan_liquidations(
                 account=h.account, market=p.market, equity=h.equity, mm=h.mm, size=p.size, mark=p.mark,
                 open_orders=p.open_orders,
             )  # fmt: skip
+            if p.size == 0:
+                plan.liquidate.append(
+                    LiquidationAction(
+                        kind="liquidate", reason="cancel the orders of a market without position", **base
+                    )
+                )
+                continue
             if h.equity >= 0:
                 plan.liquidate.append(
                     LiquidationAction(kind="liquidate", reason="equity below maintenance margin", **base)
@@ -378,13 +387,13 @@ class LiquidationBot(TakeoverBackstop, LoopingBot):
 
     def _step(self) -> dict[str, int]:
         """One round. Returns counts (liquidatable, planned, liquidated, taken_over, adl_handoff,
-        skipped, failed, in_flight), or None when a round is already running. (`run_once()` runs it
+        skipped, failed, in_flight, cancelled), or None when a round is already running. (`run_once()` runs it
         under the in-progress guard.)"""
         started = time.monotonic()
         counts = dict.fromkeys(
             (
                 "liquidatable", "planned", "liquidated", "taken_over", "adl_handoff", "skipped", "failed",
-                "in_flight",
+                "in_flight", "cancelled",
             ),
             0,
         )  # fmt: skip
@@ -623,6 +632,10 @@ class LiquidationBot(TakeoverBackstop, LoopingBot):
         }
         if bad_debt:
             fields["bad_debt"] = {k: int(v) for k, v in bad_debt[0]["args"].items() if k != "account"}
+        if a.size == 0:
+            counts["cancelled"] += 1
+            self.log.info("cancelled the orders of a liquidatable account", extra=fields)
+            return
         if closed == 0 and a.open_orders > MAX_CANCELS:
             # more resting orders than one call cancels: this call cancelled 200, the close comes next round
             counts["skipped"] += 1

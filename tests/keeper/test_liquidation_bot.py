@@ -83,6 +83,15 @@ def test_plan__solvent__liquidate_in_rank_order() -> None:
     assert plan.liquidate[0].open_orders == 3 and plan.adl == []
 
 
+def test_plan__market_of_orders_only__cancelled_first_then_the_close() -> None:
+    # the orders' risk holds back the close elsewhere (PROTOCOL.md §10): cancel them first
+    ranked = rank_liquidatable([health(1, 50, 60)])
+    book = [position(1, 0.01), position(1, 0, market=ETH, orders=2), position(1, 0, market=BTC + "1")]
+    plan = plan_liquidations(ranked, {1: book}, PARAMS, 0)
+    assert [(a.market, a.size, a.open_orders) for a in plan.liquidate] == [(ETH, 0, 2), (BTC, WAD // 100, 0)]
+    assert plan.liquidate[0].reason == "cancel the orders of a market without position"
+
+
 def test_plan__bankrupt__liquidate_only_when_the_fund_covers_the_worst_case() -> None:
     h = health(1, -400, 550)
     p = position(1, 0.1, mark=85_000)
@@ -137,7 +146,7 @@ def test_plan__bankrupt_in_two_markets__deficit_reserved_once() -> None:
 def test_plan__in_flight_skipped__flat_markets_ignored__max_actions_defers() -> None:
     ranked = rank_liquidatable([health(a, 10, 60) for a in (1, 2, 3, 4)])
     positions = {a: [position(a, 0.01)] for a in (1, 2, 3, 4)}
-    positions[4] = [position(4, 0, orders=2)]  # orders only, no position
+    positions[4] = [position(4, 0)]  # flat, no orders (orders only: cancelled, see above)
     plan = plan_liquidations(ranked, positions, PARAMS, 0, in_flight={(2, BTC)}, max_actions=1)
     assert [a.account for a in plan.liquidate] == [1]
     assert plan.in_flight == [(2, BTC)] and plan.deferred == 1

@@ -5,29 +5,27 @@ by anyone: the fund covers, the rest is bad_debt.
 
 With price protection (PROTOCOL.md §5, §8) a resting order alone can no longer
 fill beyond its owner's bankruptcy price (an ask far below the index is
-refused, and the order risk it reserves covers a fill within the band). The
-flat account below zero is built here across two markets instead: a BTC
-liquidation closes at the bankruptcy price, which counts the ETH position at
-its mark, and then the account's reduce-only ETH ask, resting since before,
-fills below that mark."""
+refused, and the order risk it reserves covers a fill within the band), and a
+solvent account's liquidation keeps its other markets' order risk (§10). The
+flat account below zero is built here across two markets from an account
+already bankrupt: auto-deleveraging closes its BTC long at the bankruptcy
+price, which counts the ETH position at its mark, and then the account's
+reduce-only ETH ask, resting since before, fills below that mark."""
 
 import boa
 import pytest
 
 from keeper.deploy import to_wad
-from tests.unitary.clearinghouse.liquidation_helpers import levered_long, liquidate, open_position
+from tests.unitary.clearinghouse.liquidation_helpers import adl, levered_long, liquidate, open_position
 from tests.utils.protocol import GTC, IOC
 
 
-def liquidated_with_an_eth_ask(protocol) -> str:
+def eth_ask_and_btc_long(protocol) -> tuple[str, str]:
     """The trader deposits $13,200 and buys 1 BTC at $100,000 and 5 ETH at
     $4,000. ETH rises to $4,400 (and trades there: ETH mark $4,400, +$2,000);
     the trader rests a reduce-only ask for its 5 ETH at $4,320 (within the 2%
     price band, $4,312 .. $4,488): equity $15,200 >= IM $15,158.98 (the ask's
-    order risk included). BTC falls to $86,000: equity $1,200 < MM $7,818.98,
-    bankruptcy price $84,800. A bid for 1 BTC rests there (in the band) and the
-    liquidation closes the whole BTC position at it: equity 0 (no fee left to
-    take), cash -$2,000, the ETH long and its ask still open."""
+    order risk included). Returns (trader, maker, the ask's id)."""
     p = protocol
     maker = p.actor("maker", 10_000_000)
     trader = p.actor("trader", 13_200)
@@ -35,17 +33,61 @@ def liquidated_with_an_eth_ask(protocol) -> str:
     open_position(p, trader, maker, "buy", "5", "4000", symbol="ETH-PERP")
     p.set_index(4_400, symbol="ETH-PERP")
     open_position(p, p.actor("other", 10_000), maker, "buy", "0.01", "4400", symbol="ETH-PERP")
-    p.order(trader, "sell", "5", "4320", GTC, symbol="ETH-PERP", reduce_only=True)
+    ask = p.order(trader, "sell", "5", "4320", GTC, symbol="ETH-PERP", reduce_only=True)
     acct = p.account(trader)
     equity, im, _mm, _ = p.ch.margin(acct)
     assert (equity, im) == (to_wad(15_200), to_wad("15158.9795936"))
+    return trader, maker, ask
+
+
+def liquidated_with_an_eth_ask(protocol) -> str:
+    """After `eth_ask_and_btc_long`, BTC falls to $84,000: equity -$800, and
+    the insurance fund (empty) cannot cover it. Auto-deleveraging closes the
+    whole BTC long against the maker's short at the bankruptcy price $84,800:
+    equity 0, cash -$2,000, the ETH long and its ask still open."""
+    p = protocol
+    trader, maker, _ask = eth_ask_and_btc_long(p)
+    acct = p.account(trader)
+    p.set_index(84_000)
+    p.order(maker, "buy", "0.01", "84000")
+    assert p.ch.margin(acct)[0] == -to_wad(800)
+    assert adl(p, acct, [p.account(maker)], p.actor("deleverager")) == to_wad(1)
+    assert p.ch.margin(acct)[0] == 0 and p.ch.cash(acct) == -to_wad(2_000)
+    assert p.position(trader).size == 0 and p.position(trader, "ETH-PERP").size == to_wad(5)
+    return trader
+
+
+def test_liquidate__other_markets_orders__close_keeps_their_order_risk(protocol):
+    """BTC falls to $86,000: equity $1,200 < MM. A bid rests at $84,800, the
+    bankruptcy price counting the ETH ask's margin as equity; the liquidation
+    keeps that order risk in the account, so it does not sell there, and after
+    the ETH orders are cancelled (a liquidation call in a market of orders
+    only) it does: the account ends at zero, its ETH long left unhedged."""
+    p = protocol
+    trader, maker, ask = eth_ask_and_btc_long(p)
+    acct = p.account(trader)
     p.set_index(86_000)
     p.order(maker, "buy", "1", "84800")
     assert p.ch.margin(acct)[0] == to_wad(1_200)
+    assert liquidate(p, acct, p.actor("liquidator")) == 0
+    assert p.position(trader).size == to_wad(1)
+    p.order(maker, "sell", "5", "4400", GTC, symbol="ETH-PERP")  # ETH trades on, away from the ask
+    assert liquidate(p, acct, p.actor("liquidator"), order_ids=[ask], symbol="ETH-PERP") == 0
+    assert p.position(trader, "ETH-PERP").open_orders == 0
     assert liquidate(p, acct, p.actor("liquidator")) == to_wad(1)
-    assert p.ch.margin(acct)[0] == 0 and p.ch.cash(acct) == -to_wad(2_000)
-    assert p.position(trader, "ETH-PERP").size == to_wad(5)
-    return trader
+    assert p.ch.margin(acct)[0] == 0 and p.position(trader).size == 0
+
+
+def test_liquidate__market_of_orders_only_nothing_listed__reverts(protocol):
+    trader, maker, ask = eth_ask_and_btc_long(protocol)
+    acct = protocol.account(trader)
+    protocol.set_index(86_000)
+    # the ETH long sold first (a taker close at the mark): ETH holds the ask only
+    protocol.order(maker, "buy", "5", "4400", GTC, symbol="ETH-PERP")
+    protocol.order(trader, "sell", "5", "4400", IOC, symbol="ETH-PERP")
+    assert protocol.position(trader, "ETH-PERP").size == 0
+    with boa.reverts("liquidate: no position"):
+        liquidate(protocol, acct, protocol.actor("liquidator"), symbol="ETH-PERP")
 
 
 @pytest.fixture
