@@ -4,7 +4,9 @@
 @title IndexOracle
 @license MIT
 @notice The index price of one market (PROTOCOL.md §4): the median of the
-        fresh sources, valid only with at least `quorum` fresh sources.
+        fresh sources, valid only with at least `quorum` fresh sources and,
+        with an even number of them, when the two middle prices agree
+        within `max_spread` (else one source of two would move the mean).
         A source is either a reporter account that pushes (price, timestamp)
         or a Chainlink AggregatorV3 feed read with `latestRoundData()`.
         A report must be > 0, not from the future, and a source's timestamps
@@ -16,7 +18,9 @@
         index is invalid while the median is more than `max_divergence`
         away from it (Drift's oracle guard rails, Mango v4's stable price).
 @custom:security Trust: the owner chooses the sources; the median tolerates
-        fewer than half of the fresh sources being wrong. A reader never
+        fewer than half of the fresh sources being wrong, and with an even
+        count the spread rule bounds what one wrong source does: at most
+        max_spread / 2 (<= 2%) from the honest price, or an invalid index. A reader never
         gets a price from a stale, zero or quorum-less set: `index()` reverts.
         A majority of sources pushing the price far away (Mango, 2022) makes
         the index invalid, not wrong, for as long as the reference needs to
@@ -55,6 +59,9 @@ MIN_DIVERGENCE: constant(uint256) = 500         # 5%, in basis points
 MAX_DIVERGENCE: constant(uint256) = 100_000     # 1000%
 MIN_REFERENCE_RATE: constant(uint256) = 100     # 1% per hour, in basis points
 MAX_REFERENCE_RATE: constant(uint256) = 100_000 # 1000% per hour
+MIN_SPREAD: constant(uint256) = 10              # 0.1%, in basis points
+MAX_SPREAD: constant(uint256) = 400             # 4%: one source of two moves the index <= 2%
+DEFAULT_SPREAD: constant(uint256) = 100         # 1%
 
 # packed source word: kind (8 bits) | aggregator decimals (8) | price (128) | timestamp (64)
 PRICE_BITS: constant(uint256) = 128
@@ -91,6 +98,9 @@ _source_addr: HashMap[uint256, address]
 _cache: uint256
 # reporter address -> source index + 1 (0: not a reporter)
 reporter_source: public(HashMap[address, uint256])
+# the largest spread of the two middle prices of an even count (basis points);
+# read only when the count of fresh sources is even
+_max_spread: uint256
 
 
 @deploy
@@ -122,6 +132,7 @@ def __init__(
     self._set_max_age(max_age_)
     self._set_quorum(quorum_)
     self._set_guard(max_divergence_, reference_rate_)
+    self._set_max_spread(DEFAULT_SPREAD * BPS)
 
 
 # ---------------------------------------------------------------- reads
@@ -156,6 +167,17 @@ def reference_rate() -> uint256:
 
 @external
 @view
+def max_spread() -> uint256:
+    """
+    @notice With an even number of fresh sources the index is invalid while
+            its two middle prices differ by more than this (WAD fraction of
+            the lower one).
+    """
+    return self._max_spread * BPS
+
+
+@external
+@view
 def reference_price() -> (uint256, uint256):
     """
     @notice (the reference price now, the time of its last checkpoint): the
@@ -166,8 +188,9 @@ def reference_price() -> (uint256, uint256):
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
+    agree: bool = False
     config: uint256 = self._config
-    price, oldest, fresh = self._median_unchecked(config)
+    price, oldest, fresh, agree = self._median_unchecked(config)
     return (self._reference_now(price, config), (config >> C_REF_TIME) & MASK32)
 
 
@@ -218,9 +241,10 @@ def index_status() -> (bool, uint256, uint256):
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
+    agree: bool = False
     config: uint256 = self._config
-    price, oldest, fresh = self._median_unchecked(config)
-    ok: bool = fresh > 0 and fresh >= (config >> 8) & 255
+    price, oldest, fresh, agree = self._median_unchecked(config)
+    ok: bool = fresh > 0 and fresh >= (config >> 8) & 255 and agree
     return (ok and self._within_guard(price, config), price, fresh)
 
 
@@ -390,6 +414,16 @@ def set_guard(max_divergence_: uint256, reference_rate_: uint256):
 
 
 @external
+def set_max_spread(max_spread_: uint256):
+    """
+    @notice The largest spread of the two middle prices of an even count of
+            fresh sources (owner; WAD fraction, whole basis points, 0.1% .. 4%).
+    """
+    ownable._check_owner()
+    self._set_max_spread(max_spread_)
+
+
+@external
 def set_quorum(quorum_: uint256):
     """
     @notice Fresh sources required for a valid index (owner; 1 .. sources).
@@ -431,8 +465,11 @@ def _checkpoint() -> uint256:
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
-    price, oldest, fresh = self._median_unchecked(config)
-    if fresh == 0 or fresh < (config >> 8) & 255:
+    agree: bool = False
+    price, oldest, fresh, agree = self._median_unchecked(config)
+    if fresh == 0 or fresh < (config >> 8) & 255 or not agree:
+        # dev: no quorum, or an even count whose middle prices disagree: the
+        # reference stays (it follows valid medians only)
         self._cache = 0
         return 0
     reference: uint256 = self._reference_now(price, config)
@@ -447,7 +484,7 @@ def _checkpoint() -> uint256:
 @internal
 def _checkpoint_valid() -> uint256:
     price: uint256 = self._checkpoint()
-    assert price != 0, "oracle: no quorum"
+    assert price != 0, "oracle: no quorum, or the sources disagree"
     return price
 
 
@@ -492,6 +529,16 @@ def _set_max_age(max_age_: uint256):
     self._config = (self._config & ~(MASK24 << C_MAX_AGE)) | (max_age_ << C_MAX_AGE)
     self._cache = 0
     log IIndexOracle.MaxAgeSet(max_age=max_age_)
+
+
+@internal
+def _set_max_spread(max_spread_: uint256):
+    assert max_spread_ % BPS == 0, "oracle: spread not in whole basis points"
+    spread: uint256 = max_spread_ // BPS
+    assert spread >= MIN_SPREAD and spread <= MAX_SPREAD, "oracle: max_spread out of bounds"
+    self._max_spread = spread
+    self._cache = 0
+    log IIndexOracle.MaxSpreadSet(max_spread=max_spread_)
 
 
 @internal
@@ -562,20 +609,24 @@ def _median() -> (uint256, uint256, uint256):
     price: uint256 = 0
     oldest: uint256 = 0
     fresh: uint256 = 0
+    agree: bool = False
     config: uint256 = self._config
-    price, oldest, fresh = self._median_unchecked(config)
+    price, oldest, fresh, agree = self._median_unchecked(config)
     assert fresh > 0, "oracle: stale index"
     assert fresh >= (config >> 8) & 255, "oracle: below quorum"
+    assert agree, "oracle: sources disagree"
     assert self._within_guard(price, config), "oracle: index moved too fast"
     return (price, oldest, fresh)
 
 
 @internal
 @view
-def _median_unchecked(config: uint256) -> (uint256, uint256, uint256):
+def _median_unchecked(config: uint256) -> (uint256, uint256, uint256, bool):
     """
-    @dev (median of fresh sources, oldest fresh timestamp, fresh count).
-         Even counts take the mean of the two middle prices, rounded down.
+    @dev (median of fresh sources, oldest fresh timestamp, fresh count, the
+         middle prices agree). Even counts take the mean of the two middle
+         prices, rounded down; they agree when the higher is at most
+         (1 + max_spread) x the lower (always, for an odd count).
     """
     n: uint256 = config & 255
     max_age_: uint256 = (config >> C_MAX_AGE) & MASK24
@@ -602,8 +653,10 @@ def _median_unchecked(config: uint256) -> (uint256, uint256, uint256):
             j = unsafe_sub(j, 1)
         prices[j] = p
     if m == 0:
-        return (0, 0, 0)
+        return (0, 0, 0, True)
     if m % 2 == 1:
-        return (prices[m // 2], oldest, m)
+        return (prices[m // 2], oldest, m, True)
+    lo: uint256 = prices[m // 2 - 1]
+    hi: uint256 = prices[m // 2]
     # dev: every price <= PRICE_MASK (reports and feeds alike): the sum < 2**129
-    return (unsafe_add(prices[m // 2 - 1], prices[m // 2]) // 2, oldest, m)
+    return (unsafe_add(lo, hi) // 2, oldest, m, hi * WAD <= lo * (WAD + self._max_spread * BPS))

@@ -69,9 +69,12 @@ class MarketConfig:
     oracle_max_age: int = 60
     # index guard (PROTOCOL.md §4): the index is invalid while the median is
     # more than max_divergence from a reference price that moves at most
-    # reference_rate per hour
-    oracle_max_divergence: Decimal = Decimal("0.5")
-    oracle_reference_rate: Decimal = Decimal("0.5")  # per hour
+    # reference_rate per hour (a report moves a valid index at most 10%)
+    oracle_max_divergence: Decimal = Decimal("0.1")
+    oracle_reference_rate: Decimal = Decimal("2")  # per hour
+    # an even count of fresh sources whose two middle prices differ by more
+    # than this leaves the index invalid (None: the contract's default, 1%)
+    oracle_max_spread: Decimal | None = None
     # funding (PROTOCOL.md §8): Binance-like defaults, 1h settlement of an 8h quote
     funding_interval: int = 3600
     funding_period: int = 8 * 3600
@@ -406,6 +409,8 @@ def _deploy_market(
         to_wad(mc.oracle_max_divergence),
         to_wad(mc.oracle_reference_rate),
     )
+    if mc.oracle_max_spread is not None:
+        backend.transact(oracle, "set_max_spread", to_wad(mc.oracle_max_spread))
     market = backend.deploy(
         "PerpMarket",
         mc.symbol,

@@ -200,7 +200,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "tests/e2e/test_off_market_drain.py",
         "no order risk in the margin (a fill may lose more than the initial margin reserved)",
         "PerpMarket.vy",
-        (("    risk: uint256 = self._ceil_div((bids + asks) * k, pl.RATE)\n", "    risk: uint256 = 0\n"),),
+        (("    risk: uint256 = pl.order_risk(pw, bids, asks)\n", "    risk: uint256 = 0\n"),),
     ),
     Mutant(
         "mark-band-bound",
@@ -239,6 +239,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "a solvent account's close spends the order risk of its other markets' orders",
         "LiquidationEngine.vy",
         (("    return max(equity - convert(risk, int256), 0)\n", "    return equity\n"),),
+    ),
+    Mutant(
+        "one-reporter",
+        "tests/e2e/test_one_reporter_moves_index.py",
+        "an even count of fresh sources is valid whatever its middle prices' spread",
+        "IndexOracle.vy",
+        (("m, hi * WAD <= lo * (WAD + self._max_spread * BPS))", "m, True)"),),
     ),
 )
 

@@ -236,17 +236,13 @@ def plan_liquidations(
                 account=h.account, market=p.market, equity=h.equity, mm=h.mm, size=p.size, mark=p.mark,
                 open_orders=p.open_orders,
             )  # fmt: skip
-            if p.size == 0:
-                plan.liquidate.append(
-                    LiquidationAction(
-                        kind="liquidate", reason="cancel the orders of a market without position", **base
-                    )
+            if p.size == 0 or h.equity >= 0:
+                reason = (
+                    "cancel the orders of a market without position"
+                    if p.size == 0
+                    else "equity below maintenance margin"
                 )
-                continue
-            if h.equity >= 0:
-                plan.liquidate.append(
-                    LiquidationAction(kind="liquidate", reason="equity below maintenance margin", **base)
-                )
+                plan.liquidate.append(LiquidationAction(kind="liquidate", reason=reason, **base))
                 continue
             lp = params[p.market]
             worst = worst_case_deficit(h.equity, abs(p.size), p.mark, lp.bankrupt_band)
@@ -255,32 +251,19 @@ def plan_liquidations(
             if need <= remaining:
                 remaining -= need
                 reserved_deficit = True
-                plan.liquidate.append(
-                    LiquidationAction(
-                        kind="liquidate",
-                        reason="bankrupt, insurance fund covers the worst case",
-                        worst_case_deficit=worst,
-                        **base,
-                    )
+                into, kind, reason = (
+                    plan.liquidate,
+                    "liquidate",
+                    "bankrupt, insurance fund covers the worst case",
                 )
             elif worst <= capacity:
-                plan.beyond_reservation.append(
-                    LiquidationAction(
-                        kind="liquidate",
-                        reason="bankrupt, the fund covers it alone: the contract re-checks it after the ones before it",
-                        worst_case_deficit=worst,
-                        **base,
-                    )
+                into, kind = plan.beyond_reservation, "liquidate"
+                reason = (
+                    "bankrupt, the fund covers it alone: the contract re-checks it after the ones before it"
                 )
             else:
-                plan.adl.append(
-                    LiquidationAction(
-                        kind="adl",
-                        reason="bankrupt beyond the insurance fund's capacity: ADL",
-                        worst_case_deficit=worst,
-                        **base,
-                    )
-                )
+                into, kind, reason = plan.adl, "adl", "bankrupt beyond the insurance fund's capacity: ADL"
+            into.append(LiquidationAction(kind=kind, reason=reason, worst_case_deficit=worst, **base))
     return plan
 
 

@@ -91,8 +91,9 @@ market's funding dust, on = open notional):
    its bankruptcy price, PROTOCOL.md §15) is booked by settle_bad_debt
    (checked in an anchor after every step).
    The insurer's stake: deposits, withdraw requests and redemptions, which
-   succeed only between the cooldown and the end of the window and pay what
-   the shares are worth then (they bore the losses meanwhile).
+   succeed only between the cooldown and the end of the window, while every
+   listed market's index is valid (PROTOCOL.md §11.0), and pay what the
+   shares are worth then (they bore the losses meanwhile).
 11. with every oracle source stale, or fewer fresh than the quorum, or a
    majority of sources pushing the index x11 or /11 (beyond the guard),
    liquidate, takeover, adl, risk-increasing orders, withdrawals of
@@ -266,6 +267,15 @@ class LiquidationMachine(RuleBasedStateMachine):
         if confirm and not valid and fresh >= self.oracle.quorum():
             self.oracle.reset_reference(sender=self.p.owner)
             count("index", "guard held a gap: owner confirmed")
+
+    def _push_other_markets(self) -> None:
+        """The reporters of the other listed markets report their initial
+        price now (the fund's withdrawals wait for every listed index)."""
+        t = boa.env.evm.patch.timestamp
+        for md in self.p.d.markets.values():
+            if md.oracle.address != self.oracle.address:
+                for r in md.reporters:
+                    md.oracle.report(to_wad(md.config.initial_price), t, sender=r)
 
     def _book(self, logs) -> None:
         """Book a successful call's events into the models (invariant 4)."""
@@ -453,7 +463,8 @@ class LiquidationMachine(RuleBasedStateMachine):
     @rule(wait=st.sampled_from(["none", "cooldown", "past window"]), part=st.integers(1, 100))
     def redeem_insurance(self, wait, part):
         """Redeem out of the request: only between cooldown and the end of the
-        window; the shares kept bearing losses meanwhile (they are valued now)."""
+        window, and while every listed index is valid; the shares kept bearing
+        losses meanwhile (they are valued now)."""
         if not self.fund_request:
             return
         shares, at = self.fund_request
@@ -463,7 +474,9 @@ class LiquidationMachine(RuleBasedStateMachine):
         if target > now:
             boa.env.time_travel(seconds=target - now)
             self._push()
+            self._push_other_markets()
         now = boa.env.evm.patch.timestamp
+        waits = not all(md.oracle.index_status()[0] for md in self.p.d.markets.values())
         amount = max(shares * part // 100, 1)
         preview = self.fund.previewRedeem(amount)
         assets0, balance0 = self.fund.totalAssets(), self.token.balanceOf(self.insurer)
@@ -477,6 +490,9 @@ class LiquidationMachine(RuleBasedStateMachine):
             count("insurance redeem", "window expired: reverted")
         elif preview == 0:
             assert not ok and "zero assets" in out, out
+        elif waits:
+            assert not ok and "index invalid, withdrawals wait" in out, out
+            count("insurance redeem", "an index invalid: waited")
         else:
             assert ok, out
             self._book(self.fund.get_logs(strict=False))
@@ -1094,6 +1110,21 @@ class LiquidationMachine(RuleBasedStateMachine):
             assert self.fund.total_assets_stored() == assets0
         self._check_bystanders(cash0, {a, *cands})
         count("adl", f"{variant}: {len(cands)} counterparties, {'all' if size_after == 0 else 'part'}")
+
+    @rule(lie=st.integers(-5_000, 5_000) | st.sampled_from([-100, -99, 99, 100, 101]))
+    def one_reporter_lies(self, lie):
+        """Invariant 16: one reporter late (past max_age), another lying by
+        `lie` basis points: the index is invalid or within 2% of the honest
+        one (the spread rule, PROTOCOL.md §4). Then every reporter is honest."""
+        boa.env.time_travel(seconds=MAX_AGE + 1)
+        t = boa.env.evm.patch.timestamp
+        self.oracle.report(self.index, t, sender=self.reporters[0])
+        self.oracle.report(self.index * (10_000 + lie) // 10_000, t, sender=self.reporters[2])
+        valid, median, fresh = self.oracle.index_status()
+        assert fresh == 2
+        assert not valid or abs(median - self.index) * 50 <= self.index, f"one reporter moved the index {lie} bp"
+        count("index", f"one reporter lies: {'valid' if valid else 'invalid'}")
+        self._push()
 
     @rule(kind=st.sampled_from(["stale", "quorum", "pumped", "dumped"]), pick=st.integers(0, 10**6))
     def stale_index(self, kind, pick):
