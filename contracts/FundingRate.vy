@@ -3,15 +3,20 @@
 """
 @title FundingRate
 @license MIT
-@notice Funding of one perp market (PROTOCOL.md §8): permissionless premium
+@notice Funding of one perp market (PROTOCOL.md §9): permissionless premium
         samples from the order book's impact prices, and permissionless
         settlement at each interval boundary that moves the market's
         cumulative funding by F x index. Positions settle lazily against it
         in the market, so the cost is O(1) whatever the number of accounts.
 @custom:security Every rate is clamped (premium-interest clamp, then the
-        per-interval cap); missed intervals are caught up at most
-        MAX_CATCHUP per call at the rate of the current interval; a stale
-        index reverts sampling and settlement with the oracle's reason.
+        per-interval cap). Only sample() reads the book: an interval without
+        samples has premium 0 (interest only), so a settler cannot shape the
+        book for its own settlement. The samples belong to the interval
+        ending at next_funding_time; missed intervals after it are caught up
+        (at most MAX_CATCHUP per call) at the interest-only rate, and one
+        call moves the cumulative funding by at most cap x index, however
+        many intervals it settles. A stale index reverts sampling and
+        settlement with the oracle's reason.
 """
 
 from snekmate.auth import ownable
@@ -166,23 +171,35 @@ def sample() -> int256:
 @external
 def settle() -> int256:
     """
-    @notice Settle the due interval(s) (anyone, from next_funding_time on):
+    @notice Settle the due interval(s) (anyone, from next_funding_time on).
+            The first due interval (the one the samples belong to) is
+            charged F = clamp(F_period x interval / period, -cap, +cap) with
             F_period = P_mean + clamp(interest - P_mean, -clamp, +clamp),
-            F = clamp(F_period x interval / period, -cap, +cap),
-            cumulative_funding += F x index for each due interval (at most
-            48 per call). With no sample in the interval, one is taken now.
-    @return F, the rate per interval, WAD.
+            P_mean the mean of its samples (0 without samples: the book is
+            not read here). Each further missed interval (due - 1 of them,
+            due <= 48 per call) is charged the interest part only,
+            base = F at P_mean = 0. Per unit of size (quote WAD):
+            delta = F x index / 1e18 + (base x index / 1e18) x (due - 1)
+            (each division truncated toward zero), clamped to
+            +-(cap x index / 1e18): one call never moves more than one
+            interval's cap. cumulative_funding += delta.
+    @return F, the first due interval's rate, WAD.
     """
     nft: uint256 = self._settled & M64
     assert block.timestamp >= nft, "funding: too early"
     p: FundingParams = self._params()
     index: uint256 = staticcall ORACLE.index()
     samples: uint256 = self._samples
-    premium: int256 = self._mean_premium(p, samples, index)
+    premium: int256 = self._mean_premium(samples)
     rate: int256 = self._rate(p, premium)
+    base: int256 = self._rate(p, 0)
     due: uint256 = min((block.timestamp - nft) // p.funding_interval + 1, MAX_CATCHUP)
-    # dev: |rate| <= 10%, index < 2**128, due <= 48: no overflow
-    cum: int256 = extcall MARKET.add_cumulative_funding(rate * convert(index, int256) // SWAD * convert(due, int256))
+    i: int256 = convert(index, int256)
+    # dev: |rate|, |base| <= cap <= 10%, index < 2**128, due <= 48: no overflow
+    delta: int256 = rate * i // SWAD + (base * i // SWAD) * convert(due - 1, int256)
+    bound: int256 = convert(p.cap * index // WAD, int256)
+    delta = max(-bound, min(bound, delta))
+    cum: int256 = extcall MARKET.add_cumulative_funding(delta)
     self._settled = self._pack_settled(nft + due * p.funding_interval, rate, premium)
     # the interval's samples are spent; keep the last sample time
     self._samples = (convert(OFF128, uint256) << 128) | (samples & M64)
@@ -209,11 +226,15 @@ def impact_prices(notional: uint256) -> (uint256, uint256):
 @view
 def predicted_rate() -> int256:
     """
-    @notice The rate per interval if the running interval settled now (its
-            mean premium, or a live sample when none was taken).
+    @notice The rate per interval if the running interval settled now: F
+            at the mean premium of its samples, or the interest part only
+            (premium 0) when none was taken. Reverts with the oracle's
+            reason when the index is invalid, as settle() would.
     """
     p: FundingParams = self._params()
-    return self._rate(p, self._mean_premium(p, self._samples, staticcall ORACLE.index()))
+    # dev: the index is read for its validity only: the rate does not depend on it
+    index: uint256 = staticcall ORACLE.index()
+    return self._rate(p, self._mean_premium(self._samples))
 
 
 @external
@@ -230,7 +251,8 @@ def rate_apr(rate: int256) -> int256:
 @view
 def funding_apr() -> int256:
     """
-    @notice The last settled rate as an APR, WAD.
+    @notice The last settled rate (the first interval of the last
+            settlement, interest only if it had no samples) as an APR, WAD.
     """
     return self._last_rate() * convert(YEAR // (self._params_a & M32), int256)
 
@@ -239,8 +261,9 @@ def funding_apr() -> int256:
 @view
 def effective_apr(leverage: uint256) -> int256:
     """
-    @notice APR on margin at `leverage` (WAD, e.g. 10e18 for 10x): funding
-            is paid on notional, so on margin it is APR x leverage.
+    @notice APR on margin at `leverage` (WAD, e.g. 10e18 for 10x) of the
+            last settled rate (as funding_apr): funding is paid on
+            notional, so on margin it is APR x leverage.
     """
     return self._last_rate() * convert(YEAR // (self._params_a & M32), int256) * convert(leverage, int256) // SWAD
 
@@ -267,7 +290,8 @@ def next_funding_time() -> uint256:
 @view
 def last_rate() -> int256:
     """
-    @notice The rate per interval of the last settlement, WAD.
+    @notice The rate per interval of the last settlement (its first due
+            interval's), WAD.
     """
     return self._last_rate()
 
@@ -416,18 +440,15 @@ def _params() -> FundingParams:
 
 
 @internal
-@view
-def _mean_premium(p: FundingParams, samples: uint256, index: uint256) -> int256:
+@pure
+def _mean_premium(samples: uint256) -> int256:
     """
-    @dev The running interval's mean premium, or a live sample if none.
+    @dev The running interval's mean premium (truncated toward zero), 0
+         without samples: never a live sample, which the caller could shape.
     """
     count: uint256 = (samples >> 64) & M32
     if count == 0:
-        premium: int256 = 0
-        bid: uint256 = 0
-        ask: uint256 = 0
-        premium, bid, ask = self._premium(p, index)
-        return premium
+        return 0
     return (convert(samples >> 128, int256) - OFF128) // convert(count, int256)
 
 

@@ -1,11 +1,11 @@
-"""Reference model of vyperp's funding (PROTOCOL.md §8), to the wei.
+"""Reference model of vyperp's funding (PROTOCOL.md §9), to the wei.
 
 Exact integer arithmetic, no chain I/O: each function gives what
 ``contracts/FundingRate.vy`` and the funding part of ``contracts/PerpMarket.vy``
 compute, so that differential tests can compare the contracts with it and a
 reader can check the rules in one place.
 
-The rules (§8):
+The rules (§9):
 
 * premium sample, from the impact bid and ask (the average prices of selling
   and of buying ``impact_notional`` into the book; a side too thin counts as
@@ -16,11 +16,16 @@ The rules (§8):
   - ``impact_mid`` (Zeta, Paradigm; seeds 002, 003):
     ``P = ((impact_bid + impact_ask) / 2 - index) / index``
 
-* settlement: ``P_mean`` = mean of the interval's samples (one taken at
-  settlement when there is none);
+* settlement: ``P_mean`` = mean of the interval's samples, 0 when there is
+  none (the book is read by samples only, never at settlement);
   ``F_period = P_mean + clamp(interest - P_mean, -clamp, +clamp)``;
-  ``F = clamp(F_period x interval / period, -cap, +cap)``;
-  ``cumulative += F x index`` for each due interval (at most 48 per call).
+  ``F = clamp(F_period x interval / period, -cap, +cap)``. The samples
+  belong to the first due interval, charged ``rate = F(P_mean)``; each
+  further missed interval (``due - 1``, ``due`` at most 48 per call) is
+  charged the interest part only, ``base = F(0)``:
+  ``delta = trunc(rate x index / WAD) + trunc(base x index / WAD) x (due - 1)``,
+  clamped to ``+-trunc(cap x index / WAD)`` (one call never moves more than
+  one interval's cap); ``cumulative += delta``.
 
 * an account owes ``size x (cumulative - snapshot)``, longs paying when it is
   positive; the payer's amount is rounded up and the receiver's down, and the
@@ -164,9 +169,10 @@ def premium(mode: int, impact_bid: int, impact_ask: int, index: int) -> int:
 
 
 def mean_premium(samples: Sequence[int]) -> int:
-    """Mean of an interval's samples, truncated toward zero."""
+    """Mean of an interval's samples, truncated toward zero; 0 without
+    samples (``FundingRate._mean_premium``: interest only)."""
     if not samples:
-        raise ValueError("mean_premium: no samples")
+        return 0
     return trunc_div(sum(samples), len(samples))
 
 
@@ -201,10 +207,18 @@ def due_intervals(now: int, next_funding_time: int, interval: int) -> int:
     return min((now - next_funding_time) // interval + 1, MAX_CATCHUP)
 
 
-def settle(cum: int, rate: int, index: int, due: int) -> int:
-    """The cumulative funding after settling `due` intervals at `rate` and
-    `index`: ``cum + trunc(rate x index / WAD) x due`` (quote per base)."""
-    return cum + trunc_div(rate * index, WAD) * due
+def settle(cum: int, rate: int, base: int, index: int, due: int, cap: int) -> int:
+    """The cumulative funding after one ``settle()`` of `due` intervals at
+    `index` (quote per base): the first interval at `rate`, the ``due - 1``
+    others at `base` (the interest part), the whole move clamped to one
+    interval's `cap`:
+    ``cum + clamp(trunc(rate x index / WAD) + trunc(base x index / WAD) x (due - 1), +-cap x index / WAD)``.
+    """
+    if due < 1:
+        raise ValueError("settle: due >= 1")
+    delta = trunc_div(rate * index, WAD) + trunc_div(base * index, WAD) * (due - 1)
+    bound = cap * index // WAD
+    return cum + max(-bound, min(bound, delta))
 
 
 # ---------------------------------------------------------------- accounts
@@ -284,23 +298,23 @@ class Funding:
         self.last_sample_time = now
         return p
 
-    def mean(self, impact_bid: int, impact_ask: int, index: int) -> int:
-        """The interval's mean premium, or a live one without samples."""
-        if self.samples:
-            return mean_premium(self.samples)
-        return self.premium(impact_bid, impact_ask, index)
+    def mean(self) -> int:
+        """The running interval's mean premium, 0 without samples."""
+        return mean_premium(self.samples)
 
-    def predicted_rate(self, impact_bid: int, impact_ask: int, index: int) -> int:
-        return rate_for(self.params, self.mean(impact_bid, impact_ask, index))
+    def predicted_rate(self) -> int:
+        return rate_for(self.params, self.mean())
 
-    def settle(self, now: int, impact_bid: int, impact_ask: int, index: int) -> tuple[int, int]:
-        """Settle the due intervals: returns ``(rate, intervals)``."""
+    def settle(self, now: int, index: int) -> tuple[int, int]:
+        """Settle the due intervals: returns ``(rate, intervals)``, the rate
+        of the first (sampled) interval, as the contract returns it."""
         if now < self.next_funding_time:
             raise ValueError("funding: too early")
-        prem = self.mean(impact_bid, impact_ask, index)
+        prem = self.mean()
         rate = rate_for(self.params, prem)
+        base = rate_for(self.params, 0)
         due = due_intervals(now, self.next_funding_time, self.params.funding_interval)
-        self.cumulative = settle(self.cumulative, rate, index, due)
+        self.cumulative = settle(self.cumulative, rate, base, index, due, self.params.cap)
         self.next_funding_time += due * self.params.funding_interval
         self.samples = []
         self.last_rate = rate

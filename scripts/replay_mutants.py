@@ -247,6 +247,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "IndexOracle.vy",
         (("m, hi * WAD <= lo * (WAD + self._max_spread * BPS))", "m, True)"),),
     ),
+    Mutant(
+        "late-settlement",
+        "tests/e2e/test_late_settlement.py",
+        "settle()'s total clamp removed: one call moves rate + base x (due - 1), beyond one interval's cap",
+        "FundingRate.vy",
+        (("    delta = max(-bound, min(bound, delta))\n", ""),),
+    ),
 )
 
 

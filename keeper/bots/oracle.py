@@ -16,7 +16,8 @@ sources, cold storage) with twice that as headroom; only the gas used is paid.
 
 The index guard (PROTOCOL.md §4). Each step the bot reads every oracle's
 `index_status()`: a fresh, quorate index that is invalid is held back by the
-guard (the median moved faster than the reference price allows). The bot
+guard (the median moved faster than the reference price allows) or its sources
+disagree (an even count whose middle prices differ by more than `max_spread`). The bot
 logs a warning when that starts and an info line when it ends, and lists
 those markets in its health (`guard_held`). Only the owner can confirm such a
 move (`reset_reference()`); the bot never does. An oracle with Chainlink
@@ -275,7 +276,8 @@ class OracleReporter(LoopingBot):
             if held and market not in self.guard_held:
                 self.guard_held.add(market)
                 self.log.warning(
-                    "index held back by the guard (the owner decides: reset_reference or new sources)",
+                    "index held back: the guard, or disagreeing sources (the owner decides: reset_reference"
+                    " or new sources)",
                     extra={"market": market, "median": str(median), "reference": str(reference)},
                 )
             elif not held and market in self.guard_held:

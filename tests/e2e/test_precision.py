@@ -100,6 +100,7 @@ def test_tiny_position_held_a_year__funding_never_rounds_in_the_payers_favour(ed
     long_paid = 0
     short0 = p.ch.cash(sa)
     index = to_wad(MICRO_INDEX)
+    cap = funding.params().cap
     settled = 0
     while settled < YEAR:
         step = min(47 * HOUR, YEAR - settled)  # 47 intervals per settle (at most 48): odd
@@ -111,8 +112,8 @@ def test_tiny_position_held_a_year__funding_never_rounds_in_the_payers_favour(ed
         if now < nft:
             continue
         due = fm.due_intervals(now, nft, HOUR)
-        rate = funding.settle(sender=long)
-        cum = fm.settle(cum, rate, index, due)
+        rate = funding.settle(sender=long)  # no samples: the interest part, every interval
+        cum = fm.settle(cum, rate, rate, index, due, cap)
         assert m.cumulative_funding() == cum
         # the long settles every time: each rounding is up (it pays)
         c0, snap = p.ch.cash(la), m.funding_snapshot(la)

@@ -1,9 +1,13 @@
-"""Stateful fuzzing of funding (PROTOCOL.md §8, §14.4) on titanoboa.
+"""Stateful fuzzing of funding (PROTOCOL.md §9, §14.4) on titanoboa.
 
 A hypothesis ``RuleBasedStateMachine`` trades between four traders (opening,
 reducing, flipping), lets a quoter make the book and traders hit it, moves
 time (re-pushing the index, possibly moved; long gaps force catch-up),
-takes premium samples, settles the market, settles accounts explicitly and
+takes premium samples, settles the market (each sample, predicted rate and
+settlement compared with ``keeper.funding_model.Funding`` to the wei),
+replays keeper outages (several intervals without samples, then the book
+shaped and one settlement: it moves the accumulator by the interest part
+only, and by at most one interval's cap), settles accounts explicitly and
 through small withdrawals. After every step it checks:
 
 * funding is zero-sum up to the booked residue. Derived from the contracts:
@@ -102,6 +106,9 @@ class FundingMachine(RuleBasedStateMachine):
         # moving index; price protection has its own rules in the liquidation machine
         self.m.set_params(tuple(p.params()._replace(price_band=WAD // 5)), sender=p.owner)
         self.params = params
+        self.model = fm.Funding(
+            params, self.f.next_funding_time(), last_sample_time=self.f.last_sample_time()
+        )
         self.index = INDEX0
         self.ins = p.ch.insurance_account()
         self.treasury = p.ch.treasury_account()
@@ -208,6 +215,9 @@ class FundingMachine(RuleBasedStateMachine):
     @rule(bid_bp=st.integers(-300, 300), spread=st.integers(1, 200), lots=st.integers(1, 60))
     def quote(self, bid_bp, spread, lots):
         """The quoter makes a two-sided book (thin or deep, anywhere near the index)."""
+        self._quote(bid_bp, spread, lots)
+
+    def _quote(self, bid_bp: int, spread: int, lots: int) -> None:
         self._cancel_quotes()
         bid = self._price(bid_bp)
         self.quotes = [
@@ -258,38 +268,84 @@ class FundingMachine(RuleBasedStateMachine):
     @rule()
     def sample(self):
         now = boa.env.evm.patch.timestamp
-        if now < self.f.last_sample_time() + self.params.sample_interval:
-            with boa.reverts("funding: sample too early"):
+        bid, ask = self.f.impact_prices(self.params.impact_notional)
+        try:
+            expected = self.model.sample(now, bid, ask, self.index)
+        except ValueError as refused:  # the model refuses with the contract's reason
+            with boa.reverts(str(refused)):
                 self.f.sample()
-        elif now >= self.f.next_funding_time():
-            with boa.reverts("funding: settle first"):
-                self.f.sample()
-        else:
-            bid, ask = self.f.impact_prices(self.params.impact_notional)
-            assert self.f.sample() == fm.premium(self.params.premium_mode, bid, ask, self.index)
+            return
+        assert self.f.sample() == expected == fm.premium(self.params.premium_mode, bid, ask, self.index)
+        assert (self.f.sample_count(), self.f.premium_sum()) == (
+            len(self.model.samples),
+            sum(self.model.samples),
+        )
 
     @rule()
     def settle(self):
         now = boa.env.evm.patch.timestamp
         nft = self.f.next_funding_time()
+        assert nft == self.model.next_funding_time
         if now < nft:
             with boa.reverts("funding: too early"):
                 self.f.settle()
             return
         predicted = self.f.predicted_rate()
+        assert predicted == self.model.predicted_rate()
         cum = self.m.cumulative_funding()
+        assert cum == self.model.cumulative
         rate = self.f.settle()
         (settled,) = [e for e in self.f.get_logs() if type(e).__name__ == "FundingSettled"]
-        due = fm.due_intervals(now, nft, self.params.funding_interval)
-        assert rate == predicted and settled.intervals == due
-        assert (
-            self.m.cumulative_funding() == fm.settle(cum, rate, self.index, due) == settled.cumulative_funding
-        )
+        assert (rate, settled.intervals) == self.model.settle(now, self.index)
+        due = settled.intervals
+        assert rate == predicted and due == fm.due_intervals(now, nft, self.params.funding_interval)
+        assert self.m.cumulative_funding() == self.model.cumulative == settled.cumulative_funding
+        assert (settled.premium, self.f.last_premium()) == (self.model.last_premium,) * 2
+        # one call moves the accumulator by at most one interval's cap, however many it settles
+        bound = self.params.cap * self.index // WAD
+        assert abs(self.model.cumulative - cum) <= bound
         assert self.f.next_funding_time() == nft + due * self.params.funding_interval
         count(
             "settle",
             "catch-up of 48" if due == fm.MAX_CATCHUP else "1 interval" if due == 1 else "2-47 intervals",
         )
+        if due > 1 and abs(self.model.cumulative - cum) == bound:
+            count("settle", "catch-up clamped to one cap")
+
+    @rule(
+        intervals=st.sampled_from([2, 10, 48, 60]) | st.integers(2, 60),
+        bid_bp=st.integers(-300, 300),
+        move_bp=st.none() | st.integers(-150, 150),
+        sample_first=st.booleans(),
+    )
+    def keeper_outage(self, intervals, bid_bp, move_bp, sample_first):
+        """The keepers stop: nobody samples or settles for `intervals`
+        intervals after the running one (`sample_first`: the settler first
+        samples the running interval with its book, if the contract lets it);
+        then the settler shapes the book (a deep quote up to 3% off the
+        index) and settles once. The move is at most one interval's cap;
+        without samples in the running interval it is the interest part of
+        every due interval (the book is not read)."""
+        if sample_first:
+            self._quote(bid_bp, 1, 60)
+            self.sample()
+        now = boa.env.evm.patch.timestamp
+        target = self.model.next_funding_time + (intervals - 1) * self.params.funding_interval
+        boa.env.time_travel(seconds=max(target - now, 0))
+        self._move(move_bp)
+        self._quote(bid_bp, 1, 60)
+        sampled = bool(self.model.samples)
+        due = fm.due_intervals(
+            boa.env.evm.patch.timestamp, self.model.next_funding_time, self.params.funding_interval
+        )
+        cum = self.m.cumulative_funding()
+        self.settle()
+        delta = self.m.cumulative_funding() - cum
+        assert abs(delta) <= self.params.cap * self.index // WAD
+        if not sampled:
+            base = fm.rate_for(self.params, 0)
+            assert delta == fm.settle(0, base, base, self.index, due, self.params.cap)
+        count("keeper outage", "with samples" if sampled else "no samples: interest only")
 
     # ------------------------------------------------------------ rules: accounts
 

@@ -1,4 +1,4 @@
-"""What accounts owe and pay (PROTOCOL.md §8, §2, §14.4): each position owes
+"""What accounts owe and pay (PROTOCOL.md §9, §2, §14.4): each position owes
 size x (cumulative - snapshot), the payer rounded up and the receiver down;
 the clearinghouse applies it lazily (explicit settle, withdraw, trades),
 moves cash by exactly the amount owed and books the rounding residue, in
@@ -282,7 +282,7 @@ def test_seed_003__impact_mid_two_percent_below__long_receives_24_a_day(
     from 2% to 5% (as in scenarios/seed003_zeta_sol_impact_mid.yaml)."""
     p = protocol
     p.market().set_params(p.params()._replace(price_band=5 * WAD // 100), sender=p.owner)
-    set_params(
+    params = set_params(
         p,
         funding_interval=86_400,
         funding_period=86_400,
@@ -294,6 +294,7 @@ def test_seed_003__impact_mid_two_percent_below__long_receives_24_a_day(
     _open(p, long_trader, short_trader, "0.012")
     quotes(p, maker, 97_900, 98_100, size="0.02")
     f = funding_of(p)
+    f.sample()  # the day's premium: settle() reads no book
     warp_to(p, f.next_funding_time(), INDEX)
     assert now() == f.next_funding_time()
 
@@ -301,5 +302,6 @@ def test_seed_003__impact_mid_two_percent_below__long_receives_24_a_day(
 
     assert abs(rate + 2 * WAD // 100) < 10**4  # -2%, to the impact prices' rounding
     owed = p.position(long_trader).funding_owed
-    assert owed == fm.funding_owed(12 * 10**15, fm.settle(0, rate, INDEX, 1), 0)
+    cum = fm.settle(0, rate, fm.rate_for(params, 0), INDEX, 1, params.cap)
+    assert owed == fm.funding_owed(12 * 10**15, cum, 0)
     assert abs(owed + 24 * WAD) < 10**6  # receives $24

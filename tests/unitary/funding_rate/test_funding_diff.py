@@ -1,13 +1,16 @@
 """Differential tests: FundingRate and the market's funding against
-keeper/funding_model.py (PROTOCOL.md §8), to the wei.
+keeper/funding_model.py (PROTOCOL.md §9), to the wei.
 
 Hypothesis draws parameters within their bounds, an index, order books
 (levels and sizes, above, below, around the index, thin or deep), trades
 between traders, premium samples at random times, index moves and
-settlements after short or long gaps (catch-up). At every step the chain must
-give exactly what the model predicts: impact prices, each sample's premium,
-each settled rate and number of intervals, the cumulative funding, each
-trade's funding paid and each account's funding owed.
+settlements after short or long gaps (catch-up: the first interval at its
+samples' rate, the others interest only, one cap per call), with the book
+and the index moved just before settling (the book must not count). At
+every step the chain must give exactly what the model predicts: impact
+prices, each sample's premium, each settled rate and number of intervals,
+the cumulative funding, each trade's funding paid and each account's
+funding owed.
 
 Isolation: titanoboa's pytest plugin runs every hypothesis example inside
 its own ``boa.env.anchor()``; the test asserts it starts from the fresh
@@ -179,9 +182,9 @@ class Run:
     def settle_all_due(self) -> None:
         """Settle until on schedule again (catch-up: 48 intervals a call)."""
         while now() >= self.model.next_funding_time:
-            bid, ask = self.impact()
-            assert self.f.predicted_rate() == self.model.predicted_rate(bid, ask, self.index)
-            rate, due = self.model.settle(now(), bid, ask, self.index)
+            assert self.f.predicted_rate() == self.model.predicted_rate()
+            cum = self.model.cumulative
+            rate, due = self.model.settle(now(), self.index)
             assert self.f.settle() == rate
             (e,) = events(self.f, "FundingSettled")
             assert (e.rate, e.premium, e.intervals, e.cumulative_funding) == (
@@ -199,6 +202,13 @@ class Run:
                 "rate",
                 "capped" if abs(rate) == self.model.params.cap else "negative" if rate < 0 else "positive",
             )
+            bound = self.model.params.cap * self.index // WAD
+            assert abs(self.model.cumulative - cum) <= bound  # one interval's cap per call
+            if due > 1:
+                event(
+                    "catch-up move",
+                    "clamped to one cap" if abs(self.model.cumulative - cum) == bound else "within",
+                )
             assert self.f.funding_apr() == fm.apr(rate, self.model.params.funding_interval)
         assert self.f.next_funding_time() > now()
 
@@ -255,7 +265,13 @@ def test_funding__random_books_params_samples__match_model(protocol, data):
             | st.integers(0, 120 * i),
             label="late",
         )
-        run.move_to(model.next_funding_time + late)
+        settle_index = data.draw(st.none() | st.integers(-200, 200), label="index move at settlement (bp)")
+        run.move_to(
+            model.next_funding_time + late,
+            None if settle_index is None else run.index * (10_000 + settle_index) // 10_000,
+        )
+        if data.draw(st.booleans(), label="book moved at settlement"):
+            run.set_book(*data.draw(books(run.index), label="book"))
         run.settle_all_due()
         run.check_accounts()
 

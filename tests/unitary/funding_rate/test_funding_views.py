@@ -1,5 +1,6 @@
-"""Funding views (PROTOCOL.md §8): the predicted rate of the running
-interval, the last rate as an APR, any rate as an APR, the effective APR on
+"""Funding views (PROTOCOL.md §9): the predicted rate of the running
+interval (its samples' mean, interest only without samples), the last rate
+as an APR, any rate as an APR, the effective APR on
 margin at a leverage, and the next funding time. People compare borrowing
 costs in APR, not in basis points per period (seed 001)."""
 
@@ -27,12 +28,14 @@ def _live_premium(p) -> int:
     return fm.premium(DEFAULTS.premium_mode, fm.impact_price(bids, n), fm.impact_price(asks, n), INDEX)
 
 
-def test_predicted_rate__no_sample__live_premium(protocol, funding, maker):
+def test_predicted_rate__no_sample__interest_only_whatever_the_book(protocol, funding, maker):
     assert funding.predicted_rate() == DEFAULTS.interest_rate // 8  # empty book: interest only
     quotes(protocol, maker, 100_500, 100_600, size="0.02")
+    assert fm.rate_for(DEFAULTS, _live_premium(protocol)) > DEFAULTS.interest_rate // 8
 
+    assert funding.predicted_rate() == fm.rate_for(DEFAULTS, 0) == DEFAULTS.interest_rate // 8
+    funding.sample()
     assert funding.predicted_rate() == fm.rate_for(DEFAULTS, _live_premium(protocol))
-    assert funding.predicted_rate() > DEFAULTS.interest_rate // 8
 
 
 def test_predicted_rate__samples__their_mean_then_settle_gives_it(protocol, funding, maker):
@@ -42,7 +45,7 @@ def test_predicted_rate__samples__their_mean_then_settle_gives_it(protocol, fund
     protocol.cancel(maker, 1)
     protocol.cancel(maker, 2)
     p2 = funding.sample()  # empty book: 0
-    quotes(protocol, maker, 98_000, 98_100, size="0.02")  # a live sample would be very negative
+    quotes(protocol, maker, 98_000, 98_100, size="0.02")  # not sampled: ignored
 
     predicted = funding.predicted_rate()
 
@@ -50,8 +53,9 @@ def test_predicted_rate__samples__their_mean_then_settle_gives_it(protocol, fund
     assert predicted == fm.rate_for(DEFAULTS, fm.mean_premium([p1, p2]))
     warp_to(protocol, funding.next_funding_time())
     assert funding.settle() == predicted
-    # a new interval without samples: the live book again
-    assert funding.predicted_rate() == fm.rate_for(DEFAULTS, _live_premium(protocol)) < 0
+    # a new interval without samples: interest only, the book is not read
+    assert _live_premium(protocol) < 0
+    assert funding.predicted_rate() == fm.rate_for(DEFAULTS, 0) > 0
 
 
 def test_funding_apr__last_settled_rate_annualized(protocol, funding):
@@ -62,6 +66,20 @@ def test_funding_apr__last_settled_rate_annualized(protocol, funding):
     # seed 004 interest: 0.01% per 8h is 10.95% a year
     assert rate * HOURS_PER_YEAR == 1095 * WAD // 10_000
     assert funding.funding_apr() == fm.apr(rate, HOUR) == 1095 * WAD // 10_000
+
+
+def test_funding_apr__after_a_catch_up__the_first_intervals_rate_then_interest_only(protocol, funding, maker):
+    quotes(protocol, maker, 100_500, 100_600, size="0.02")
+    sampled = fm.rate_for(DEFAULTS, funding.sample())
+    warp_to(protocol, funding.next_funding_time() + 3 * HOUR)  # 4 intervals due
+
+    assert funding.settle() == sampled
+    assert funding.funding_apr() == fm.apr(sampled, HOUR)
+    assert funding.effective_apr(10 * WAD) == fm.effective_apr(sampled, HOUR, 10 * WAD)
+
+    warp_to(protocol, funding.next_funding_time())  # no sample in this interval, the book unchanged
+    assert funding.settle() == fm.rate_for(DEFAULTS, 0)
+    assert funding.funding_apr() == fm.apr(fm.rate_for(DEFAULTS, 0), HOUR) == 1095 * WAD // 10_000
 
 
 @pytest.mark.parametrize("rate", [0, 1, -1, 12_500_000_000_000, -5 * 10**15, 10**17, -(10**17)])
@@ -87,6 +105,7 @@ def test_effective_apr__apr_times_leverage(protocol, funding, maker, leverage, b
         quotes(protocol, maker, 100_500, 100_600, size="0.02")
     else:
         quotes(protocol, maker, 99_400, 99_500, size="0.02")
+    funding.sample()
     warp_to(protocol, funding.next_funding_time())
     rate = funding.settle()
 
@@ -100,6 +119,7 @@ def test_effective_apr__apr_times_leverage(protocol, funding, maker, leverage, b
 
 def test_effective_apr__negative_rate_truncates_toward_zero(protocol, funding, maker):
     quotes(protocol, maker, 99_400, 99_500, size="0.02")
+    funding.sample()
     warp_to(protocol, funding.next_funding_time())
     rate = funding.settle()
     leverage = 3  # 3e-18 x: the product is not a whole WAD
