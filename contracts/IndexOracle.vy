@@ -217,8 +217,10 @@ def source_count() -> uint256:
 def index() -> uint256:
     """
     @notice The index price (WAD, quote per base unit).
-    @dev Reverts "oracle: stale index" when no source is fresh and
-         "oracle: below quorum" when fewer than `quorum` are.
+    @dev Reverts "oracle: stale index" when no source is fresh,
+         "oracle: below quorum" when fewer than `quorum` are, "oracle:
+         sources disagree" when an even count's middle prices differ by
+         more than max_spread, "oracle: index moved too fast" beyond the guard.
     """
     # dev: the cache's price alone (one storage read), as `_median` would serve it; the test is
     # written out in both, as a shared internal helper costs 87 gas on every index read

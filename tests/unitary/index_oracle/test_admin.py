@@ -58,8 +58,8 @@ def test_add_reporter__new_reporter_can_report(oracle, owner, reporters):
     assert oracle.source_count() == 4
     assert oracle.reporter_source(reporter) == 4
     assert oracle.source(3) == (1, reporter, 0, 0)
-    report_all(oracle, [reporters[0], reporter], [100 * WAD, 102 * WAD])
-    assert oracle.index() == 101 * WAD
+    report_all(oracle, [reporters[0], reporter], [300 * WAD, 302 * WAD])
+    assert oracle.index() == 301 * WAD
 
 
 def test_add_reporter__duplicate__reverts(oracle, owner, reporters):
@@ -145,10 +145,10 @@ def test_remove_source__removed_reporter__reverts(oracle, owner, reporters):
 
 
 def test_remove_source__removed_reporter_price_no_longer_counts(oracle, owner, reporters):
-    report_all(oracle, reporters, [1_000 * WAD, 100 * WAD, 102 * WAD])
-    assert oracle.index() == 102 * WAD
+    report_all(oracle, reporters, [1_000 * WAD, 300 * WAD, 302 * WAD])
+    assert oracle.index() == 302 * WAD
     oracle.remove_source(0, sender=owner)
-    assert oracle.index() == 101 * WAD
+    assert oracle.index() == 301 * WAD
 
 
 def test_remove_source__readded_reporter_starts_fresh(oracle, owner, reporters):
@@ -225,8 +225,8 @@ def test_set_quorum__out_of_bounds__reverts(oracle, owner, quorum):
 
 
 def test_set_quorum__raise_invalidates_index(oracle, owner, reporters):
-    report_all(oracle, reporters[:2], [100 * WAD, 102 * WAD])
-    assert oracle.index() == 101 * WAD
+    report_all(oracle, reporters[:2], [300 * WAD, 302 * WAD])
+    assert oracle.index() == 301 * WAD
     oracle.set_quorum(3, sender=owner)
     with boa.reverts("oracle: below quorum"):
         oracle.index()

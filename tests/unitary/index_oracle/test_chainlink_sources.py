@@ -148,18 +148,18 @@ def test_aggregators_mixed_with_reporters__median(make_oracle, owner, reporters,
 
 def test_aggregators_only__valid_index(make_oracle, owner, reporters, make_aggregator):
     oracle = make_oracle(reporters[:2], quorum=2)
-    add(oracle, owner, make_aggregator(decimals=8, answer=100 * 10**8))
-    add(oracle, owner, make_aggregator(decimals=8, answer=102 * 10**8))
+    add(oracle, owner, make_aggregator(decimals=8, answer=300 * 10**8))
+    add(oracle, owner, make_aggregator(decimals=8, answer=302 * 10**8))
     # reporters silent, the two feeds reach the quorum
-    assert oracle.index() == 101 * WAD
+    assert oracle.index() == 301 * WAD
 
 
 def test_aggregator__updated_at_used_for_latest_round_data(oracle1, owner, reporters, make_aggregator):
     ts = now()
-    oracle1.report(100 * WAD, ts, sender=reporters[0])
-    add(oracle1, owner, make_aggregator(decimals=8, answer=102 * 10**8, updated_at=ts - 30))
+    oracle1.report(300 * WAD, ts, sender=reporters[0])
+    add(oracle1, owner, make_aggregator(decimals=8, answer=302 * 10**8, updated_at=ts - 30))
     _, answer, _, updated_at, _ = oracle1.latestRoundData()
-    assert answer == 101 * WAD
+    assert answer == 301 * WAD
     assert updated_at == ts - 30
 
 
@@ -254,8 +254,8 @@ def test_aggregator__huge_answer__does_not_brick_index(oracle1, owner, reporters
     `_read_aggregator`'s NatSpec it must count as not fresh and never brick
     the index while the reporters still reach the quorum."""
     add(oracle1, owner, make_aggregator(decimals=decimals, answer=INT256_MAX))
-    report_all(oracle1, reporters[:2], [100 * WAD, 102 * WAD])
-    assert oracle1.index() == 101 * WAD
+    report_all(oracle1, reporters[:2], [300 * WAD, 302 * WAD])
+    assert oracle1.index() == 301 * WAD
 
 
 @pytest.mark.parametrize("decimals", [0, 8])
@@ -264,8 +264,8 @@ def test_index_status__huge_aggregator_answer__does_not_revert(
 ):
     """`index_status()` is documented to never revert."""
     add(oracle1, owner, make_aggregator(decimals=decimals, answer=INT256_MAX))
-    report_all(oracle1, reporters[:2], [100 * WAD, 102 * WAD])
-    assert oracle1.index_status() == (True, 101 * WAD, 2)
+    report_all(oracle1, reporters[:2], [300 * WAD, 302 * WAD])
+    assert oracle1.index_status() == (True, 301 * WAD, 2)
 
 
 def test_aggregator__largest_answer_scalable_to_wad__exact_or_rejected(oracle1, owner, make_aggregator):
@@ -321,5 +321,5 @@ def test_remove_source__aggregator__reporters_keep_working(make_oracle, owner, r
     oracle.remove_source(0, sender=owner)  # remove the feed; reporter 2 moves to 0
     assert oracle.source(0)[:2] == (1, reporters[2])
     assert oracle.reporter_source(reporters[2]) == 1
-    report_all(oracle, [reporters[2], reporters[1]], [100 * WAD, 102 * WAD])
-    assert oracle.index() == 101 * WAD
+    report_all(oracle, [reporters[2], reporters[1]], [300 * WAD, 302 * WAD])
+    assert oracle.index() == 301 * WAD

@@ -29,15 +29,15 @@ def test_index__median_of_two__mean_rounded_down(make_oracle, reporters):
 def test_index__median_of_four__mean_of_middle_two_rounded_down(make_oracle):
     reporters = [boa.env.generate_address(f"reporter-{i}") for i in range(4)]
     oracle = make_oracle(reporters, quorum=3)
-    report_all(oracle, reporters, [500 * WAD, 7, 100 * WAD, 8])
-    # sorted: 7, 8, 100e18, 500e18 -> (8 + 100e18) // 2
-    assert oracle.index() == (8 + 100 * WAD) // 2
+    report_all(oracle, reporters, [500 * WAD, 7, 100 * WAD, 100 * WAD + 3])
+    # sorted: 7, 100e18, 100e18 + 3, 500e18 -> (2 * 100e18 + 3) // 2
+    assert oracle.index() == 100 * WAD + 1
 
 
 def test_index__even_fresh_count__mean_of_middle_two(oracle, reporters):
     """Three sources of which two are fresh: the mean of the two."""
-    report_all(oracle, reporters[:2], [100 * WAD, 103 * WAD])
-    assert oracle.index() == 101 * WAD + WAD // 2
+    report_all(oracle, reporters[:2], [100 * WAD, 100 * WAD + WAD // 2])
+    assert oracle.index() == 100 * WAD + WAD // 4
 
 
 def test_index__single_source_quorum_one(make_oracle, reporters):
@@ -65,9 +65,9 @@ def test_index__two_outliers_of_five_voted_out(make_oracle, reporters5):
 def test_index__median_of_eight(make_oracle):
     reporters = [boa.env.generate_address(f"reporter-{i}") for i in range(8)]
     oracle = make_oracle(reporters, quorum=8)
-    prices = [8, 3, 7, 1, 6, 2, 5, 4]
+    prices = [108, 103, 107, 101, 106, 102, 105, 104]
     report_all(oracle, reporters, [p * WAD for p in prices])
-    assert oracle.index() == 4 * WAD + WAD // 2
+    assert oracle.index() == 104 * WAD + WAD // 2
 
 
 def test_index__largest_prices__no_overflow(oracle, reporters):
@@ -79,10 +79,10 @@ def test_index__largest_prices__no_overflow(oracle, reporters):
 def test_index__stale_source_dropped(oracle, reporters):
     report_all(oracle, reporters[:1], [1_000 * WAD])
     boa.env.time_travel(seconds=MAX_AGE + 1)
-    report_all(oracle, reporters[1:], [100 * WAD, 102 * WAD])
-    # the stale 1000 no longer counts: mean of 100 and 102
-    assert oracle.index() == 101 * WAD
-    assert oracle.index_status() == (True, 101 * WAD, 2)
+    report_all(oracle, reporters[1:], [300 * WAD, 302 * WAD])
+    # the stale 1000 no longer counts: mean of 300 and 302
+    assert oracle.index() == 301 * WAD
+    assert oracle.index_status() == (True, 301 * WAD, 2)
 
 
 def test_index__exactly_max_age__fresh(oracle, reporters):
@@ -129,8 +129,8 @@ def test_index__quorum_lost_by_staleness__reverts(oracle, reporters):
 
 def test_index__never_reported_source_does_not_count(oracle, reporters):
     """Two of three reported: the silent one is neither a price of 0 nor a vote."""
-    report_all(oracle, reporters[:2], [100 * WAD, 200 * WAD])
-    assert oracle.index() == 150 * WAD
+    report_all(oracle, reporters[:2], [300 * WAD, 302 * WAD])
+    assert oracle.index() == 301 * WAD
     assert oracle.index_status()[2] == 2
 
 

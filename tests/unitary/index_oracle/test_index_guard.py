@@ -96,9 +96,9 @@ def test_guard__reset_and_set_guard__owner_only(guarded, attacker):
 
 def test_guard__without_quorum__reset_and_update_revert(make_oracle, reporters, owner):
     oracle = make_oracle(reporters, max_divergence=DIVERGENCE, reference_rate=RATE)
-    with boa.reverts("oracle: no quorum"):
+    with boa.reverts("oracle: no quorum, or the sources disagree"):
         oracle.reset_reference(sender=owner)
-    with boa.reverts("oracle: no quorum"):
+    with boa.reverts("oracle: no quorum, or the sources disagree"):
         oracle.update_reference()
 
 

@@ -1,7 +1,7 @@
 """Differential test: random sequences of reports, time jumps and admin
 changes against a small Python model of PROTOCOL.md §4 (median of the fresh
-sources, quorum, max_age, the reference price and its guard). Catches any
-divergence of the median cache."""
+sources, quorum, max_age, the spread of an even count's middle prices, the
+reference price and its guard). Catches any divergence of the median cache."""
 
 import boa
 from hypothesis import given
@@ -11,14 +11,45 @@ from .conftest import MAX_AGE, QUORUM, WAD
 
 DIVERGENCE = WAD // 2
 RATE = WAD // 2  # 50% per hour
+BPS = 10**14
+DEFAULT_SPREAD = 100 * BPS  # 1%
 
-PRICES = st.sampled_from([1, WAD, 2 * WAD, 3 * WAD, 100 * WAD, 2**128 - 1])
+FAR_PRICES = st.sampled_from([1, WAD, 2 * WAD, 3 * WAD, 100 * WAD, 2**128 - 1])
+# within a few percent of 100: even counts agree or not depending on max_spread
+# (100.5 and 101 agree at 1%, 101 + 1 wei does not, 104 only at 4%)
+CLOSE_PRICES = st.sampled_from(
+    [
+        99 * WAD,
+        100 * WAD,
+        100 * WAD + WAD // 200,
+        101 * WAD,
+        101 * WAD + 1,
+        102 * WAD + 7,
+        104 * WAD,
+    ]
+)
+PRICES = st.one_of(FAR_PRICES, CLOSE_PRICES, CLOSE_PRICES, CLOSE_PRICES)
+# in bounds (0.1% .. 4%, whole basis points) and not
+SPREADS = st.sampled_from(
+    [10 * BPS, 50 * BPS, 100 * BPS, 200 * BPS, 400 * BPS, 0, 9 * BPS, 401 * BPS, 100 * BPS + 1, WAD]
+)
 
+# seconds before now a report was observed: mostly fresh, sometimes stale
+BACK = st.one_of(st.just(0), st.integers(0, 90))
+REPORT = st.tuples(st.just("report"), st.integers(0, 7), PRICES, BACK)
+# sources 0, 1, ... report one price each at the same time: a quorum of odd
+# or even size in one step
+ROUND = st.tuples(st.just("round"), st.lists(PRICES, min_size=1, max_size=8), BACK)
+# reports drawn more often than each other op: sequences reach a quorum
 OPS = st.one_of(
-    st.tuples(st.just("report"), st.integers(0, 7), PRICES, st.integers(0, 90)),
+    REPORT,
+    REPORT,
+    ROUND,
+    ROUND,
     st.tuples(st.just("warp"), st.integers(0, 90)),
     st.tuples(st.just("quorum"), st.integers(1, 8)),
     st.tuples(st.just("max_age"), st.integers(5, 120)),
+    st.tuples(st.just("spread"), SPREADS),
     st.tuples(st.just("remove"), st.integers(0, 7)),
     st.tuples(st.just("add")),
     st.tuples(st.just("reset")),
@@ -31,16 +62,30 @@ class Model:
         self.sources = [[r, 0, 0] for r in reporters]  # [address, price, timestamp]
         self.max_age = MAX_AGE
         self.quorum = QUORUM
+        self.max_spread = DEFAULT_SPREAD
         self.reference = (0, 0)  # (price, checkpoint time)
 
     def median(self, now):
+        """(median, fresh count, oldest fresh timestamp, the middle prices agree)."""
         fresh = [(p, t) for _, p, t in self.sources if p > 0 and t <= now and now - t <= self.max_age]
         prices = sorted(p for p, _ in fresh)
         m = len(prices)
         if m == 0:
-            return 0, 0, 0
-        med = prices[m // 2] if m % 2 else (prices[m // 2 - 1] + prices[m // 2]) // 2
-        return med, m, min(t for _, t in fresh)
+            return 0, 0, 0, True
+        oldest = min(t for _, t in fresh)
+        if m % 2:
+            return prices[m // 2], m, oldest, True
+        lo, hi = prices[m // 2 - 1], prices[m // 2]
+        return (lo + hi) // 2, m, oldest, hi * WAD <= lo * (WAD + self.max_spread)
+
+    @staticmethod
+    def spread_error(max_spread):
+        """The revert reason of set_max_spread(max_spread), None if accepted."""
+        if max_spread % BPS:
+            return "oracle: spread not in whole basis points"
+        if not 10 <= max_spread // BPS <= 400:
+            return "oracle: max_spread out of bounds"
+        return None
 
     def reference_now(self, med, now):
         r, t = self.reference
@@ -56,18 +101,21 @@ class Model:
         return not (med * WAD <= r * band and r * WAD <= med * band)
 
     def status(self, now):
-        med, m, oldest = self.median(now)
+        med, m, oldest, agree = self.median(now)
         if m == 0:
             return False, 0, 0, 0, "oracle: stale index"
         if m < self.quorum:
             return False, med, m, oldest, "oracle: below quorum"
+        if not agree:
+            return False, med, m, oldest, "oracle: sources disagree"
         if self.guarded(med, now):
             return False, med, m, oldest, "oracle: index moved too fast"
         return True, med, m, oldest, None
 
     def checkpoint(self, now) -> bool:
-        med, m, _ = self.median(now)
-        if m == 0 or m < self.quorum:
+        """Move the reference toward a valid median (quorum, agreeing middle)."""
+        med, m, _, agree = self.median(now)
+        if m == 0 or m < self.quorum or not agree:
             return False
         self.reference = (self.reference_now(med, now), now)
         return True
@@ -77,6 +125,7 @@ def _check(oracle, model):
     now = boa.env.timestamp
     valid, med, fresh, oldest, reason = model.status(now)
     assert oracle.index_status() == (valid, med, fresh)
+    assert oracle.max_spread() == model.max_spread
     assert oracle.reference_price() == (model.reference_now(med, now), model.reference[1])
     if valid:
         assert oracle.index() == med
@@ -88,7 +137,18 @@ def _check(oracle, model):
             oracle.latestRoundData()
 
 
-@given(ops=st.lists(OPS, max_size=25))
+def _report(oracle, model, src, price, ts):
+    """`src` reports `price` observed at `ts`; a report checkpoints the reference."""
+    if ts < src[2]:
+        with boa.reverts("oracle: timestamp went backwards"):
+            oracle.report(price, ts, sender=src[0])
+    else:
+        oracle.report(price, ts, sender=src[0])
+        src[1], src[2] = price, ts
+        model.checkpoint(boa.env.timestamp)
+
+
+@given(ops=st.lists(OPS, min_size=2, max_size=25))
 def test_index__matches_model_over_random_sequences(make_oracle, reporters, owner, ops):
     oracle = make_oracle(reporters, max_divergence=DIVERGENCE, reference_rate=RATE)
     model = Model(reporters)
@@ -98,15 +158,12 @@ def test_index__matches_model_over_random_sequences(make_oracle, reporters, owne
         n = len(model.sources)
         if kind == "report":
             _, i, price, back = op
-            src = model.sources[i % n]
-            ts = boa.env.timestamp - back
-            if ts < src[2]:
-                with boa.reverts("oracle: timestamp went backwards"):
-                    oracle.report(price, ts, sender=src[0])
-            else:
-                oracle.report(price, ts, sender=src[0])
-                src[1], src[2] = price, ts
-                model.checkpoint(boa.env.timestamp)
+            _report(oracle, model, model.sources[i % n], price, boa.env.timestamp - back)
+        elif kind == "round":
+            _, prices, back = op
+            # as many reports as there are both sources and prices
+            for src, price in zip(model.sources, prices, strict=False):
+                _report(oracle, model, src, price, boa.env.timestamp - back)
         elif kind == "warp":
             boa.env.time_travel(seconds=op[1])
         elif kind == "quorum":
@@ -119,6 +176,14 @@ def test_index__matches_model_over_random_sequences(make_oracle, reporters, owne
         elif kind == "max_age":
             oracle.set_max_age(op[1], sender=owner)
             model.max_age = op[1]
+        elif kind == "spread":
+            error = Model.spread_error(op[1])
+            if error is None:
+                oracle.set_max_spread(op[1], sender=owner)
+                model.max_spread = op[1]
+            else:
+                with boa.reverts(error):
+                    oracle.set_max_spread(op[1], sender=owner)
         elif kind == "remove":
             i = op[1] % n
             if model.quorum > n - 1:
@@ -144,7 +209,7 @@ def test_index__matches_model_over_random_sequences(make_oracle, reporters, owne
                     oracle.update_reference()
             else:
                 model.reference = saved
-                with boa.reverts("oracle: no quorum"):
+                with boa.reverts("oracle: no quorum, or the sources disagree"):
                     if kind == "reset":
                         oracle.reset_reference(sender=owner)
                     else:

@@ -13,8 +13,8 @@ def test_index_status__valid__price_and_fresh_count(oracle, reporters):
 
 
 def test_index_status__at_quorum__valid(oracle, reporters):
-    report_all(oracle, reporters[:2], [100 * WAD, 300 * WAD])
-    assert oracle.index_status() == (True, 200 * WAD, 2)
+    report_all(oracle, reporters[:2], [300 * WAD, 302 * WAD])
+    assert oracle.index_status() == (True, 301 * WAD, 2)
 
 
 def test_index_status__below_quorum__invalid_with_median(oracle, reporters):

@@ -25,10 +25,10 @@ def test_latest_round_data__updated_at_is_oldest_fresh_timestamp(oracle, reporte
 def test_latest_round_data__ignores_stale_timestamps(oracle, reporters):
     ts = now()
     oracle.report(500 * WAD, ts - MAX_AGE - 1, sender=reporters[0])  # stale on arrival
-    oracle.report(101 * WAD, ts - 5, sender=reporters[1])
-    oracle.report(103 * WAD, ts - 10, sender=reporters[2])
+    oracle.report(301 * WAD, ts - 5, sender=reporters[1])
+    oracle.report(303 * WAD, ts - 10, sender=reporters[2])
     _, answer, _, updated_at, _ = oracle.latestRoundData()
-    assert answer == 102 * WAD
+    assert answer == 302 * WAD
     assert updated_at == ts - 10
 
 
