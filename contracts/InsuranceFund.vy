@@ -12,7 +12,10 @@
         a clearinghouse account, paid to the clearinghouse, at most
         `payout_cap` x assets per event. Withdrawals are by request: request,
         wait the cooldown, then withdraw within the window; requested shares
-        keep bearing losses until they are redeemed.
+        keep bearing losses until they are redeemed. Withdrawals wait while
+        a loss may be visible but not booked (PROTOCOL.md §11.0): while the
+        index of a market listed on the clearinghouse is invalid, and while
+        a `hold` on an account below zero is active.
 @custom:security First-depositor inflation: assets are tracked in storage
         (`total_assets_stored`), so tokens sent to the contract never move
         the share price; on top of that, virtual shares and assets
@@ -21,7 +24,12 @@
         Every share/asset conversion rounds in favour of the vault. `cover`
         never calls back into the clearinghouse (it runs inside the
         clearinghouse's reentrancy lock). Fee-on-transfer and rebasing
-        collateral tokens are not supported.
+        collateral tokens are not supported. A holder cannot redeem at the
+        pre-loss price while a loss is visible but not booked: not while an
+        index is invalid (liquidations wait too), nor while anyone has put a
+        `hold` on an account below zero; anyone releases a hold once the
+        account is back at equity >= 0 (its deficit booked). Left open: a
+        redeem in the block where the loss first shows, before any `hold`.
 """
 
 from ethereum.ercs import IERC20
@@ -69,6 +77,17 @@ interface IClearinghouseFund:
     def PRECISION() -> uint256: view
     def cash(account: uint256) -> int256: view
     def withdraw(subaccount: uint256, amount: uint256, to: address): nonpayable
+    def markets(index: uint256) -> address: view
+    def market_count() -> uint256: view
+    def margin(account: uint256) -> (int256, uint256, uint256, uint256): view
+
+
+interface IMarketOracle:
+    def ORACLE() -> address: view
+
+
+interface IIndexStatus:
+    def index_status() -> (bool, uint256, uint256): view
 
 
 struct WithdrawRequest:
@@ -88,6 +107,8 @@ VIRTUAL_SHARES: constant(uint256) = 10**6
 MAX_COOLDOWN: constant(uint256) = 30 * 86_400
 MIN_WITHDRAW_WINDOW: constant(uint256) = 3_600
 MAX_WITHDRAW_WINDOW: constant(uint256) = 30 * 86_400
+# Clearinghouse.MAX_MARKETS: bounds the index check of a withdrawal
+MAX_MARKETS: constant(uint256) = 16
 
 asset: public(immutable(address))
 
@@ -104,6 +125,10 @@ _ch_account: uint256
 _ch_precision: uint256
 
 withdraw_request: public(HashMap[address, WithdrawRequest])
+
+# clearinghouse accounts put on hold below zero and not yet released
+held: public(HashMap[uint256, bool])
+hold_count: public(uint256)
 
 
 @deploy
@@ -292,7 +317,7 @@ def maxWithdraw(owner: address) -> uint256:
     """
     @notice Token units `owner` can withdraw now: the value of
             min(requested shares, balance) while its request's window is
-            open, else 0.
+            open, else 0 (also 0 while withdrawals wait: `withdrawals_wait`).
     """
     return self._to_assets(self._max_redeem(owner), self._total_assets(), False)
 
@@ -311,7 +336,8 @@ def withdraw(assets: uint256, receiver: address, owner: address) -> uint256:
     """
     @notice Withdraw exactly `assets` token units to `receiver`, burning
             `owner`'s shares (rounded up) out of its open withdraw request.
-            A caller other than `owner` spends its share allowance.
+            A caller other than `owner` spends its share allowance. Reverts
+            while withdrawals wait (`withdrawals_wait`).
     @return Shares burned.
     """
     self._collect()
@@ -326,7 +352,8 @@ def maxRedeem(owner: address) -> uint256:
     """
     @notice Shares `owner` can redeem now: min(requested shares, balance)
             while its request's window is open, else 0 (also 0 when they
-            are worth less than one token unit: redeem would revert).
+            are worth less than one token unit: redeem would revert, and
+            while withdrawals wait: `withdrawals_wait`).
     """
     shares: uint256 = self._max_redeem(owner)
     if self._to_assets(shares, self._total_assets(), False) == 0:
@@ -349,7 +376,7 @@ def redeem(shares: uint256, receiver: address, owner: address) -> uint256:
     @notice Redeem `shares` of `owner` (out of its open withdraw request)
             for the token units they are worth now (rounded down), to
             `receiver`. A caller other than `owner` spends its share
-            allowance.
+            allowance. Reverts while withdrawals wait (`withdrawals_wait`).
     @return Token units paid.
     """
     self._collect()
@@ -396,6 +423,50 @@ def locked_shares(owner: address) -> uint256:
             withdraw request until the request's window expires.
     """
     return self._locked(owner)
+
+
+# ================================================================ losses not yet booked
+
+@external
+def hold(account: uint256):
+    """
+    @notice Make withdrawals wait for the deficit of a clearinghouse
+            account (anyone): its equity must be below zero at a valid
+            index (Clearinghouse.margin reverts with the oracle's reason
+            otherwise). The loss is visible but not booked until the
+            account is liquidated and settled; `release` lifts the hold.
+    """
+    assert not self.held[account], "insurance: account already held"
+    assert self._equity(account) < 0, "insurance: account not below zero"
+    self.held[account] = True
+    self.hold_count += 1
+    log IInsuranceFund.Held(account=account)
+
+
+@external
+def release(account: uint256):
+    """
+    @notice Lift the hold on an account (anyone) once its equity is >= 0 at
+            a valid index: its deficit was booked (a settled account has
+            cash 0 and no position) or the price came back.
+    """
+    assert self.held[account], "insurance: account not held"
+    assert self._equity(account) >= 0, "insurance: account below zero"
+    self.held[account] = False
+    self.hold_count -= 1
+    log IInsuranceFund.Released(account=account)
+
+
+@external
+@view
+def withdrawals_wait() -> bool:
+    """
+    @notice True while withdrawals and redemptions wait for a loss that may
+            be visible but not booked: a hold is active, or the index of a
+            market listed on the clearinghouse is invalid (stale, below
+            quorum or beyond the guard: liquidations wait too).
+    """
+    return self.hold_count != 0 or not self._indexes_valid()
 
 
 # ================================================================ ERC-20 transfers
@@ -491,6 +562,45 @@ def _total_assets() -> uint256:
 
 
 @internal
+@view
+def _indexes_valid() -> bool:
+    """
+    @dev The index of every market listed on the clearinghouse is valid
+         (`index_status`, which never reverts; at most MAX_MARKETS read).
+    """
+    ch: address = self.clearinghouse
+    if ch == empty(address):
+        return True
+    n: uint256 = staticcall IClearinghouseFund(ch).market_count()
+    for i: uint256 in range(n, bound=MAX_MARKETS):
+        market: address = staticcall IClearinghouseFund(ch).markets(i)
+        valid: bool = False
+        price: uint256 = 0
+        fresh: uint256 = 0
+        valid, price, fresh = staticcall IIndexStatus(staticcall IMarketOracle(market).ORACLE()).index_status()
+        if not valid:
+            return False
+    return True
+
+
+@internal
+@view
+def _equity(account: uint256) -> int256:
+    """
+    @dev The account's equity (WAD); reverts with the oracle's reason when
+         an index it depends on is invalid.
+    """
+    ch: address = self.clearinghouse
+    assert ch != empty(address), "insurance: no clearinghouse"
+    equity: int256 = 0
+    im: uint256 = 0
+    mm: uint256 = 0
+    withdrawable: uint256 = 0
+    equity, im, mm, withdrawable = staticcall IClearinghouseFund(ch).margin(account)
+    return equity
+
+
+@internal
 def _collect() -> uint256:
     amount: uint256 = self._pending()
     if amount == 0:
@@ -534,6 +644,8 @@ def _withdraw(assets: uint256, shares: uint256, receiver: address, owner: addres
     assert block.timestamp <= r.expiry_time, "insurance: withdraw window expired"
     assert shares <= r.shares, "insurance: above requested shares"
     assert assets > 0, "insurance: zero assets"
+    assert self.hold_count == 0, "insurance: account on hold, withdrawals wait"
+    assert self._indexes_valid(), "insurance: index invalid, withdrawals wait"
     if msg.sender != owner:
         erc20._spend_allowance(owner, msg.sender, shares)
     if shares == r.shares:
@@ -561,6 +673,8 @@ def _locked(owner: address) -> uint256:
 def _max_redeem(owner: address) -> uint256:
     r: WithdrawRequest = self.withdraw_request[owner]
     if r.shares == 0 or block.timestamp < r.unlock_time or block.timestamp > r.expiry_time:
+        return 0
+    if self.hold_count != 0 or not self._indexes_valid():
         return 0
     return min(r.shares, erc20.balanceOf[owner])
 

@@ -254,6 +254,18 @@ MUTANTS: tuple[Mutant, ...] = (
         "FundingRate.vy",
         (("    delta = max(-bound, min(bound, delta))\n", ""),),
     ),
+    Mutant(
+        "insurance-exit",
+        "tests/e2e/test_insurance_exit_before_loss.py",
+        "withdraw and redeem no longer wait while an index is invalid (the guard holds a crash back)",
+        "InsuranceFund.vy",
+        (
+            (
+                '    assert self._indexes_valid(), "insurance: index invalid, withdrawals wait"',
+                "    pass",
+            ),
+        ),
+    ),
 )
 
 

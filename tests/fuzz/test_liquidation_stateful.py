@@ -1122,7 +1122,9 @@ class LiquidationMachine(RuleBasedStateMachine):
         self.oracle.report(self.index * (10_000 + lie) // 10_000, t, sender=self.reporters[2])
         valid, median, fresh = self.oracle.index_status()
         assert fresh == 2
-        assert not valid or abs(median - self.index) * 50 <= self.index, f"one reporter moved the index {lie} bp"
+        assert not valid or abs(median - self.index) * 50 <= self.index, (
+            f"one reporter moved the index {lie} bp"
+        )
         count("index", f"one reporter lies: {'valid' if valid else 'invalid'}")
         self._push()
 
