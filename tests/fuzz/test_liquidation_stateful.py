@@ -590,6 +590,26 @@ class LiquidationMachine(RuleBasedStateMachine):
         assert BAND in out or "oracle:" in out, out
         assert MarketState.read(self.m) == state
 
+    @rule(pick=st.integers(0, 10**6), bp=st.integers(-150, 150), reduce_only=st.booleans())
+    def order_while_liquidatable(self, pick, bp, reduce_only):
+        """An account below its maintenance margin tries to rest an order (reduce-only or
+        not, within the band) before the keeper's call: refused (resting needs initial
+        margin), the market unchanged, so its liquidation is never one order short."""
+        health = self._health()
+        state = MarketState.read(self.m)
+        below = [a for a in self.trading if state.size(a) != 0 and health[a][0] < health[a][2]]
+        if not below:
+            return
+        a = below[pick % len(below)]
+        price = self._price(bp)
+        if self._in_band(price // TICK * TICK) is not True:
+            return
+        # post-only: it can only rest (a crossing one is refused for crossing)
+        ok, out = self._place(a, state.size(a) < 0, 1, price, 1, reduce_only=reduce_only)
+        count("order while liquidatable", out if not ok else "rested")
+        assert not ok, "an account below maintenance rested an order"
+        assert MarketState.read(self.m).orders_of(a) == state.orders_of(a)
+
     @rule(who=st.integers(0, 4), buy=st.booleans())
     def thin_book_push(self, who, buy):
         """One trader walks a side of the book to the price band's edge and rests a lot
