@@ -106,6 +106,8 @@ from typing import Any, Literal
 from hexbytes import HexBytes
 from web3.contract import Contract
 
+from keeper.artifacts import abi
+from keeper.bots.fund_hold import FundHolds
 from keeper.bots.inflight import InFlight, Outgoing, send_batch, wait_receipts
 from keeper.bots.loop import LoopingBot
 from keeper.bots.scan import (
@@ -337,6 +339,7 @@ class LiquidationBot(TakeoverBackstop, LoopingBot):
         self.log = logger or logging.getLogger("keeper.liquidation")
         self._guard = threading.Lock()
         self.in_flight = InFlight(self.w3, client.address, client=client)
+        self._holds: FundHolds | None = None  # the fund's holds on accounts below zero (fund_hold.py)
         # (account, market) -> block of a liquidation that closed nothing (no liquidity within bounds)
         self._no_fill: dict[tuple[int, str], int] = {}
         # (account, market) whose liquidation reverted "would leave the account below zero": takeover
@@ -394,6 +397,7 @@ class LiquidationBot(TakeoverBackstop, LoopingBot):
         if failed_pages:
             counts["failed"] += 1
             self._record_error("health", describe_failed_ranges(failed_pages), retry="next round")
+        self._send_holds(rows, block, counts)
         ranked = rank_liquidatable(rows)
         counts["liquidatable"] = len(ranked)
         self._note_first_seen(ranked, block)
@@ -444,6 +448,15 @@ class LiquidationBot(TakeoverBackstop, LoopingBot):
         if counts["liquidatable"] or counts["failed"]:
             self.log.info("liquidation round done", extra=self.last_round)
         return counts
+
+    def _send_holds(self, rows: list[Health], block: int, counts: dict[str, int]) -> None:
+        """Hold the fund's withdrawals for accounts below zero, release ours (fund_hold.py)."""
+        if self._holds is None:
+            fund = call_with_retry(self.ch.functions.insurance_fund(), logger=self.log)
+            self._holds = FundHolds(self.w3.eth.contract(address=fund, abi=abi("InsuranceFund")), self.log)
+        calls = [] if self.dry_run else self._holds.calls(rows)
+        if calls:
+            counts["failed"] += self._holds.sent(send_batch(self.client, calls, block=block, logger=self.log))
 
     def _note_first_seen(self, ranked: list[Health], block: int) -> None:
         """Remember when each liquidatable account was first seen so; forget the others, except

@@ -374,14 +374,15 @@ def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_
     capacity = net.engine.functions.insurance_capacity().call()
     assert worst <= capacity < 2 * worst
     bot = liquidation_bot(net)
-    # all sent in one batch and mined in one block, worst first (automine off)
+    # all sent in one batch and mined in one block, worst first (automine off), after the
+    # fund's holds on the three accounts below zero (fund_hold.py)
     assert net.anvil is not None
     net.anvil.set_automine(False)
     out: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: out.update(result=bot.run_once()))
     worker.start()
     deadline = time.monotonic() + 20
-    while net.w3.eth.get_transaction_count(bot.client.address, "pending") < len(accounts):
+    while net.w3.eth.get_transaction_count(bot.client.address, "pending") < 2 * len(accounts):
         assert time.monotonic() < deadline, "the liquidations did not reach the pool"
         time.sleep(0.05)
     net.anvil.mine()
@@ -393,6 +394,9 @@ def test_liquidation_bot__bankrupt_beyond_the_reservation__sent__fund_rechecked_
     # them, is refused on-chain and left to ADL, not counted as a failure
     done = [e["args"]["account"] for e in liquidations(net)]
     assert done == accounts[:2] and result["liquidated"] == 2 and result["adl_handoff"] == 1
+    # the fund's withdrawals wait while the third stays below zero
+    assert [fund.functions.held(a).call() for a in accounts] == [True] * 3
+    assert fund.functions.withdrawals_wait().call()
     assert bot.liquidations_failed == 0
     for a in accounts[len(done) :]:  # refused: the ADL keeper may act on it now
         e = net.ch.functions.margin(a).call()[0]
