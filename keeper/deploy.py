@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from keeper import artifacts
-
-WAD = 10**18
+from keeper.units import WAD
 
 
 def to_wad(x: Decimal | str | int | float) -> int:

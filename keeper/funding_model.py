@@ -53,8 +53,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from keeper.model import ceil_div_signed, trunc_div
+from keeper.units import WAD
 
-WAD = 10**18
 YEAR = 365 * 86_400
 #: intervals settled by one ``settle()`` call at most (catch-up bound)
 MAX_CATCHUP = 48

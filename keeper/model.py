@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-WAD = 10**18
+from keeper.units import WAD
+
 #: PerpMarket keeps its rates in units of 1e-9 (RATE), in one parameter word
 RATE = 10**9
 #: packed position fields hold |size| and |open notional| below 2**111

@@ -45,8 +45,8 @@ from keeper.bots.loop import LoopingBot
 from keeper.chain import ChainClient, TxError
 from keeper.feeds import FeedExhausted, PriceFeed
 from keeper.retry import call_with_retry
+from keeper.units import WAD
 
-WAD = 10**18
 REPORT_GAS = 140_000  # 2x the measured bound of report() with MAX_SOURCES (8) reporters
 KIND_REPORTER = 1
 KIND_AGGREGATOR = 2

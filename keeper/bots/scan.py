@@ -21,8 +21,8 @@ from web3.logs import DISCARD
 
 from keeper.chain import TxError, decode_revert_data
 from keeper.retry import call_with_retry
+from keeper.units import WAD
 
-WAD = 10**18
 HEALTH_PAGE = 500  # Clearinghouse.MAX_HEALTH_PAGE
 HEALTH_SPLIT_BUDGET = 512  # extra health calls per scan to isolate the accounts a stale market makes fail
 ORDER_PAGE = 1000  # Lens.orders_of: ids per call

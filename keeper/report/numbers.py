@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-WAD = 10**18
+from keeper.units import WAD
 
 
 def _get(data: Any, key: str) -> Any:

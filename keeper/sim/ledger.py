@@ -27,8 +27,7 @@ from typing import Any
 
 from keeper.bots.scan import CallFailed, batch_call
 from keeper.chain import TxError
-
-WAD = 10**18
+from keeper.units import WAD
 
 
 @cache
