@@ -226,6 +226,9 @@ class ChainClient(PendingTxs):
         self.log = logger or logging.getLogger("keeper.chain")
         self.chain_id = int(call_with_retry(lambda: w3.eth.chain_id))
         self._lock = threading.Lock()
+        # held by every send of this key (one transaction, a batch, a replacement): the bots of a
+        # process share one client per key (RunContext.client), so their nonces never collide
+        self.send_lock = threading.RLock()
         self._nonce: int | None = None
         # transactions whose nonce is not mined yet, by nonce; every hash sent -> its SentTx
         self._sent: dict[int, SentTx] = {}
@@ -294,6 +297,10 @@ class ChainClient(PendingTxs):
 
     def send_nowait(self, call: Sendable, *, gas: int | None = None, value: int = 0) -> HexBytes:
         """Pre-flight and send; returns the tx hash without waiting. Raises TxReverted if the call reverts."""
+        with self.send_lock:
+            return self._send_nowait(call, gas, value)
+
+    def _send_nowait(self, call: Sendable, gas: int | None, value: int) -> HexBytes:
         tx = self._base_tx(call, value)
         self._preflight(tx)
         if gas is None:
@@ -532,6 +539,10 @@ class ChainClient(PendingTxs):
         their versions, or by another transaction); with `replace_after_s`, replace each one
         pending that long with bumped fees (a node that lost it, e.g. after a restart, takes it
         as new). Never takes a new nonce: each is mined at most once. Returns how many remain."""
+        with self.send_lock:
+            return self._maintain()
+
+    def _maintain(self) -> int:
         if not self._sent:
             return 0
         mined = self._mined_nonce()

@@ -9,6 +9,8 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
+from hexbytes import HexBytes
+
 from keeper.errors import CliError
 from keeper.logs import get_logger
 from keeper.manifest import PROTOCOL_CONTRACTS, Manifest, load_manifest
@@ -23,6 +25,7 @@ class RunContext:
     args: argparse.Namespace
     _w3: Any = field(default=None, repr=False)
     _manifest: Manifest | None = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)  # address -> ChainClient
 
     @property
     def manifest(self) -> Manifest:
@@ -50,6 +53,21 @@ class RunContext:
         return self._w3
 
     def client(self, private_key: str) -> Any:
+        """The process's one ChainClient for `private_key`, shared by every bot that uses the key
+        (one nonce counter per key). The first use claims the key on this chain for this process
+        (keeper.keylock): a second process with the same key refuses to start."""
+        from eth_account import Account
+
+        from keeper.keylock import claim_key
+
+        address = Account.from_key(private_key).address
+        if address not in self._clients:
+            genesis = self.w3.eth.get_block(0)["hash"]
+            claim_key(self.manifest.chain_id, HexBytes(genesis).to_0x_hex(), address, self.settings.rpc_url)
+            self._clients[address] = self._new_client(private_key)
+        return self._clients[address]
+
+    def _new_client(self, private_key: str) -> Any:
         from keeper.chain import ChainClient
 
         s = self.settings

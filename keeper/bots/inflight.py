@@ -60,9 +60,15 @@ def send_batch(
     transaction stops the batch: the ones after it are returned unsent (TxError), those already
     accepted keep their hashes (they are in the pool; a gap before them is filled by the next
     transaction of this key). Returns (key, tx hash or TxError) in the order given."""
-    log = logger or client.log
     if not txs:
         return []
+    with client.send_lock:  # the key's other senders in this process wait (nonces in a row)
+        return _send_batch(client, txs, block, chunk, logger or client.log)
+
+
+def _send_batch(
+    client: ChainClient, txs: Sequence[Outgoing], block: BlockId, chunk: int, log: logging.Logger
+) -> list[tuple[Any, HexBytes | TxError]]:
     max_fee, priority_fee = client.fees()
     state = _BatchSend(nonce=client.nonce)
     first_nonce = state.nonce
