@@ -46,7 +46,7 @@ from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
-from keeper.retry import call_with_retry
+from keeper.retry import batch_request, call_with_retry
 from keeper.txpool import PendingTxs, SentTx
 
 GWEI = 10**9
@@ -54,7 +54,6 @@ GAS_MARGIN = 1.2
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 MIN_FEE_BUMP_PERCENT = 12.5  # a replacement must raise both fees by this much (geth: 10%, some nodes 12.5%)
-RPC_BATCH = 200  # requests per JSON-RPC batch
 # waiting for at least this many transactions: read the receipts of whole blocks
 # (eth_getBlockReceipts, one call per block) instead of one eth_getTransactionReceipt per
 # transaction, which makes the node rebuild the block's receipts for each one
@@ -509,22 +508,8 @@ class ChainClient(PendingTxs):
 
     def _batch(self, requests_: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         """`result` of each request (None for an error), in JSON-RPC batches; reads only (retried)."""
-        provider = self.w3.provider
-        out: list[Any] = []
-        for start in range(0, len(requests_), RPC_BATCH):
-            part = list(requests_[start : start + RPC_BATCH])
-            if hasattr(provider, "make_batch_request") and len(part) > 1:
-                responses = call_with_retry(
-                    lambda part=part: provider.make_batch_request(part), logger=self.log
-                )
-                if not isinstance(responses, list):  # the whole batch refused
-                    raise TxError(f"batch request failed: {responses.get('error', responses)}")
-            else:
-                responses = [
-                    call_with_retry(lambda r=r: provider.make_request(*r), logger=self.log) for r in part
-                ]
-            out.extend(r.get("result") if not r.get("error") else None for r in responses)
-        return out
+        responses = batch_request(self.w3.provider, requests_, logger=self.log)
+        return [r.get("result") if not r.get("error") else None for r in responses]
 
     # ------------------------------------------------------------ stuck transactions
 

@@ -37,9 +37,10 @@ class RunContext:
     def w3(self) -> Any:
         """Web3 connected to settings.rpc_url, checked against the manifest's chain id."""
         if self._w3 is None:
-            from keeper.retry import call_with_retry, connect
+            from keeper.retry import call_with_retry, connect, set_max_batch
 
             w3 = connect(self.settings.rpc_url)
+            set_max_batch(w3, self.settings.max_batch)
             try:
                 chain_id = int(call_with_retry(lambda: w3.eth.chain_id))
             except OSError as exc:

@@ -147,6 +147,11 @@ class KeeperSettings(BaseSettings):
         12, gt=0, description="re-send a tx still pending after this long with bumped fees (None: never)"
     )
     fee_bump_percent: float = Field(20, ge=12.5, description="fee raise of a replacement, percent")
+    max_batch: int = Field(
+        200,
+        ge=1,
+        description="JSON-RPC requests per batch at most (a refused batch is split, smaller from then on)",
+    )
     # `keeper run` as a service
     metrics_port: int | None = Field(
         None, ge=0, le=65_535, description="/health and /metrics on 127.0.0.1 (0: a free port; None: off)"

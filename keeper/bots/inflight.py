@@ -18,7 +18,7 @@ from web3.exceptions import TransactionNotFound
 
 from keeper.bots.scan import BlockId, CallFailed, batch_call
 from keeper.chain import ChainClient, TxError, TxReverted
-from keeper.retry import call_with_retry
+from keeper.retry import batch_request, call_with_retry
 from keeper.txpool import SentTx, TxState
 
 # (index in the batch, the transaction's fields, signed)
@@ -160,10 +160,9 @@ def _send_chunk(client: ChainClient, provider: Any, signed: list[_Signed], state
     are tracked by the client; the first rejection stops the batch (the ones after it: unsent)."""
     state.in_doubt = signed
     requests = [("eth_sendRawTransaction", [HexBytes(s.raw_transaction).to_0x_hex()]) for _, _, s in signed]
-    responses = provider.make_batch_request(requests)
+    # a batch the node refuses is split (batch_request): the same signed transactions again
+    responses = batch_request(provider, requests, retry=False, logger=client.log)
     state.in_doubt = []
-    if not isinstance(responses, list):  # the whole batch refused
-        responses = [responses] * len(signed)
     for (i, tx, s), resp in zip(signed, responses, strict=True):
         error = resp.get("error")
         if error is None or "already known" in str(error).lower():

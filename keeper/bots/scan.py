@@ -20,7 +20,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
 
 from keeper.chain import TxError, decode_revert_data
-from keeper.retry import call_with_retry
+from keeper.retry import batch_request, call_with_retry
 from keeper.units import WAD
 
 HEALTH_PAGE = 500  # Clearinghouse.MAX_HEALTH_PAGE
@@ -131,11 +131,7 @@ def batch_call(
             ("eth_call", [{**origin, "to": fn.address, "data": fn._encode_transaction_data()}, block_param])
             for fn in part
         ]
-        responses = call_with_retry(
-            lambda requests=requests: provider.make_batch_request(requests), logger=logger
-        )
-        if not isinstance(responses, list):  # the whole batch was refused
-            raise TxError(f"batch eth_call failed: {responses.get('error', responses)}")
+        responses = batch_request(provider, requests, logger=logger)
         for fn, resp in zip(part, responses, strict=True):
             if "error" in resp and resp["error"] is not None:
                 out.append(CallFailed(_revert_text(resp["error"])))
