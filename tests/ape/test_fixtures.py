@@ -5,7 +5,7 @@ deployed once for the module, every test's changes reverted by ape's chain isola
 import ape
 import pytest
 
-WAD = 10**18
+from keeper.units import WAD
 
 
 def test_long_5x__index_up_2pct__earns_10pct(vyperp, vyperp_trader):

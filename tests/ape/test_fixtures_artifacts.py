@@ -4,8 +4,7 @@ from `keeper.artifacts` (ArtifactContracts) instead of the ape project: the same
 import pytest
 
 from keeper.ape_fixtures import ArtifactContracts
-
-WAD = 10**18
+from keeper.units import WAD
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from keeper.deploy import DEFAULT_MARKETS, DeployConfig
-
-WAD = 10**18
+from keeper.units import WAD
 
 
 @pytest.fixture(scope="module")

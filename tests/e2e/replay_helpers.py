@@ -10,7 +10,8 @@ from decimal import Decimal
 import boa
 
 from keeper.deploy import MarketConfig, to_wad
-from tests.fuzz.liquidation_helpers import WAD, MarketState, attempt
+from keeper.units import WAD
+from tests.fuzz.liquidation_helpers import MarketState, attempt
 from tests.utils.protocol import GTC, IOC
 
 __all__ = ["WAD", "attempt", "assert_solvent", "demo_btc_market", "open_position", "snapshot", "to_wad"]

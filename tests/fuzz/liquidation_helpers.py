@@ -11,7 +11,6 @@ from typing import Any
 
 from boa.contracts.base_evm_contract import BoaError
 
-WAD = 10**18
 MASK128 = 2**128 - 1
 MASK112 = 2**112 - 1
 MASK224 = 2**224 - 1

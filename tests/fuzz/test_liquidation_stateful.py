@@ -123,11 +123,11 @@ from keeper import funding_model as fm
 from keeper import liquidation_model as lm
 from keeper.deploy import to_wad
 from keeper.model import ceil_div, price_band_ticks
+from keeper.units import WAD
 from tests.fuzz.liquidation_helpers import MarketState, attempt, events
 from tests.fuzz.stats import record
 from tests.utils.protocol import GTC, IOC, MAX_UINT, StorageKeyTrace, position_changes
 
-WAD = 10**18
 TICK = WAD  # BTC-PERP of tests.utils.protocol.test_markets
 LOT = 10**15
 INDEX0 = 100_000 * WAD

@@ -17,10 +17,10 @@ import yaml
 
 from keeper.deploy import DeployConfig, MarketConfig, to_wad
 from keeper.localnet import start_localnet
+from keeper.units import WAD
 
 pytestmark = pytest.mark.integration
 
-WAD = 10**18
 SYMBOL = "SOL-PERP"
 INDEX = Decimal("100")
 STEP_S = 10  # chain seconds per step of the test

@@ -15,8 +15,8 @@ from keeper.bots.adl import (
 )
 from keeper.bots.scan import Health, Position
 from keeper.liquidation_model import LiquidationParams
+from keeper.units import WAD
 
-WAD = 10**18
 BTC = "0x000000000000000000000000000000000000b7c0"
 PARAMS = {BTC: LiquidationParams(5 * 10**15, WAD // 2, 5 * 10**16, 10**16, 1_000 * WAD)}
 

@@ -19,9 +19,9 @@ from keeper.audit import (
 )
 from keeper.chain import ChainClient
 from keeper.retry import connect
+from keeper.units import WAD
 from tests.keeper.conftest import compile_source, deploy
 
-WAD = 10**18
 BANKRUPT = 1
 
 

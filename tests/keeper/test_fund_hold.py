@@ -12,8 +12,7 @@ from hexbytes import HexBytes
 from keeper.bots.fund_hold import HOLD_GAS, FundHolds
 from keeper.bots.scan import Health
 from keeper.chain import TxReverted
-
-WAD = 10**18
+from keeper.units import WAD
 
 
 class FakeFund:

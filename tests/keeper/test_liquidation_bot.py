@@ -20,8 +20,8 @@ from keeper.bots.scan import Health, Position, describe_failed_ranges
 from keeper.bots.takeover import TAKEOVER_BENIGN_REVERTS, TakeoverCandidate, plan_takeovers, takeover_size
 from keeper.liquidation_model import LiquidationParams, worst_case_deficit
 from keeper.settings import SettingsError, load_settings
+from keeper.units import WAD
 
-WAD = 10**18
 BTC = "0x000000000000000000000000000000000000b7c0"
 ETH = "0x000000000000000000000000000000000000e7e0"
 PARAMS = {

@@ -20,8 +20,8 @@ from keeper.bots.oracle import (
 )
 from keeper.chain import ChainClient
 from keeper.feeds import RandomWalkFeed
+from keeper.units import WAD
 
-WAD = 10**18
 MARKETS = {"BTC-PERP": 100_000.0, "ETH-PERP": 3_000.0}
 MAX_AGE = 60
 QUORUM = 2

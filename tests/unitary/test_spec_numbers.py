@@ -16,8 +16,8 @@ import boa
 import pytest
 
 from keeper.deploy import BoaBackend, DeployConfig, deploy_protocol
+from keeper.units import WAD
 
-WAD = 10**18
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 ROW = re.compile(r"^\| `(\w+)` \| (.+?) \| (.+?) \|$")
 

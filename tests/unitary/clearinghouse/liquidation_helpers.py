@@ -11,7 +11,6 @@ from keeper.liquidation_model import LiquidationParams
 from tests.utils.protocol import GTC, IOC
 
 MAX = 2**256 - 1
-WAD = 10**18
 
 
 def open_position(p, who: str, counterparty: str, side: str, size, price, symbol: str = "BTC-PERP") -> None:

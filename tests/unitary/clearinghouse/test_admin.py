@@ -4,9 +4,9 @@ two-step ownership, within hard bounds (PROTOCOL.md §13)."""
 import boa
 
 from keeper.deploy import to_wad
+from keeper.units import WAD
 from tests.utils.protocol import IOC
 
-WAD = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_MARKETS = 16
 ENGINE_DELAY = 2 * 86400

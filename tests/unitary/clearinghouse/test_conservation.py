@@ -6,7 +6,6 @@ exactly once every position is closed."""
 from keeper.deploy import to_wad
 from tests.utils.protocol import GTC, IOC
 
-WAD = 10**18
 SYMBOLS = ("BTC-PERP", "ETH-PERP")
 
 

@@ -3,9 +3,8 @@
 
 import boa
 
+from keeper.units import WAD
 from tests.utils.protocol import GTC, IOC
-
-WAD = 10**18
 
 
 def _two_market_account(p, trade, move_index) -> str:

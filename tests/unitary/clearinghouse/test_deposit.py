@@ -3,9 +3,8 @@ on first use (PROTOCOL.md §2, §3)."""
 
 import boa
 
+from keeper.units import WAD
 from tests.utils.protocol import MAX_UINT
-
-WAD = 10**18
 
 
 def _events(contract, name: str) -> list:

@@ -3,7 +3,7 @@
 
 import boa
 
-WAD = 10**18
+from keeper.units import WAD
 
 
 def _accounts(p, n: int) -> list[str]:

@@ -6,9 +6,9 @@ import pytest
 
 from keeper import liquidation_model as lm
 from keeper.deploy import to_wad
+from keeper.units import WAD
 from tests.unitary.clearinghouse.liquidation_helpers import (
     MAX,
-    WAD,
     events,
     levered_long,
     liquidate,

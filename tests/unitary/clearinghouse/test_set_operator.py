@@ -3,9 +3,9 @@ never withdraw (PROTOCOL.md §3)."""
 
 import boa
 
+from keeper.units import WAD
 from tests.utils.protocol import GTC, IOC
 
-WAD = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 

@@ -4,9 +4,9 @@ risk, cancels or withdrawing free collateral (PROTOCOL.md §13)."""
 import boa
 
 from keeper.deploy import to_wad
+from keeper.units import WAD
 from tests.utils.protocol import GTC, IOC, MAX_UINT
 
-WAD = 10**18
 PAUSE_DEPOSIT, PAUSE_TRADE, PAUSE_ALL = 1, 2, 3
 
 

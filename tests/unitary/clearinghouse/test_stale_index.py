@@ -4,9 +4,9 @@ need no price still work."""
 
 import boa
 
+from keeper.units import WAD
 from tests.utils.protocol import GTC
 
-WAD = 10**18
 MAX_AGE = 60  # the test oracles' max_age
 
 

@@ -3,9 +3,9 @@ initial margin, never unrealized profit (PROTOCOL.md §2, §3, §7)."""
 
 import boa
 
+from keeper.units import WAD
 from tests.utils.protocol import GTC
 
-WAD = 10**18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 

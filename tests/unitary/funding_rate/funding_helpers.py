@@ -15,9 +15,9 @@ from dataclasses import replace
 import boa
 
 from keeper import funding_model as fm
+from keeper.units import WAD
 from tests.utils.protocol import GTC, IOC
 
-WAD = fm.WAD
 BTC = "BTC-PERP"
 INDEX = 100_000 * WAD
 DEFAULTS = fm.FundingParams()

@@ -26,8 +26,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from keeper import funding_model as fm
+from keeper.units import WAD
 from tests.unitary.funding_rate.funding_helpers import (
-    WAD,
     events,
     funding_of,
     now,

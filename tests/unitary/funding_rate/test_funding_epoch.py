@@ -8,7 +8,8 @@ import boa
 
 from keeper import funding_model as fm
 from keeper.deploy import to_wad
-from tests.unitary.funding_rate.funding_helpers import WAD, events, trade
+from keeper.units import WAD
+from tests.unitary.funding_rate.funding_helpers import events, trade
 
 F_OFFSET = 2**223
 

@@ -8,10 +8,10 @@ import pytest
 
 from keeper import funding_model as fm
 from keeper.deploy import to_wad
+from keeper.units import WAD
 from tests.unitary.funding_rate.funding_helpers import (
     DEFAULTS,
     INDEX,
-    WAD,
     book_levels,
     events,
     now,

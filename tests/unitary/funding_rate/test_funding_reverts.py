@@ -9,10 +9,10 @@ import boa
 import pytest
 
 from keeper import funding_model as fm
+from keeper.units import WAD
 from tests.unitary.funding_rate.funding_helpers import (
     DEFAULTS,
     INDEX,
-    WAD,
     now,
     push_index,
     set_params,

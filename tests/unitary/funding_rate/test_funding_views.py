@@ -7,10 +7,10 @@ costs in APR, not in basis points per period (seed 001)."""
 import pytest
 
 from keeper import funding_model as fm
+from keeper.units import WAD
 from tests.unitary.funding_rate.funding_helpers import (
     DEFAULTS,
     INDEX,
-    WAD,
     book_levels,
     quotes,
     set_params,

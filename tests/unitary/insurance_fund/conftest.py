@@ -11,8 +11,8 @@ import boa
 import pytest
 
 from keeper.deploy import BoaBackend
+from keeper.units import WAD
 
-WAD = 10**18
 DAY = 86_400
 MAX_UINT = 2**256 - 1
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

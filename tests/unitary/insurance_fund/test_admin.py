@@ -3,12 +3,12 @@ checked, two-step ownership."""
 
 import boa
 
+from keeper.units import WAD
 from tests.unitary.insurance_fund.conftest import (
     COOLDOWN,
     DAY,
     INSURANCE_FEE_SHARE,
     PAYOUT_CAP,
-    WAD,
     WITHDRAW_WINDOW,
     ZERO_ADDRESS,
     events,

@@ -3,11 +3,11 @@
 import boa
 
 from keeper.deploy import BoaBackend
+from keeper.units import WAD
 from tests.unitary.insurance_fund.conftest import (
     COOLDOWN,
     DECIMALS_OFFSET,
     PAYOUT_CAP,
-    WAD,
     WITHDRAW_WINDOW,
     ZERO_ADDRESS,
     events,

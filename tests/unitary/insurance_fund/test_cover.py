@@ -5,7 +5,8 @@ shares included) bears the loss."""
 
 import boa
 
-from tests.unitary.insurance_fund.conftest import PAYOUT_CAP, WAD, events
+from keeper.units import WAD
+from tests.unitary.insurance_fund.conftest import PAYOUT_CAP, events
 
 
 def test_cover__not_clearinghouse__reverts(env, depositor, attacker):

@@ -4,7 +4,8 @@ cooldown change is not retroactive; a new request replaces the old one."""
 
 import boa
 
-from tests.unitary.insurance_fund.conftest import DAY, WAD, events, now, warp
+from keeper.units import WAD
+from tests.unitary.insurance_fund.conftest import DAY, events, now, warp
 
 
 def test_request_withdraw__records_request(env, depositor):

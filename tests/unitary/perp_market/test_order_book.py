@@ -11,9 +11,8 @@ import pytest
 
 from keeper import model
 from keeper.deploy import to_wad
+from keeper.units import WAD
 from tests.utils.protocol import GTC, IOC, POST_ONLY
-
-WAD = 10**18
 
 
 @pytest.fixture
