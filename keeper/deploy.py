@@ -469,8 +469,27 @@ def _manifest(d: Deployment, collateral_address: str, treasury: str) -> dict:
     }
 
 
+#: the contracts a manifest names, whose ABIs go beside it (`abi_path`)
+MANIFEST_ABIS = (
+    "Clearinghouse", "LiquidationEngine", "Lens", "InsuranceFund", "PerpMarket", "IndexOracle", "FundingRate",
+    "MockStablecoin",
+)  # fmt: skip
+
+
+def abi_path(manifest_path: str | Path) -> Path:
+    """Where the ABIs of a manifest's contracts are written: ``<name>.abi.json`` beside it."""
+    path = Path(manifest_path)
+    return path.with_name(path.stem + ".abi.json")
+
+
 def write_manifest(manifest: dict, path: str | Path) -> Path:
+    """Save the manifest as JSON, and beside it (`abi_path`) the ABI of every contract it names,
+    ``{"Clearinghouse": [...], "PerpMarket": [...], ...}``, for integrators (cast, web3.py,
+    ethers) who do not build the contracts."""
+    from keeper.artifacts import abi  # compiles on first use
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
+    abi_path(path).write_text(json.dumps({name: abi(name) for name in MANIFEST_ABIS}, indent=1) + "\n")
     return path

@@ -21,7 +21,15 @@ import pytest
 from keeper.anvil import Anvil, free_port
 from keeper.bots.loop import LoopingBot
 from keeper.cli import main
-from keeper.deploy import DeployConfig, MarketConfig, Web3Backend, deploy_protocol, write_manifest
+from keeper.deploy import (
+    MANIFEST_ABIS,
+    DeployConfig,
+    MarketConfig,
+    Web3Backend,
+    abi_path,
+    deploy_protocol,
+    write_manifest,
+)
 from keeper.metrics import Histogram
 from keeper.retry import connect
 from keeper.service import BotRun, Supervisor, bot_problems, collect_metrics
@@ -238,6 +246,25 @@ def deployed(node: Anvil, tmp_path: Path) -> tuple[Path, Any]:
     market = MarketConfig("SOL-PERP", Decimal("100"), funding_interval=60, sample_interval=10)
     protocol = deploy_protocol(backend, DeployConfig(markets=[market]))
     return write_manifest(protocol.manifest, tmp_path / "m.json"), protocol
+
+
+def test_manifest__abis_beside_it__web3_reads_the_protocol_with_them(
+    node: Anvil, deployed: tuple[Path, Any]
+) -> None:
+    """An integrator needs no build: the ABIs of every contract the manifest names are in
+    `<manifest>.abi.json` (docs/APE.md), e.g. for web3.py."""
+    manifest_path, protocol = deployed
+    abis = json.loads(abi_path(manifest_path).read_text())
+    assert set(abis) == set(MANIFEST_ABIS)
+    manifest = json.loads(manifest_path.read_text())
+    w3 = connect(node.url)
+    ch = w3.eth.contract(address=manifest["clearinghouse"], abi=abis["Clearinghouse"])
+    market = w3.eth.contract(address=manifest["markets"]["SOL-PERP"]["market"], abi=abis["PerpMarket"])
+    assert ch.functions.market_index(market.address).call() == 1
+    assert (
+        market.functions.TICK_SIZE().call()
+        == protocol.markets["SOL-PERP"].market.functions.TICK_SIZE().call()
+    )
 
 
 def test_cli__run_four_bots_in_one_process__steps__exit_0(
