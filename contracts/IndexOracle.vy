@@ -10,8 +10,9 @@
         A source is either a reporter account that pushes (price, timestamp)
         or a Chainlink AggregatorV3 feed read with `latestRoundData()`.
         A report must be > 0, not from the future, and a source's timestamps
-        never go backwards. The oracle itself exposes `latestRoundData()`
-        (18 decimals) so other contracts can consume it.
+        never go backwards. The oracle itself is a Chainlink AggregatorV3
+        feed (18 decimals; `latestRoundData`, `getRoundData`, `decimals`,
+        `description`, `version`) so other contracts can consume it.
         A guard bounds how fast the index may move: a reference price
         follows the median, moving at most by the factor
         1 + `reference_rate` x hours since its last checkpoint, and the
@@ -22,6 +23,9 @@
         count the spread rule bounds what one wrong source does: at most
         max_spread / 2 (<= 2%) from the honest price, or an invalid index. A reader never
         gets a price from a stale, zero or quorum-less set: `index()` reverts.
+        `latestRoundData()` returns the last answer when stale, with its old
+        `updatedAt` for the consumer to check, and reverts like `index()` on
+        disagreeing sources or the guard, which no staleness check can see.
         A majority of sources pushing the price far away (Mango, 2022) makes
         the index invalid, not wrong, for as long as the reference needs to
         catch up: the owner's time to replace the sources.
@@ -34,6 +38,7 @@ from .interfaces import IIndexOracle
 from .interfaces import IAggregatorV3
 
 implements: IIndexOracle
+implements: IAggregatorV3
 
 initializes: ownable
 initializes: ownable_2step[ownable := ownable]
@@ -254,19 +259,58 @@ def index_status() -> (bool, uint256, uint256):
 @view
 def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
     """
-    @notice AggregatorV3-style read of the index (18 decimals). `updatedAt`
-            is the oldest timestamp among the fresh sources used; the round
-            id is that timestamp. Reverts like `index()` when invalid.
+    @notice Chainlink AggregatorV3 read of the index (18 decimals):
+            (roundId, answer, startedAt, updatedAt, answeredInRound).
+            With a fresh quorum: the index, `updatedAt` the oldest fresh
+            timestamp used. Without one (stale, below quorum): the last
+            answer, the same median over every source's latest report up to
+            2**24 - 1 s old, as if none were stale, `updatedAt` the oldest of
+            them; the consumer checks its age, as with any Chainlink feed.
+            roundId = answeredInRound = startedAt = updatedAt (one round per
+            answer; not monotonic: a source going stale can make it older).
+    @dev Reverts "oracle: no answer" when no source has a report, "oracle:
+         below quorum" when fewer than `quorum` have one, and whenever the
+         answer fails the spread rule ("oracle: sources disagree") or the
+         guard ("oracle: index moved too fast"), fresh or not: a consumer
+         that only checks `updatedAt` would take a fresh price the oracle
+         itself refuses. Freshness is the only check it relaxes, and
+         `updatedAt` shows it: with its own age limit T >= now - updatedAt,
+         the consumer gets what `index()` would with max_age = T.
     """
     price: uint256 = 0
-    oldest: uint256 = 0
-    fresh: uint256 = 0
-    price, oldest, fresh = self._median()
-    return (convert(oldest, uint80), convert(price, int256), oldest, oldest, convert(oldest, uint80))
+    updated: uint256 = 0
+    price, updated = self._answer()
+    return (convert(updated, uint80), convert(price, int256), updated, updated, convert(updated, uint80))
 
 
 @external
-@pure
+@view
+def getRoundData(round_id: uint80) -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @notice `latestRoundData()` when `round_id` is its roundId (the updatedAt
+            of the current answer); no past round is kept: any other id
+            reverts "oracle: round not kept", as Chainlink does for an
+            unknown round.
+    """
+    price: uint256 = 0
+    updated: uint256 = 0
+    price, updated = self._answer()
+    assert convert(round_id, uint256) == updated, "oracle: round not kept"
+    return (round_id, convert(price, int256), updated, updated, round_id)
+
+
+@external
+@view
+def version() -> uint256:
+    """
+    @notice Version of this AggregatorV3 read side (1: the rules of
+            `latestRoundData` above).
+    """
+    return 1
+
+
+@external
+@view
 def decimals() -> uint8:
     """
     @notice The index is quoted with 18 decimals.
@@ -619,6 +663,34 @@ def _median() -> (uint256, uint256, uint256):
     assert agree, "oracle: sources disagree"
     assert self._within_guard(price, config), "oracle: index moved too fast"
     return (price, oldest, fresh)
+
+
+@internal
+@view
+def _answer() -> (uint256, uint256):
+    """
+    @dev (answer, updatedAt) of `latestRoundData`: the cache or the median of
+         the fresh sources with a quorum; without a fresh quorum the median
+         of every source's latest report (max_age read as 2**24 - 1 s, the
+         field's largest value). The spread rule and the guard apply to both.
+    """
+    config: uint256 = self._config
+    cache: uint256 = self._cache
+    if cache != 0 and block.timestamp <= cache & TS_MASK:
+        return (cache >> TS_BITS, (cache & TS_MASK) - ((config >> C_MAX_AGE) & MASK24))
+    price: uint256 = 0
+    oldest: uint256 = 0
+    fresh: uint256 = 0
+    agree: bool = False
+    price, oldest, fresh, agree = self._median_unchecked(config)
+    quorum_: uint256 = (config >> 8) & 255
+    if fresh < quorum_ or fresh == 0:
+        price, oldest, fresh, agree = self._median_unchecked(config | (MASK24 << C_MAX_AGE))
+        assert fresh > 0, "oracle: no answer"
+        assert fresh >= quorum_, "oracle: below quorum"
+    assert agree, "oracle: sources disagree"
+    assert self._within_guard(price, config), "oracle: index moved too fast"
+    return (price, oldest)
 
 
 @internal

@@ -56,15 +56,20 @@ struct MarketPosition:
 
 struct AccountSummary:
     account: uint256
-    cash: int256
-    equity: int256
-    initial_margin: uint256
-    maintenance_margin: uint256
-    withdrawable: uint256
+    valid: bool                 # the price-dependent fields are known (see account_summary)
+    cash: int256                # WAD
+    cash_units: int256          # token units, rounded down (toward -inf)
+    equity: int256              # WAD
+    equity_units: int256        # token units, rounded down (toward -inf)
+    initial_margin: uint256     # WAD
+    maintenance_margin: uint256 # WAD
+    withdrawable: uint256       # WAD: what withdraw accepts now
+    withdrawable_units: uint256 # token units, rounded down: pass it to withdraw
     positions: DynArray[MarketPosition, MAX_MARKETS]
 
 
 interface IClearinghouseView:
+    def PRECISION() -> uint256: view
     def account_of(owner: address, subaccount: uint256) -> uint256: view
     def cash(account: uint256) -> int256: view
     def active_markets(account: uint256) -> uint256: view
@@ -83,15 +88,20 @@ interface IMarketView:
     def order_word(order_id: uint256) -> uint256: view
     def params_word() -> uint256: view
     def max_open_interest() -> uint256: view
+    def position_size(account: uint256) -> int256: view
+    def open_order_stats(account: uint256) -> (uint256, uint256, uint256): view
 
 
 CLEARINGHOUSE: public(immutable(address))
+# the clearinghouse's token units -> WAD factor, 10 ** (18 - collateral decimals)
+PRECISION: public(immutable(uint256))
 
 
 @deploy
 def __init__(clearinghouse: address):
     assert clearinghouse != empty(address), "zero address"
     CLEARINGHOUSE = clearinghouse
+    PRECISION = staticcall IClearinghouseView(clearinghouse).PRECISION()
 
 
 @external
@@ -99,31 +109,65 @@ def __init__(clearinghouse: address):
 def account_summary(owner: address, subaccount: uint256) -> AccountSummary:
     """
     @notice Everything about one account: cash, equity, IM, MM, withdrawable
-            (WAD, as Clearinghouse.margin) and each market where it has a
-            position or resting orders: size, entry, mark, unrealized PnL,
-            funding owed and resting orders. Empty for an unknown account.
+            (WAD) and each market where it has a position or resting orders:
+            size, entry, mark, unrealized PnL, funding owed and resting
+            orders. Cash, equity and withdrawable also in token units
+            (`*_units`, WAD // PRECISION rounded down, toward -inf: never
+            more than the account has, a debt never smaller).
+            `withdrawable` is what `Clearinghouse.withdraw` accepts in this
+            block: min(cash - funding owed, equity - IM), at least 0, as
+            withdraw settles the funding first (`Clearinghouse.margin`'s
+            uses the cash before); `withdrawable_units` of it passes withdraw.
+            Never reverts on an invalid index: `valid` is False when a market
+            where the account has a position or orders has an invalid index
+            (`Clearinghouse.margin` reverts); then equity, IM, MM,
+            withdrawable and their units are 0, and such a market lists its
+            position's size and orders with entry, mark, PnL and funding 0.
+            Empty (valid) for an unknown account.
     """
     ch: IClearinghouseView = IClearinghouseView(CLEARINGHOUSE)
     account: uint256 = staticcall ch.account_of(owner, subaccount)
     s: AccountSummary = empty(AccountSummary)
+    s.valid = True
     if account == 0:
         return s
     s.account = account
     s.cash = staticcall ch.cash(account)
-    s.equity, s.initial_margin, s.maintenance_margin, s.withdrawable = staticcall ch.margin(account)
+    s.cash_units = self._floor_units(s.cash)
+    ok: bool = False
+    res: Bytes[224] = b""
+    # dev: margin reverts only on an invalid index of a market with exposure (the price views
+    # do): a failed call is the flag, at no cost to a valid read (an index_status per market
+    # would add two calls each)
+    ok, res = raw_call(
+        CLEARINGHOUSE, abi_encode(account, method_id=method_id("margin(uint256)")), max_outsize=128,
+        is_static_call=True, revert_on_failure=False
+    )
+    s.valid = ok
+    owed: int256 = 0
     mask: uint256 = staticcall ch.active_markets(account)
     for i: uint256 in range(MAX_MARKETS):
         if mask == 0:
             break
         if mask & 1 == 1:
             market: address = staticcall ch.markets(i)
-            v: IPerpMarket.PositionView = staticcall IPerpMarket(market).position(account)
+            v: IPerpMarket.PositionView = self._position(market, account)
+            owed += v.funding_owed
             if v.size != 0 or v.open_orders != 0:
                 s.positions.append(MarketPosition(
                     market=market, size=v.size, entry_price=v.entry_price, mark=v.mark,
                     unrealized_pnl=v.unrealized_pnl, funding_owed=v.funding_owed, open_orders=v.open_orders
                 ))
         mask >>= 1
+    if not ok:
+        return s
+    s.equity, s.initial_margin, s.maintenance_margin, s.withdrawable = abi_decode(res, (int256, uint256, uint256, uint256))
+    s.equity_units = self._floor_units(s.equity)
+    # dev: withdraw's two checks after its funding settlement (which pays exactly `owed`,
+    # the same rounding): equity - amount >= IM and cash - owed >= amount
+    free: int256 = min(s.cash - owed, s.equity - convert(s.initial_margin, int256))
+    s.withdrawable = convert(max(free, 0), uint256)
+    s.withdrawable_units = s.withdrawable // PRECISION
     return s
 
 
@@ -259,6 +303,42 @@ def _depth(m: IMarketView, start: uint256, side: uint256, depth: uint256, tick: 
         out.append(Level(price=cur * tick, size=((level >> layout.L_LOTS) & layout.M64) * lot, orders=n))
         cur = (level >> layout.L_NEXT) & layout.M56
     return out
+
+
+@internal
+@view
+def _position(market: address, account: uint256) -> IPerpMarket.PositionView:
+    """
+    @dev `PerpMarket.position`, or, when it reverts (an open position on an
+         invalid index), its size and resting orders alone (no index read).
+    """
+    ok: bool = False
+    res: Bytes[224] = b""
+    ok, res = raw_call(
+        market, abi_encode(account, method_id=method_id("position(uint256)")), max_outsize=224,
+        is_static_call=True, revert_on_failure=False
+    )
+    if ok:
+        return abi_decode(res, IPerpMarket.PositionView)
+    v: IPerpMarket.PositionView = empty(IPerpMarket.PositionView)
+    v.size = staticcall IMarketView(market).position_size(account)
+    bids: uint256 = 0
+    asks: uint256 = 0
+    v.open_orders, bids, asks = staticcall IMarketView(market).open_order_stats(account)
+    return v
+
+
+@internal
+@view
+def _floor_units(wad: int256) -> int256:
+    """
+    @dev Token units of a signed WAD amount, rounded toward -inf.
+    """
+    p: int256 = convert(PRECISION, int256)
+    q: int256 = wad // p
+    if wad < 0 and q * p != wad:
+        q -= 1
+    return q
 
 
 @internal

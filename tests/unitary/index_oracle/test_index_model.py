@@ -13,6 +13,7 @@ DIVERGENCE = WAD // 2
 RATE = WAD // 2  # 50% per hour
 BPS = 10**14
 DEFAULT_SPREAD = 100 * BPS  # 1%
+LAST_ANSWER_AGE = 2**24 - 1  # latestRoundData's last answer: reports up to this old
 
 FAR_PRICES = st.sampled_from([1, WAD, 2 * WAD, 3 * WAD, 100 * WAD, 2**128 - 1])
 # within a few percent of 100: even counts agree or not depending on max_spread
@@ -65,9 +66,10 @@ class Model:
         self.max_spread = DEFAULT_SPREAD
         self.reference = (0, 0)  # (price, checkpoint time)
 
-    def median(self, now):
+    def median(self, now, max_age=None):
         """(median, fresh count, oldest fresh timestamp, the middle prices agree)."""
-        fresh = [(p, t) for _, p, t in self.sources if p > 0 and t <= now and now - t <= self.max_age]
+        max_age = self.max_age if max_age is None else max_age
+        fresh = [(p, t) for _, p, t in self.sources if p > 0 and t <= now and now - t <= max_age]
         prices = sorted(p for p, _ in fresh)
         m = len(prices)
         if m == 0:
@@ -112,6 +114,23 @@ class Model:
             return False, med, m, oldest, "oracle: index moved too fast"
         return True, med, m, oldest, None
 
+    def round_data(self, now):
+        """latestRoundData: (answer, updatedAt, None) or (0, 0, revert reason). Without a
+        fresh quorum the median of every source's latest report (LAST_ANSWER_AGE), the
+        spread rule and the guard still apply."""
+        med, m, oldest, agree = self.median(now)
+        if m == 0 or m < self.quorum:
+            med, m, oldest, agree = self.median(now, LAST_ANSWER_AGE)
+            if m == 0:
+                return 0, 0, "oracle: no answer"
+            if m < self.quorum:
+                return 0, 0, "oracle: below quorum"
+        if not agree:
+            return 0, 0, "oracle: sources disagree"
+        if self.guarded(med, now):
+            return 0, 0, "oracle: index moved too fast"
+        return med, oldest, None
+
     def checkpoint(self, now) -> bool:
         """Move the reference toward a valid median (quorum, agreeing middle)."""
         med, m, _, agree = self.median(now)
@@ -129,11 +148,17 @@ def _check(oracle, model):
     assert oracle.reference_price() == (model.reference_now(med, now), model.reference[1])
     if valid:
         assert oracle.index() == med
-        assert oracle.latestRoundData() == (oldest, med, oldest, oldest, oldest)
     else:
         with boa.reverts(reason):
             oracle.index()
-        with boa.reverts(reason):
+    answer, updated_at, round_reason = model.round_data(now)
+    if round_reason is None:
+        assert oracle.latestRoundData() == (updated_at, answer, updated_at, updated_at, updated_at)
+        assert oracle.getRoundData(updated_at) == oracle.latestRoundData()
+        if valid:
+            assert (answer, updated_at) == (med, oldest)
+    else:
+        with boa.reverts(round_reason):
             oracle.latestRoundData()
 
 
