@@ -11,7 +11,7 @@ NODE_STAMP := node_modules/.installed
 
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install demo test test-fast lint fuzz bench clean
+.PHONY: install demo test test-fast lint fuzz mutate bench clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -41,6 +41,9 @@ lint: $(PY_STAMP)
 
 fuzz: install  # FUZZ_EXAMPLES=N for fewer than 2,000 examples per machine; one shard per core
 	$(PY) scripts/fuzz.py
+
+mutate: install  # hours: every mutant against its contract's tests and tests/e2e; out/mutation.md
+	$(PY) scripts/mutate.py
 
 bench: install
 	$(PY) bench/gas.py

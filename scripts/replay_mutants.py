@@ -20,17 +20,17 @@ its own artifacts. Exit status 0 only if every mutant is caught.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: the repository's root is on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.mutants_common import REPO, apply_edits, build, first_failure, run_pytest  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -271,59 +271,27 @@ MUTANTS: tuple[Mutant, ...] = (
 
 def apply(m: Mutant, source: str) -> str:
     """The mutant's source; each edit's text must occur exactly once."""
-    for old, new in m.edits:
-        n = source.count(old)
-        if n != 1:
-            raise ValueError(f"{m.replay}: {m.contract} has {n} copies of {old!r}, not 1")
-        source = source.replace(old, new)
-    return source
-
-
-def _copy_tree(dst: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    for rel in filter(None, files.decode().split("\0")):
-        src = REPO / rel
-        if src.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
+    return apply_edits(m.replay, m.contract, m.edits, source)
 
 
 def _first_failure(output: str) -> str:
     """Where the replay first failed (`file:line`, its test), the failing
     line and pytest's error, from the log."""
-    where = re.search(r"^\S*?(tests/e2e/\S+\.py:\d+): in (\w+)\n\s+(.*)$", output, re.M)
-    error = re.search(r"^E\s+(.*)$", output, re.M)
-    parts = [
-        f"{where.group(1)} ({where.group(2)}): {where.group(3)[:120]}" if where else "",
-        f"-> {error.group(1)[:120]}" if error else "",
-    ]
-    return "\n         ".join(p for p in parts if p) or "(see the log)"
+    return first_failure(output, "tests/e2e/")
 
 
 def run(m: Mutant, work: Path) -> tuple[bool, str, float]:
     """(caught, first failure or the passing summary, seconds)."""
     tree = work / m.replay
-    _copy_tree(tree)
-    path = tree / "contracts" / m.contract
-    path.write_text(apply(m, path.read_text()))
-    started = time.monotonic()
-    # python -m pytest puts the copy first on sys.path: its keeper/ and tests/
-    # (and so its contracts/) are the ones imported
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", m.test],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    seconds = time.monotonic() - started
-    (work / f"{m.replay}.log").write_text(proc.stdout + proc.stderr)
+    build(tree, m.contract, apply(m, (REPO / "contracts" / m.contract).read_text()))
+    code, output, err, seconds = run_pytest(tree, ["-q", "-x", "-p", "no:cacheprovider", m.test])
+    (work / f"{m.replay}.log").write_text(output + err)
     # caught: the replay itself failed, not a build or collection error
     # (a mutant that does not compile also exits 1)
-    if proc.returncode == 1 and re.search(rf"^\S*?{re.escape(m.test)}:\d+: in ", proc.stdout, re.M):
-        return True, _first_failure(proc.stdout), seconds
-    summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return False, f"exit {proc.returncode}: {summary}", seconds
+    if code == 1 and re.search(rf"^\S*?{re.escape(m.test)}:\d+: in ", output, re.M):
+        return True, _first_failure(output), seconds
+    summary = (output.strip().splitlines() or ["(no output)"])[-1]
+    return False, f"exit {code}: {summary}", seconds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import signal
 
 import boa
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.utils.protocol import deploy_for_tests
 
@@ -20,6 +20,14 @@ settings.register_profile(
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=list(HealthCheck),
+)
+# scripts/mutate.py (`make mutate`): the quick profile, the same examples on
+# every run and no shrinking (a mutant is caught at its first failure)
+settings.register_profile(
+    "mutation",
+    parent=settings.get_profile("quick"),
+    phases=[p for p in Phase if p != Phase.shrink],
+    derandomize=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
