@@ -260,3 +260,24 @@ class StorageKeyTrace:
 
     def reset(self) -> None:
         boa.env.sstore_trace = {a: set(keys) for a, keys in self._kept.items()}
+
+
+#: a market on a 1e-6 grid (tick $0.000001, lot 0.000001: tick x lot = 1e6 wei), where a
+#: fill's value is not a multiple of 1e15 wei and a 1e-9 rate leaves fractions of a wei
+FINE = "FINE-PERP"
+
+
+def deploy_fine_grid() -> Protocol:
+    """The protocol with FINE-PERP alone (index $100,000, no fees, 20 orders, 8 fills)."""
+    market = MarketConfig(
+        FINE,
+        Decimal("100000"),
+        tick_size=Decimal("0.000001"),
+        lot_size=Decimal("0.000001"),
+        taker_fee=Decimal("0"),
+        maker_fee=Decimal("0"),
+        min_order_notional=Decimal("10"),
+        max_open_orders=20,
+        max_fills=8,
+    )
+    return deploy_for_tests(6, markets=(market,))

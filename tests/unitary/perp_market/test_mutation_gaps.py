@@ -14,13 +14,11 @@ from decimal import Decimal
 import boa
 import pytest
 
-from keeper.deploy import MarketConfig, to_wad
+from keeper.deploy import to_wad
+from keeper.model import RATE
+from keeper.units import WAD
 from tests.unitary.clearinghouse.liquidation_helpers import open_position
-from tests.utils.protocol import GTC, deploy_for_tests
-
-WAD = 10**18
-RATE = 10**9  # params_layout.RATE: the rates in units of 1e-9
-FINE = "FINE-PERP"
+from tests.utils.protocol import FINE, GTC, deploy_fine_grid
 
 
 def _end_transaction() -> None:
@@ -87,18 +85,7 @@ def test_margin__mark_off_the_wei_grid__pnl_down_notional_im_mm_up(protocol, sid
 
 @pytest.fixture(scope="module")
 def _fine():
-    market = MarketConfig(
-        FINE,
-        Decimal("100000"),
-        tick_size=Decimal("0.000001"),
-        lot_size=Decimal("0.000001"),
-        taker_fee=Decimal("0"),
-        maker_fee=Decimal("0"),
-        min_order_notional=Decimal("10"),
-        max_open_orders=20,
-        max_fills=8,
-    )
-    return deploy_for_tests(6, markets=(market,))
+    return deploy_fine_grid()
 
 
 def test_order_risk__orders_worth_a_fraction_of_the_rates__rounded_up_both_sides(_fine):

@@ -12,14 +12,12 @@ tick x lot of 1e6 wei) with a 7e-9 fee rate, where
 `fee = lots x ticks x 7 / 1000` wei.
 """
 
-from decimal import Decimal
-
 import boa
 import pytest
 
 from keeper import liquidation_model as lm
 from keeper import model
-from keeper.deploy import MarketConfig, to_wad
+from keeper.deploy import to_wad
 from keeper.model import WAD, Position
 from tests.unitary.clearinghouse.liquidation_helpers import (
     events,
@@ -27,9 +25,8 @@ from tests.unitary.clearinghouse.liquidation_helpers import (
     open_position,
     takeover,
 )
-from tests.utils.protocol import GTC, IOC, deploy_for_tests
+from tests.utils.protocol import FINE, GTC, IOC, deploy_fine_grid
 
-FINE = "FINE-PERP"
 #: 7e-9: a rate in whole 1e-9 (PerpMarket.set_params) that divides no fill of FINE-PERP
 #: evenly unless lots x ticks is a multiple of 1000
 ODD_RATE = 7 * 10**9
@@ -47,18 +44,7 @@ FEE_PRICES = {
 
 @pytest.fixture(scope="module")
 def _fine():
-    market = MarketConfig(
-        FINE,
-        Decimal("100000"),
-        tick_size=Decimal("0.000001"),
-        lot_size=Decimal("0.000001"),
-        taker_fee=Decimal("0"),
-        maker_fee=Decimal("0"),
-        min_order_notional=Decimal("10"),
-        max_open_orders=20,
-        max_fills=8,
-    )
-    return deploy_for_tests(6, markets=(market,))
+    return deploy_fine_grid()
 
 
 @pytest.fixture
