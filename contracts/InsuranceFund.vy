@@ -466,7 +466,7 @@ def withdrawals_wait() -> bool:
             market listed on the clearinghouse is invalid (stale, below
             quorum or beyond the guard: liquidations wait too).
     """
-    return self.hold_count != 0 or not self._indexes_valid()
+    return self._withdrawals_wait()
 
 
 # ================================================================ ERC-20 transfers
@@ -559,6 +559,15 @@ def _pending() -> uint256:
 @view
 def _total_assets() -> uint256:
     return self.total_assets_stored + self._pending()
+
+
+@internal
+@view
+def _withdrawals_wait() -> bool:
+    """
+    @dev A hold is active, or an index is invalid (`withdrawals_wait`).
+    """
+    return self.hold_count != 0 or not self._indexes_valid()
 
 
 @internal
@@ -674,7 +683,7 @@ def _max_redeem(owner: address) -> uint256:
     r: WithdrawRequest = self.withdraw_request[owner]
     if r.shares == 0 or block.timestamp < r.unlock_time or block.timestamp > r.expiry_time:
         return 0
-    if self.hold_count != 0 or not self._indexes_valid():
+    if self._withdrawals_wait():
         return 0
     return min(r.shares, erc20.balanceOf[owner])
 
