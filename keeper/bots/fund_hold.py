@@ -21,7 +21,7 @@ from web3.contract import Contract
 from keeper.bots.inflight import Outgoing
 from keeper.chain import TxError, TxReverted
 
-#: gas limit of a hold or release (measured 50–70k: the margin read over the account's markets)
+#: gas limit of a hold or release (a bound, not a measure: each reads the account's margin over its markets)
 HOLD_GAS = 400_000
 _ALREADY = ("insurance: account already held", "insurance: account not held")
 
